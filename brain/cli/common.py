@@ -1,0 +1,57 @@
+"""Shared CLI helpers: common options, settings, JSON and table output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from brain.settings import Settings
+
+
+def add_common(parser: argparse.ArgumentParser, json_flag: bool = True, store: bool = False) -> None:
+    """Add --vault (env BRAIN_VAULT), optionally --store (env BRAIN_STORE) and --json."""
+    parser.add_argument("--vault", help="vault folder (default: $BRAIN_VAULT or the current folder)")
+    if store:
+        parser.add_argument(
+            "--store", help="usage store file (default: $BRAIN_STORE or <vault>/.brain/usage.duckdb)"
+        )
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from parsed arguments and the environment."""
+    return Settings.from_env(getattr(args, "vault", None), getattr(args, "store", None))
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON on stdout."""
+    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    """Print rows as an aligned text table; columns are (key, header) pairs."""
+    cells = [[_fmt(r.get(k)) for k, _ in columns] for r in rows]
+    headers = [h for _, h in columns]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for c in cells:
+        print("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
+
+
+def _numeric(v: str) -> bool:
+    return bool(v) and (v[0].isdigit() or v[0] in "$-+") and v not in ("-",)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v)
+    return str(v)

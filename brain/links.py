@@ -1,0 +1,279 @@
+"""Obsidian link syntax: extraction from Markdown and frontmatter, and Obsidian's resolution rules."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link as written in a note; `target` is the link path without fragment ('' = self)."""
+
+    target: str
+    fragment: str | None = None  # heading text, or "^blockid"
+    alias: str | None = None
+    embed: bool = False
+    markdown: bool = False  # [text](path) rather than [[path]]
+    property: str | None = None  # frontmatter key or Dataview field the link came from
+    line: int = 0  # 1-based line in the file (0 for frontmatter values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking: code, inline code and %% comments %% never hold links, tags or headings.
+
+_FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
+_INLINE_CODE_RE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.S)
+_COMMENT_RE = re.compile(r"%%.*?(?:%%|\Z)", re.S)
+
+
+def _blank(match: re.Match) -> str:
+    """Replace a span by spaces, keeping its newlines so line numbers stay true."""
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+def mask_code(text: str) -> str:
+    """Blank out fenced code blocks, inline code and %% comments %%, preserving offsets."""
+    if "`" not in text and "~" not in text and "%%" not in text:
+        return text
+    lines = text.split("\n")
+    fence: str | None = None
+    for i, line in enumerate(lines):
+        m = _FENCE_RE.match(line)
+        if fence is None:
+            if m:
+                fence = m.group(2)
+                lines[i] = " " * len(line)
+        else:
+            lines[i] = " " * len(line)
+            if m and m.group(2)[0] == fence[0] and len(m.group(2)) >= len(fence) and not line.strip().strip(fence[0]):
+                fence = None
+    text = "\n".join(lines)
+    if "%%" in text:
+        text = _COMMENT_RE.sub(_blank, text)
+    if "`" in text:
+        text = _INLINE_CODE_RE.sub(_blank, text)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction
+
+_WIKILINK_RE = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
+# [text](dest) or [text](<dest with spaces>) — text may not contain brackets at depth > 1.
+_MDLINK_RE = re.compile(r"(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(\s*(<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"\n]*\")?\s*\)")
+_SCHEME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+# Dataview inline fields: "key:: value" on its own line, or [key:: value] / (key:: value).
+_DV_LINE_RE = re.compile(r"^[ \t>*+-]*(?:\*\*|__)?([^\s:\[\]()*][^:\[\]()\n]*?)(?:\*\*|__)?::[ \t]*(.*)$", re.M)
+_DV_INLINE_RE = re.compile(r"[\[(]([^\[\]()\n:]+?)::\s*([^\]\)\n]*(?:\[\[[^\]]*\]\][^\]\)\n]*)*)[\])]")
+
+
+def split_link_text(inner: str) -> tuple[str, str | None, str | None]:
+    """Split the inside of [[...]] into (target, fragment, alias); handles table-escaped '\\|'."""
+    inner = inner.replace("\\|", "|")
+    target, _, alias = inner.partition("|")
+    alias = alias.strip() or None if _ else None
+    target, hashed, frag = target.partition("#")
+    fragment = frag.strip() if hashed else None
+    if fragment is not None:
+        # Obsidian joins nested heading fragments with '#'; the last part is the heading.
+        fragment = fragment.split("#")[-1].strip() or None
+    return normalise_target(target), fragment, alias
+
+
+def normalise_target(target: str) -> str:
+    """Strip whitespace and a trailing .md from a link path, as Obsidian does."""
+    target = target.strip()
+    if target.lower().endswith(".md"):
+        target = target[:-3]
+    return target
+
+
+def _line_of(text: str, pos: int, starts: list[int]) -> int:
+    import bisect
+
+    return bisect.bisect_right(starts, pos)
+
+
+def extract_body_links(body: str, line_offset: int = 0) -> list[Link]:
+    """All links in a Markdown body (already including frontmatter offset via line_offset)."""
+    if "[" not in body:
+        return []
+    masked = mask_code(body)
+    starts = [0] + [m.end() for m in re.finditer("\n", masked)]
+    links: list[Link] = []
+    dv_spans: dict[int, str] = {}
+    if "::" in masked:
+        for m in _DV_LINE_RE.finditer(masked):
+            key = m.group(1).strip()
+            if "[[" in m.group(2) or "](" in m.group(2):
+                for pos in range(m.start(2), m.end(2)):
+                    dv_spans[pos] = key
+        for m in _DV_INLINE_RE.finditer(masked):
+            key = m.group(1).strip()
+            for pos in range(m.start(2), m.end(2)):
+                dv_spans[pos] = key
+    for m in _WIKILINK_RE.finditer(masked):
+        target, fragment, alias = split_link_text(m.group(2))
+        if not target and fragment is None:
+            continue
+        links.append(
+            Link(
+                target=target,
+                fragment=fragment,
+                alias=alias,
+                embed=m.group(1) == "!",
+                property=dv_spans.get(m.start()),
+                line=_line_of(masked, m.start(), starts) + line_offset,
+            )
+        )
+    if "](" in masked:
+        for m in _MDLINK_RE.finditer(masked):
+            dest = m.group(3)
+            if dest.startswith("<"):
+                dest = dest[1:-1]
+            if not dest or _SCHEME_RE.match(dest) or dest.startswith("//"):
+                continue
+            dest = unquote(dest)
+            path, hashed, frag = dest.partition("#")
+            target = normalise_target(path)
+            fragment = (frag.split("#")[-1].strip() or None) if hashed else None
+            if not target and fragment is None:
+                continue
+            links.append(
+                Link(
+                    target=target,
+                    fragment=fragment,
+                    alias=m.group(2) or None,
+                    embed=m.group(1) == "!",
+                    markdown=True,
+                    property=dv_spans.get(m.start()),
+                    line=_line_of(masked, m.start(), starts) + line_offset,
+                )
+            )
+    links.sort(key=lambda lk: lk.line)
+    return links
+
+
+def _strings(value) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+
+
+def extract_property_links(properties: dict) -> list[Link]:
+    """Wikilinks in frontmatter values (single values and lists), tagged with their key."""
+    links: list[Link] = []
+    for key, value in properties.items():
+        for s in _strings(value):
+            if "[[" not in s:
+                continue
+            for m in _WIKILINK_RE.finditer(s):
+                target, fragment, alias = split_link_text(m.group(2))
+                if target or fragment is not None:
+                    links.append(Link(target, fragment, alias, embed=m.group(1) == "!", property=str(key)))
+    return links
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution (Obsidian's getFirstLinkpathDest)
+
+
+class Resolver:
+    """Resolves link paths to note ids (vault paths without .md) as Obsidian does."""
+
+    def __init__(self, note_ids: Iterable[str] = (), other_files: Iterable[str] = ()):
+        self._by_path: dict[str, str] = {}  # lower path (no .md) -> id
+        self._by_name: dict[str, list[str]] = defaultdict(list)  # lower basename -> ids
+        self._files: dict[str, str] = {}  # lower path of non-note files -> path
+        self._files_by_name: dict[str, list[str]] = defaultdict(list)
+        for nid in note_ids:
+            self.add(nid)
+        for path in other_files:
+            self.add_file(path)
+
+    def add(self, note_id: str) -> None:
+        """Index a note id."""
+        low = note_id.lower()
+        self._by_path[low] = note_id
+        self._by_name[posixpath.basename(low)].append(note_id)
+
+    def remove(self, note_id: str) -> None:
+        """Forget a note id."""
+        low = note_id.lower()
+        self._by_path.pop(low, None)
+        names = self._by_name.get(posixpath.basename(low))
+        if names and note_id in names:
+            names.remove(note_id)
+            if not names:
+                del self._by_name[posixpath.basename(low)]
+
+    def add_file(self, path: str) -> None:
+        """Index a non-note file (attachment), so links to it are not broken."""
+        low = path.lower()
+        self._files[low] = path
+        self._files_by_name[posixpath.basename(low)].append(path)
+
+    def __contains__(self, note_id: str) -> bool:
+        return note_id.lower() in self._by_path
+
+    def resolve(self, target: str, source_id: str) -> str | None:
+        """The note id a link path points at from `source_id`, or None when unresolved."""
+        if not target:
+            return source_id
+        t = target.replace("\\", "/").strip()
+        low = t.lower().lstrip("/") if t.startswith("/") else t.lower()
+        src_folder = posixpath.dirname(source_id.lower())
+        if low.startswith("./") or low.startswith("../"):
+            rel = posixpath.normpath(posixpath.join(src_folder, low))
+            return self._by_path.get(rel)
+        if "/" in low:
+            hit = self._by_path.get(low)
+            if hit is not None:
+                return hit
+            rel = self._by_path.get(posixpath.normpath(posixpath.join(src_folder, low)))
+            if rel is not None:
+                return rel
+            # Obsidian falls back to any path ending in the given one.
+            base = posixpath.basename(low)
+            cands = [c for c in self._by_name.get(base, ()) if c.lower().endswith("/" + low)]
+            return self._pick(cands, low, src_folder)
+        return self._pick(self._by_name.get(low, ()), low, src_folder)
+
+    @staticmethod
+    def _pick(cands, low: str, src_folder: str) -> str | None:
+        if not cands:
+            return None
+        if len(cands) == 1:
+            return cands[0]
+        for c in cands:  # exact path from the vault root
+            if c.lower() == low:
+                return c
+        same = [c for c in cands if posixpath.dirname(c.lower()) == src_folder]
+        if same:
+            return same[0]
+        return min(cands, key=lambda c: (c.count("/"), len(c), c.lower()))
+
+    def resolves_to_file(self, target: str, source_id: str) -> bool:
+        """True when a link path names an existing non-note file (an attachment)."""
+        low = target.replace("\\", "/").lower()
+        if low.startswith("./") or low.startswith("../"):
+            low = posixpath.normpath(posixpath.join(posixpath.dirname(source_id.lower()), low))
+        if low in self._files:
+            return True
+        base = posixpath.basename(low)
+        return any(f.lower().endswith(low) for f in self._files_by_name.get(base, ()))
+
+
+def link_key(target: str) -> str:
+    """The lower-case base name a link path can resolve through (for incremental re-resolve)."""
+    return posixpath.basename(target.replace("\\", "/").lower())

@@ -1,0 +1,350 @@
+"""Read an Obsidian vault: notes with normalised frontmatter, links, tags, aliases, headings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+from brain.errors import VaultError
+from brain.links import Link, extract_body_links, extract_property_links, mask_code
+
+log = logging.getLogger(__name__)
+
+try:  # the C loader is ~10x faster on a big vault
+    _YamlLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _YamlLoader = yaml.SafeLoader
+
+_YAML = frontmatter.YAMLHandler()
+NOTE_TYPES = ("agent", "tool", "integration", "person", "team", "change", "price")
+FOLDER_TYPES = {
+    "agents": "agent",
+    "tools": "tool",
+    "integrations": "integration",
+    "people": "person",
+    "teams": "team",
+    "changes": "change",
+    "prices": "price",
+}
+ALWAYS_SKIPPED = (".obsidian", ".brain", ".trash")
+
+
+@dataclass(frozen=True)
+class Note:
+    """One Markdown note; `id` is its vault path without `.md`."""
+
+    id: str
+    path: str  # vault-relative POSIX path with .md
+    type: str
+    properties: dict
+    body: str
+    links: tuple[Link, ...]
+    tags: tuple[str, ...]
+    aliases: tuple[str, ...]
+    headings: tuple[str, ...]
+    block_ids: tuple[str, ...]
+    error: str | None = None
+    error_line: int | None = None
+    mtime_ns: int = 0
+    size: int = 0
+
+    @property
+    def name(self) -> str:
+        """The note name: its file name without `.md`."""
+        return self.id.rsplit("/", 1)[-1]
+
+    @property
+    def folder(self) -> str:
+        """The vault-relative folder ('' at the root)."""
+        return self.id.rsplit("/", 1)[0] if "/" in self.id else ""
+
+
+@dataclass(frozen=True)
+class VaultIssue:
+    """A file that could not be read as it should; the rest of the vault still loads."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+
+@dataclass
+class Vault:
+    """Every note of a vault folder, the other files links may point at, and read issues."""
+
+    root: Path
+    notes: dict[str, Note] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # non-note files (attachments)
+    issues: list[VaultIssue] = field(default_factory=list)
+    ignore_filters: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Frontmatter
+
+
+def normalise_value(value):
+    """YAML-typed values back to JSON-able ones: dates -> ISO strings, [[X]] lists -> '[[X]]'."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): normalise_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        # Unquoted `owner: [[Ada]]` is YAML for a nested list; read it as the link it meant.
+        if len(value) == 1 and isinstance(value[0], list) and len(value[0]) == 1 and isinstance(value[0][0], str):
+            return f"[[{value[0][0]}]]"
+        return [normalise_value(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def split_frontmatter(text: str) -> tuple[str | None, str, int]:
+    """Split text into (yaml or None, body, line number where the body starts, 0-based)."""
+    if not text.startswith("---"):
+        return None, text, 0
+    first_nl = text.find("\n")
+    if first_nl == -1 or text[:first_nl].rstrip() != "---":
+        return None, text, 0
+    m = re.search(r"^---[ \t]*$", text[first_nl + 1 :], re.M)
+    if m is None:
+        return None, text, 0
+    fm = text[first_nl + 1 : first_nl + 1 + m.start()]
+    body_start = first_nl + 1 + m.end()
+    if text[body_start : body_start + 1] == "\n":
+        body_start += 1
+    return fm, text[body_start:], text.count("\n", 0, body_start)
+
+
+def parse_frontmatter(fm: str) -> tuple[dict, str | None, int | None]:
+    """Parse YAML frontmatter with python-frontmatter's handler; returns (props, error, line)."""
+    if not fm.strip():
+        return {}, None, None
+    try:
+        data = _YAML.load(fm, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 2 if mark is not None else 1  # +1 for the '---' line, +1 for 1-based
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return {}, f"broken YAML frontmatter at line {line}: {problem}", line
+    if data is None:
+        return {}, None, None
+    if not isinstance(data, dict):
+        return {}, f"frontmatter is a {type(data).__name__}, not a mapping of properties", 2
+    return {str(k): normalise_value(v) for k, v in data.items()}, None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags, aliases, headings
+
+_TAG_RE = re.compile(r"(?:^|(?<=\s))#([^\s#!\"$%&'()*+,.:;<=>?@\[\\\]^`{|}~]+)", re.M)
+_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$", re.M)
+_BLOCK_RE = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*$", re.M)
+
+
+def _clean_tag(tag: str) -> str | None:
+    tag = tag.strip().lstrip("#").strip("/").lower()
+    if not tag or tag.replace("/", "").replace("-", "").replace("_", "").isdigit():
+        return None
+    return tag
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in re.split(r"[,\s]+", value) if v]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None]
+    return [str(value)]
+
+
+def note_tags(properties: dict, masked_body: str) -> tuple[str, ...]:
+    """Tags from frontmatter (`tags`/`tag`) and inline `#tags`: lower-case, nested, not numeric."""
+    raw = _as_list(properties.get("tags")) + _as_list(properties.get("tag"))
+    raw += _TAG_RE.findall(masked_body) if "#" in masked_body else []
+    seen: dict[str, None] = {}
+    for t in raw:
+        c = _clean_tag(t)
+        if c:
+            seen[c] = None
+    return tuple(seen)
+
+
+def note_aliases(properties: dict) -> tuple[str, ...]:
+    """Aliases from `aliases` / `alias` (a list, or a comma-separated string)."""
+    out: list[str] = []
+    for key in ("aliases", "alias"):
+        value = properties.get(key)
+        if isinstance(value, str):
+            out += [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, (list, tuple)):
+            out += [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return tuple(dict.fromkeys(out))
+
+
+def note_type(properties: dict, note_id: str) -> str:
+    """A note's type: frontmatter `type:`, else its top folder, else 'note'."""
+    declared = properties.get("type")
+    if isinstance(declared, str) and declared.strip():
+        t = declared.strip().lower()
+        return t if t in NOTE_TYPES else "note"
+    if "/" in note_id:
+        return FOLDER_TYPES.get(note_id.split("/", 1)[0].lower(), "note")
+    return "note"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def parse_note(note_id: str, text: str, error: str | None = None, mtime_ns: int = 0, size: int = 0) -> Note:
+    """Parse one note's text; never raises on any input (errors are kept on the note)."""
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    fm, body, body_line = split_frontmatter(text)
+    props, fm_error, fm_line = parse_frontmatter(fm) if fm is not None else ({}, None, None)
+    masked = mask_code(body)
+    links = extract_property_links(props) + extract_body_links(body, line_offset=body_line)
+    headings = tuple(m.group(2).strip() for m in _HEADING_RE.finditer(masked)) if "#" in masked else ()
+    blocks = tuple(_BLOCK_RE.findall(masked)) if "^" in masked else ()
+    err = fm_error if fm_error else error
+    return Note(
+        id=note_id,
+        path=note_id + ".md",
+        type=note_type(props, note_id),
+        properties=props,
+        body=body,
+        links=tuple(links),
+        tags=note_tags(props, masked),
+        aliases=note_aliases(props),
+        headings=headings,
+        block_ids=blocks,
+        error=err,
+        error_line=fm_line if fm_error else None,
+        mtime_ns=mtime_ns,
+        size=size,
+    )
+
+
+def decode_note_bytes(data: bytes) -> tuple[str | None, str | None]:
+    """Decode a note file: (text, problem). Binary files give (None, problem)."""
+    if b"\x00" in data[:8192]:
+        return None, "binary file with a .md name; skipped"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return (
+            data.decode("utf-8", "replace"),
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "read with replacement characters",
+        )
+
+
+def read_note_file(root: Path, rel_path: str) -> tuple[Note | None, VaultIssue | None]:
+    """Read one `.md` file of the vault; a problem is returned as a VaultIssue, never raised."""
+    full = root / rel_path
+    try:
+        st = full.stat()
+        data = full.read_bytes()
+    except OSError as exc:
+        return None, VaultIssue(rel_path, f"cannot read: {exc.strerror or exc}")
+    text, problem = decode_note_bytes(data)
+    note_id = rel_path[:-3]
+    if text is None:
+        return None, VaultIssue(rel_path, problem or "unreadable")
+    note = parse_note(note_id, text, error=problem, mtime_ns=st.st_mtime_ns, size=st.st_size)
+    issue = VaultIssue(rel_path, note.error, note.error_line) if note.error else None
+    return note, issue
+
+
+def load_ignore_filters(root: Path) -> tuple[str, ...]:
+    """Obsidian's 'Excluded files' (`userIgnoreFilters` in .obsidian/app.json)."""
+    app = root / ".obsidian" / "app.json"
+    try:
+        data = json.loads(app.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    filters = data.get("userIgnoreFilters") if isinstance(data, dict) else None
+    return tuple(f for f in filters or () if isinstance(f, str) and f.strip())
+
+
+def is_ignored(rel_path: str, filters: tuple[str, ...]) -> bool:
+    """True when a vault path is hidden (dot-folder) or matched by an ignore filter."""
+    parts = rel_path.split("/")
+    if any(p.startswith(".") for p in parts):
+        return True
+    for f in filters:
+        if len(f) > 2 and f.startswith("/") and f.endswith("/"):
+            try:
+                if re.search(f[1:-1], rel_path):
+                    return True
+            except re.error:
+                continue
+        elif rel_path.lower().startswith(f.lower().lstrip("/")):
+            return True
+    return False
+
+
+def walk_vault(root: Path, filters: tuple[str, ...], issues: list[VaultIssue]) -> Iterator[str]:
+    """Yield vault-relative POSIX paths of every non-ignored file, following symlinks safely."""
+    seen_dirs: set[tuple[int, int]] = set()
+    root_str = str(root)
+    for dirpath, dirnames, filenames in os.walk(root_str, followlinks=True, onerror=None):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        key = (st.st_dev, st.st_ino)
+        rel_dir = os.path.relpath(dirpath, root_str).replace(os.sep, "/")
+        rel_dir = "" if rel_dir == "." else rel_dir
+        if key in seen_dirs:
+            issues.append(VaultIssue(rel_dir, "symlink loop: folder already read through another path; not followed"))
+            dirnames[:] = []
+            continue
+        seen_dirs.add(key)
+        keep = []
+        for d in dirnames:
+            rel = f"{rel_dir}/{d}" if rel_dir else d
+            if d.startswith(".") or is_ignored(rel + "/", filters):
+                continue
+            keep.append(d)
+        dirnames[:] = sorted(keep)
+        for fname in sorted(filenames):
+            rel = f"{rel_dir}/{fname}" if rel_dir else fname
+            if fname.startswith(".") or is_ignored(rel, filters):
+                continue
+            yield rel
+
+
+def read_vault(root: str | os.PathLike) -> Vault:
+    """Read every note of a vault folder; bad files are reported in `issues`, never raised."""
+    root = Path(root)
+    if not root.is_dir():
+        raise VaultError(f"vault folder {str(root)!r} does not exist or is not a folder")
+    root = root.resolve()
+    vault = Vault(root=root, ignore_filters=load_ignore_filters(root))
+    for rel in walk_vault(root, vault.ignore_filters, vault.issues):
+        if not rel.lower().endswith(".md"):
+            vault.files.append(rel)
+            continue
+        note, issue = read_note_file(root, rel)
+        if issue is not None:
+            vault.issues.append(issue)
+        if note is not None:
+            vault.notes[note.id] = note
+    log.debug("read %d notes, %d other files, %d issues", len(vault.notes), len(vault.files), len(vault.issues))
+    return vault

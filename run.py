@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Set up and run Company Brain with nothing but python3: `python3 run.py demo` or `python3 run.py test`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def sh(*cmd: str) -> None:
+    """Run a command from the repo root; stop with its exit code on failure."""
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    rc = subprocess.call(cmd, cwd=ROOT)
+    if rc:
+        sys.exit(rc)
+
+
+def setup() -> None:
+    """Create .venv and install the project with its test extras (idempotent)."""
+    if not (BIN / "python").exists():
+        venv.create(VENV, with_pip=True)
+    stamp = VENV / ".installed"
+    if not stamp.exists() or stamp.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
+        sh(str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip")
+        sh(str(BIN / "python"), "-m", "pip", "install", "-q", "-e", ".[test]")
+        stamp.touch()
+
+
+def main() -> None:
+    """Dispatch: demo (default) or test; extra arguments go to brain demo / pytest."""
+    what = sys.argv[1] if len(sys.argv) > 1 else "demo"
+    rest = sys.argv[2:]
+    setup()
+    if what == "demo":
+        sh(str(BIN / "brain"), "demo", *rest)
+    elif what == "test":
+        sh(str(BIN / "ruff"), "check", "brain", "mcp_server", "tests", "run.py")
+        sh(str(BIN / "python"), "-m", "pytest", *rest)
+    elif what == "setup":
+        pass
+    else:
+        sys.exit(f"usage: python3 run.py [demo|test|setup] [args...]; unknown {what!r}")
+
+
+if __name__ == "__main__":
+    main()

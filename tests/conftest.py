@@ -1,0 +1,30 @@
+"""Shared fixtures: vaults built in tmp_path from dedented notes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def write_vault(root: Path, notes: dict[str, str]) -> Path:
+    """Write {relative path: text} into root (text dedented); returns root."""
+    for rel, text in notes.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            p.write_bytes(text)
+        else:
+            p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_vault(tmp_path):
+    """Factory: make_vault({path: text}) -> vault root folder."""
+
+    def _make(notes: dict[str, str], name: str = "vault") -> Path:
+        return write_vault(tmp_path / name, notes)
+
+    return _make

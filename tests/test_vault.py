@@ -1,0 +1,101 @@
+"""Reading a real vault folder: skips, ignore filters, frontmatter, tags and bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from brain.errors import VaultError
+from brain.graph import CompanyGraph
+from brain.vault import parse_note, read_vault
+
+
+def test_skips_dot_folders_and_user_ignore_filters(make_vault):
+    root = make_vault(
+        {
+            "Keep.md": "x",
+            ".obsidian/app.json": json.dumps({"userIgnoreFilters": ["Archive/", "/^Drafts/.*secret/"]}),
+            ".obsidian/Hidden.md": "no",
+            ".brain/Gen.md": "no",
+            ".trash/Old.md": "no",
+            ".git/Also.md": "no",
+            "Archive/Old.md": "no",
+            "Drafts/top secret.md": "no",
+            "Drafts/fine.md": "yes",
+        }
+    )
+    assert sorted(read_vault(root).notes) == ["Drafts/fine", "Keep"]
+
+
+def test_frontmatter_is_normalised(make_vault):
+    root = make_vault(
+        {
+            "Agents/Bot.md": """
+            ---
+            date: 2024-03-05
+            when: 2024-03-05T10:20:00Z
+            owner: [[Ada]]
+            aliases: [Botty, "The Bot"]
+            tags: [Cost/High, "#ops"]
+            ---
+            Body #Inline/Nested #2024 #x2024 text
+            ## Costs
+            para ^blk-1
+            """
+        }
+    )
+    note = read_vault(root).notes["Agents/Bot"]
+    assert note.properties["date"] == "2024-03-05"
+    assert note.properties["when"].startswith("2024-03-05T10:20:00")
+    assert note.properties["owner"] == "[[Ada]]"
+    assert note.aliases == ("Botty", "The Bot")
+    assert note.tags == ("cost/high", "ops", "inline/nested", "x2024")
+    assert note.headings == ("Costs",)
+    assert note.block_ids == ("blk-1",)
+    assert note.type == "agent"
+
+
+def test_type_from_property_folder_or_note():
+    assert parse_note("Agents/A", "x").type == "agent"
+    assert parse_note("Misc/A", "---\ntype: Person\n---\n").type == "person"
+    assert parse_note("Agents/A", "---\ntype: recipe\n---\n").type == "note"
+    assert parse_note("A", "x").type == "note"
+
+
+def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
+    root = make_vault(
+        {
+            "Good.md": "[[Broken YAML]] [[Latin1]]",
+            "Broken YAML.md": "---\nowner: [unclosed\nteam: x\n---\nbody [[Good]]\n",
+            "Latin1.md": "caf\xe9 [[Good]]".encode("latin-1"),
+            "Empty.md": "",
+            "Binary.md": b"\x00\x01\x02binary",
+            "Big.md": "word [[Good]] " * 400_000,
+            "Ünïcode and spaces 🚀.md": "---\ntype: tool\n---\n[[Good]]",
+            "List FM.md": "---\n- a\n- b\n---\n",
+        }
+    )
+    os.symlink(root, root / "loop")  # a symlink loop back to the root
+    vault = read_vault(root)
+    assert {"Good", "Broken YAML", "Latin1", "Empty", "Big", "Ünïcode and spaces 🚀", "List FM"} <= set(vault.notes)
+    assert "Binary" not in vault.notes
+    issues = {i.path: i for i in vault.issues}
+    assert issues["Broken YAML.md"].line == 3 and "broken YAML" in issues["Broken YAML.md"].message
+    assert "UTF-8" in issues["Latin1.md"].message
+    assert "binary" in issues["Binary.md"].message
+    assert "not a mapping" in issues["List FM.md"].message
+    assert any("symlink loop" in i.message for i in vault.issues)
+    assert vault.notes["Big.md"[:-3]].size > 5_000_000
+    g = CompanyGraph.from_vault(vault)
+    broken = g.node("Broken YAML")
+    assert broken["error"] and broken["type"] == "note"
+    assert g.node("Ünïcode and spaces 🚀")["type"] == "tool"
+    kinds = {(gap.kind, gap.node) for gap in g.inventory_gaps()}
+    assert ("broken_yaml", "Broken YAML.md") in kinds
+
+
+def test_missing_vault_is_a_clear_error(tmp_path):
+    with pytest.raises(VaultError, match="does not exist"):
+        read_vault(tmp_path / "nope")

@@ -1,0 +1,221 @@
+"""Which format a usage file is in, and how to read a non-canonical one into canonical events."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from brain.errors import IngestError
+
+log = logging.getLogger(__name__)
+
+# The canonical event columns (DESIGN "The usage store") as every adapter hands them over.
+CANONICAL_SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("agent", pa.string()),
+        ("api_key_id", pa.string()),
+        ("service_name", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("requests", pa.int64()),
+        ("run_id", pa.string()),
+        ("request_id", pa.string()),
+        ("status", pa.string()),
+        ("cost_usd", pa.float64()),
+    ]
+)
+
+# Formats whose rows are usage events (read_source) and those that are provider cost reports.
+USAGE_FORMATS = ("otlp_json", "openai_usage", "anthropic_usage", "litellm")
+COST_FORMATS = ("openai_costs", "anthropic_costs")
+
+_SNIFF_BYTES = 256 * 1024
+
+
+def select_canonical(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
+    """Run a query whose columns are named like the canonical schema; return it cast to that schema."""
+    return conform(con.sql(sql, params=params or None).to_arrow_table())
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Cast a table to CANONICAL_SCHEMA, adding missing columns as nulls."""
+    cols = []
+    for f in CANONICAL_SCHEMA:
+        if f.name in table.column_names:
+            cols.append(table.column(f.name).cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=CANONICAL_SCHEMA)
+
+
+def json_doc_sql(path: Path) -> str:
+    """A FROM clause yielding one JSON value per top-level document (object, array item or line)."""
+    return f"read_json_objects({_sql_str(path)}, format='auto', maximum_object_size=1073741824)"
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _sniff_json(path: Path) -> object | None:
+    """The first JSON document of a file (whole file, first array item or first line), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    if not text or text[0] not in "{[":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    first_line = text.split("\n", 1)[0].strip()
+    try:
+        return json.loads(first_line)
+    except json.JSONDecodeError:
+        pass
+    if text[0] == "[":  # a large array cut by the sniff window: decode its first item
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(text[1:].lstrip())
+            return [obj]
+        except json.JSONDecodeError:
+            return None
+    return None
+
+
+def _first_result(doc: object) -> dict | None:
+    """The first usage/cost result object of an OpenAI/Anthropic report page or bucket."""
+    if isinstance(doc, list):
+        doc = doc[0] if doc else None
+    if not isinstance(doc, dict):
+        return None
+    buckets = doc.get("data") if isinstance(doc.get("data"), list) else [doc]
+    for b in buckets:
+        if isinstance(b, dict) and isinstance(b.get("results"), list) and b["results"]:
+            first = b["results"][0]
+            return first if isinstance(first, dict) else None
+    return None
+
+
+def _format_of_json(doc: object) -> str | None:
+    first = doc[0] if isinstance(doc, list) and doc else doc
+    if not isinstance(first, dict):
+        return None
+    if "resourceSpans" in first or "resource_spans" in first:
+        return "otlp_json"
+    result = _first_result(first)
+    if result is not None:
+        obj = str(result.get("object", ""))
+        if obj.startswith("organization.usage.completions") or "num_model_requests" in result:
+            return "openai_usage"
+        if obj.startswith("organization.costs") or (
+            isinstance(result.get("amount"), dict) and "line_item" in result
+        ):
+            return "openai_costs"
+        if "uncached_input_tokens" in result or "cache_read_input_tokens" in result:
+            return "anthropic_usage"
+        if isinstance(result.get("amount"), str) and "currency" in result:
+            return "anthropic_costs"
+        return None
+    if isinstance(first.get("data"), list):  # a page of buckets that are all empty
+        bucket = first["data"][0] if first["data"] else {}
+        if isinstance(bucket, dict) and bucket.get("object") == "bucket":
+            return "openai_usage" if "start_time" in bucket else None
+        if isinstance(bucket, dict) and "starting_at" in bucket:
+            return "anthropic_usage"
+        return None
+    if "request_id" in first and ("spend" in first or "prompt_tokens" in first) and "startTime" in first:
+        return "litellm"
+    return None
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            line = fh.readline()
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+    return [c.strip().strip('"').strip() for c in line.strip().split(",")]
+
+
+def detect_format(path: str | Path) -> str | None:
+    """Name the non-canonical format of a usage file, or None (canonical or unknown)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        doc = _sniff_json(path)
+        return _format_of_json(doc) if doc is not None else None
+    if suffix == ".csv":
+        header = set(_csv_header(path))
+        if {"request_id", "startTime"} <= header and ({"spend", "prompt_tokens"} & header):
+            return "litellm"
+    return None
+
+
+def read_source(path: str | Path, fmt: str) -> pa.Table:
+    """Read a file of a non-canonical usage format into canonical events (CANONICAL_SCHEMA)."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    if fmt == "otlp_json":
+        from brain.ingest import otlp
+
+        return otlp.read_otlp_json_file(path)
+    if fmt == "openai_usage":
+        from brain.ingest import openai_export
+
+        return openai_export.read_openai_usage(path)
+    if fmt == "anthropic_usage":
+        from brain.ingest import anthropic_export
+
+        return anthropic_export.read_anthropic_usage(path)
+    if fmt == "litellm":
+        from brain.ingest import litellm
+
+        return litellm.read_litellm_spend_logs(path)
+    if fmt in COST_FORMATS:
+        raise IngestError(
+            f"{path}: is a {fmt.replace('_', ' ')} report, not usage events; "
+            "it is imported as provider-reported cost (see ingest_source)"
+        )
+    raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(USAGE_FORMATS + COST_FORMATS)}")
+
+
+def read_cost_source(path: str | Path, fmt: str) -> pa.Table:
+    """Read a provider cost report (OpenAI costs, Anthropic cost report) into provider cost rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    if fmt == "openai_costs":
+        from brain.ingest import openai_export
+
+        return openai_export.read_openai_costs(path)
+    if fmt == "anthropic_costs":
+        from brain.ingest import anthropic_export
+
+        return anthropic_export.read_anthropic_costs(path)
+    raise IngestError(f"{path}: {fmt!r} is not a cost report format")
+
+
+def ingest_source(store, path: str | Path, fmt: str):
+    """Ingest a non-canonical file: usage formats through ingest_table, cost reports into provider_costs."""
+    path = Path(path)
+    if fmt in COST_FORMATS:
+        from brain.reconcile import import_provider_costs
+
+        return import_provider_costs(store, read_cost_source(path, fmt), source=str(path))
+    from brain.ingest import ingest_table
+
+    return ingest_table(store, read_source(path, fmt), source=str(path))

@@ -1,0 +1,339 @@
+"""OTLP trace payloads (protobuf or JSON) -> canonical usage events, one per GenAI span with usage.
+
+Reads the OpenTelemetry GenAI semantic conventions (`gen_ai.usage.*`, `gen_ai.request.model`,
+`gen_ai.provider.name` / `gen_ai.system`, `gen_ai.agent.name` / `gen_ai.agent.id`), the older
+`gen_ai.usage.prompt_tokens` names, OpenInference (`llm.token_count.*`, `llm.model_name`) and
+OpenLLMetry (`llm.usage.*`). Spans without token usage are ignored. The run is the trace id; the
+dedupe key is `gen_ai.response.id`, else the trace and span ids (so exporter retries dedupe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from brain.errors import IngestError
+from brain.ingest.detect import CANONICAL_SCHEMA
+
+log = logging.getLogger(__name__)
+
+_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+          "llm.usage.prompt_tokens")  # fmt: skip
+_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+           "llm.token_count.completion", "llm.usage.completion_tokens")  # fmt: skip
+_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+               "llm.token_count.prompt_details.cache_read", "llm.usage.cache_read_input_tokens")  # fmt: skip
+_CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+                "llm.token_count.prompt_details.cache_write",
+                "llm.usage.cache_creation_input_tokens")  # fmt: skip
+_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+              "llm.token_count.completion_details.reasoning", "llm.usage.reasoning_tokens")  # fmt: skip
+_MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "llm.response.model",
+          "llm.request.model")  # fmt: skip
+_PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+_AGENT = ("gen_ai.agent.name", "gen_ai.agent.id")
+_USAGE_KEYS = frozenset(_INPUT + _OUTPUT)
+
+_STATUS_ERROR = 2
+
+
+@dataclass
+class SpanBatch:
+    """Columns of canonical events decoded from OTLP payloads, plus what was skipped and why."""
+
+    columns: dict[str, list] = field(default_factory=lambda: {f.name: [] for f in CANONICAL_SCHEMA})
+    spans_seen: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.columns["timestamp"])
+
+    def extend(self, other: SpanBatch) -> None:
+        """Append another batch's rows and counts to this one."""
+        for k, v in other.columns.items():
+            self.columns[k].extend(v)
+        self.spans_seen += other.spans_seen
+        self.rejected += other.rejected
+        self.errors.extend(other.errors)
+
+    def to_table(self) -> pa.Table:
+        """The rows as a pyarrow Table in CANONICAL_SCHEMA."""
+        cols = dict(self.columns)
+        cols["timestamp"] = pa.array(cols["timestamp"], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+        arrays = [
+            cols["timestamp"].cast(f.type, safe=False) if f.name == "timestamp" else pa.array(cols[f.name], f.type)
+            for f in CANONICAL_SCHEMA
+        ]
+        return pa.Table.from_arrays(arrays, schema=CANONICAL_SCHEMA)
+
+
+def _first(get: Callable[[str], Any], keys: Iterable[str]) -> Any:
+    for k in keys:
+        v = get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _int(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ValueError("boolean token count")
+    n = int(float(v)) if isinstance(v, str) and "." in v else int(v)
+    if n < 0:
+        raise ValueError(f"negative token count {n}")
+    return n
+
+
+def _add_span(
+    out: SpanBatch,
+    get: Callable[[str], Any],
+    resource_get: Callable[[str], Any],
+    trace_id: str,
+    span_id: str,
+    start_ns: int,
+    is_error: bool,
+) -> None:
+    """Append one span's usage event to `out`, or nothing when the span carries no usage."""
+    out.spans_seen += 1
+    raw_in, raw_out = _first(get, _INPUT), _first(get, _OUTPUT)
+    if raw_in is None and raw_out is None:
+        return
+    try:
+        inp, outp = _int(raw_in) or 0, _int(raw_out) or 0
+        cache_read = _int(_first(get, _CACHE_READ)) or 0
+        cache_write = _int(_first(get, _CACHE_WRITE)) or 0
+        reasoning = _int(_first(get, _REASONING)) or 0
+    except (TypeError, ValueError) as exc:
+        out.rejected += 1
+        out.errors.append(f"span {span_id or '?'} of trace {trace_id or '?'}: bad token count ({exc})")
+        return
+    if inp < cache_read + cache_write:  # cache parts reported disjoint (Anthropic style): add them
+        inp += cache_read + cache_write
+    response_id = get("gen_ai.response.id")
+    c = out.columns
+    c["timestamp"].append(int(start_ns or 0))
+    c["agent"].append(_str(_first(get, _AGENT) or _first(resource_get, _AGENT)))
+    c["api_key_id"].append(None)
+    c["service_name"].append(_str(resource_get("service.name")))
+    c["provider"].append(_str(_first(get, _PROVIDER)))
+    c["model"].append(_str(_first(get, _MODEL)))
+    c["input_tokens"].append(inp)
+    c["output_tokens"].append(outp)
+    c["cache_read_tokens"].append(cache_read)
+    c["cache_write_tokens"].append(cache_write)
+    c["reasoning_tokens"].append(reasoning)
+    c["requests"].append(1)
+    c["run_id"].append(trace_id or None)
+    c["request_id"].append(str(response_id) if response_id else f"otel:{trace_id}:{span_id}")
+    c["status"].append("error" if is_error or get("error.type") else "ok")
+    c["cost_usd"].append(None)
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+# --- protobuf -------------------------------------------------------------------------------
+
+
+def _pb_value(v) -> Any:
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    val = getattr(v, kind)
+    if kind == "array_value":
+        return [_pb_value(x) for x in val.values]
+    if kind == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in val.values}
+    return val
+
+
+def decode_protobuf(body: bytes) -> SpanBatch:
+    """Decode an OTLP ExportTraceServiceRequest (protobuf) into usage events."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest()
+    try:
+        req.ParseFromString(body)
+    except DecodeError as exc:
+        raise IngestError(f"not a valid OTLP protobuf trace request ({exc})") from exc
+    out = SpanBatch()
+    for rs in req.resource_spans:
+        res_attrs = {kv.key: kv.value for kv in rs.resource.attributes}
+
+        def res_get(k, _a=res_attrs):
+            v = _a.get(k)
+            return None if v is None else _pb_value(v)
+
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                attrs = {kv.key: kv.value for kv in span.attributes}
+                if not (_USAGE_KEYS & attrs.keys()):
+                    out.spans_seen += 1
+                    continue
+
+                def get(k, _a=attrs):
+                    v = _a.get(k)
+                    return None if v is None else _pb_value(v)
+
+                _add_span(
+                    out,
+                    get,
+                    res_get,
+                    span.trace_id.hex(),
+                    span.span_id.hex(),
+                    span.start_time_unix_nano,
+                    span.status.code == _STATUS_ERROR,
+                )
+    return out
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _json_value(v: Any) -> Any:
+    if not isinstance(v, dict):
+        return v
+    for key, val in v.items():
+        if key in ("stringValue", "string_value", "boolValue", "bool_value", "doubleValue", "double_value"):
+            return val
+        if key in ("intValue", "int_value"):
+            return int(val)
+        if key in ("arrayValue", "array_value"):
+            return [_json_value(x) for x in (val or {}).get("values", [])]
+        if key in ("kvlistValue", "kvlist_value"):
+            return _json_attrs((val or {}).get("values", []))
+        if key in ("bytesValue", "bytes_value"):
+            return val
+    return None
+
+
+def _json_attrs(items: Any) -> dict:
+    if not isinstance(items, list):
+        raise ValueError("attributes must be a list")
+    out = {}
+    for kv in items:
+        if not isinstance(kv, dict) or "key" not in kv:
+            raise ValueError("attribute without a key")
+        out[kv["key"]] = kv.get("value")
+    return out
+
+
+def _pick(d: dict, *names: str) -> Any:
+    for n in names:
+        if n in d:
+            return d[n]
+    return None
+
+
+def _json_id(v: Any) -> str:
+    """OTLP/JSON ids are hex strings; accept base64 too (protobuf JSON mapping)."""
+    if not v:
+        return ""
+    s = str(v)
+    if all(ch in "0123456789abcdefABCDEF" for ch in s):
+        return s.lower()
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(s, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return s
+
+
+def _status_is_error(status: Any) -> bool:
+    if not isinstance(status, dict):
+        return False
+    code = status.get("code")
+    return code == _STATUS_ERROR or code == "STATUS_CODE_ERROR" or code == "2"
+
+
+def decode_json(doc: Any) -> SpanBatch:
+    """Decode an OTLP/JSON ExportTraceServiceRequest (already parsed) into usage events."""
+    if not isinstance(doc, dict):
+        raise IngestError("OTLP JSON body must be an object with resourceSpans")
+    resource_spans = _pick(doc, "resourceSpans", "resource_spans")
+    if resource_spans is None:
+        raise IngestError("OTLP JSON body has no resourceSpans")
+    out = SpanBatch()
+    try:
+        for rs in resource_spans:
+            resource = rs.get("resource") or {}
+            res_attrs = _json_attrs(resource.get("attributes", []))
+
+            def res_get(k, _a=res_attrs):
+                return _json_value(_a.get(k))
+
+            scopes = _pick(rs, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or []
+            for ss in scopes:
+                for span in ss.get("spans", []) or []:
+                    attrs = _json_attrs(span.get("attributes", []))
+                    if not (_USAGE_KEYS & attrs.keys()):
+                        out.spans_seen += 1
+                        continue
+
+                    def get(k, _a=attrs):
+                        return _json_value(_a.get(k))
+
+                    _add_span(
+                        out,
+                        get,
+                        res_get,
+                        _json_id(_pick(span, "traceId", "trace_id")),
+                        _json_id(_pick(span, "spanId", "span_id")),
+                        int(_pick(span, "startTimeUnixNano", "start_time_unix_nano") or 0),
+                        _status_is_error(span.get("status")),
+                    )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise IngestError(f"malformed OTLP JSON trace request ({exc})") from exc
+    return out
+
+
+def decode_json_bytes(body: bytes) -> SpanBatch:
+    """Parse and decode an OTLP/JSON request body."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IngestError(f"OTLP JSON body is not valid JSON ({exc})") from exc
+    return decode_json(doc)
+
+
+def read_otlp_json_file(path: str | Path) -> pa.Table:
+    """Read a file of OTLP/JSON trace requests (one document, or one per line) into events."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IngestError(f"{path}: cannot read file ({exc})") from exc
+    batch = SpanBatch()
+    try:
+        docs = [json.loads(text)]
+    except json.JSONDecodeError:
+        docs = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    docs.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise IngestError(f"{path}: line {n} is not valid JSON ({exc.msg})") from exc
+    for n, doc in enumerate(docs, start=1):
+        for one in doc if isinstance(doc, list) else [doc]:
+            try:
+                batch.extend(decode_json(one))
+            except IngestError as exc:
+                where = f"document {n}: " if len(docs) > 1 else ""
+                raise IngestError(f"{path}: {where}{exc}") from exc
+    if batch.rejected:
+        raise IngestError(f"{path}: {batch.rejected} span(s) rejected: {batch.errors[0]}")
+    return batch.to_table()

@@ -1,0 +1,206 @@
+"""Provider exports and LiteLLM logs: detection, mapping, token normalisation, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from brain.errors import IngestError
+from brain.ingest.detect import (
+    CANONICAL_SCHEMA,
+    detect_format,
+    read_cost_source,
+    read_source,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "exports"
+
+
+def _price(row: dict) -> float:
+    usage = Usage(
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cache_read_tokens=row["cache_read_tokens"],
+        cache_write_tokens=row["cache_write_tokens"],
+    )
+    return float(calc_price(usage, model_ref=row["model"], provider_id=row["provider"]).total_price)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("openai_usage.json", "openai_usage"),
+        ("openai_costs.json", "openai_costs"),
+        ("anthropic_usage.json", "anthropic_usage"),
+        ("anthropic_costs.json", "anthropic_costs"),
+        ("litellm_spend_logs.csv", "litellm"),
+        ("litellm_spend_logs.jsonl", "litellm"),
+        ("otlp_traces.json", "otlp_json"),
+    ],
+)
+def test_detect_format_names_each_fixture(name, fmt):
+    assert detect_format(FIXTURES / name) == fmt
+
+
+def test_detect_format_leaves_canonical_files_alone(tmp_path):
+    jsonl = tmp_path / "events.jsonl"
+    jsonl.write_text('{"timestamp": "2025-06-01T00:00:00Z", "model": "gpt-4o", "input_tokens": 1}\n')
+    csv = tmp_path / "events.csv"
+    csv.write_text("timestamp,model,input_tokens\n2025-06-01T00:00:00Z,gpt-4o,1\n")
+    assert detect_format(jsonl) is None
+    assert detect_format(csv) is None
+
+
+def test_openai_usage_buckets_map_to_events_with_request_counts():
+    rows = read_source(FIXTURES / "openai_usage.json", "openai_usage").to_pylist()
+    assert len(rows) == 3  # the all-zero bucket result is skipped
+    first = rows[0]
+    assert first["api_key_id"] == "key_support01"
+    assert first["provider"] == "openai"
+    assert first["requests"] == 40
+    assert first["input_tokens"] == 120000  # already includes the cached part
+    assert first["cache_read_tokens"] == 80000
+    assert first["timestamp"].isoformat() == "2025-06-01T00:00:00+00:00"
+    # a result not grouped by key falls back to its project id for attribution
+    assert rows[2]["api_key_id"] == "proj_support"
+    assert len({r["request_id"] for r in rows}) == 3
+
+
+def test_anthropic_usage_adds_disjoint_cache_parts_into_input():
+    rows = read_source(FIXTURES / "anthropic_usage.json", "anthropic_usage").to_pylist()
+    sonnet = next(r for r in rows if r["model"] == "claude-sonnet-4-20250514")
+    assert sonnet["input_tokens"] == 1000 + 2000 + 500
+    assert sonnet["cache_read_tokens"] == 2000
+    assert sonnet["cache_write_tokens"] == 500
+    assert sonnet["api_key_id"] == "apikey_01Rj2N8SVvo6BePZj99NhmiT"
+
+
+def test_anthropic_disjoint_and_openai_style_inclusive_usage_cost_the_same():
+    anthropic = next(
+        r
+        for r in read_source(FIXTURES / "anthropic_usage.json", "anthropic_usage").to_pylist()
+        if r["model"] == "claude-sonnet-4-20250514"
+    )
+    # the same call as an OTel GenAI span reports it (inclusive input) and as LiteLLM logs it
+    otel = next(
+        r
+        for r in read_source(FIXTURES / "otlp_traces.json", "otlp_json").to_pylist()
+        if r["model"] == "claude-sonnet-4-20250514"
+    )
+    litellm = next(
+        r
+        for r in read_source(FIXTURES / "litellm_spend_logs.csv", "litellm").to_pylist()
+        if r["model"] == "claude-sonnet-4-20250514"
+    )
+    expected = 1000 * 3e-6 + 2000 * 0.3e-6 + 500 * 3.75e-6 + 300 * 15e-6
+    for row in (anthropic, otel, litellm):
+        assert _price(row) == pytest.approx(expected)
+    assert litellm["cost_usd"] == pytest.approx(expected)  # LiteLLM's own spend agrees
+
+
+def test_openai_usage_prices_cached_input_at_the_cached_rate():
+    row = read_source(FIXTURES / "openai_usage.json", "openai_usage").to_pylist()[0]
+    expected = 40000 * 2.5e-6 + 80000 * 1.25e-6 + 30000 * 10e-6
+    assert _price(row) == pytest.approx(expected)
+
+
+def test_litellm_csv_and_jsonl_map_the_documented_columns():
+    csv_rows = read_source(FIXTURES / "litellm_spend_logs.csv", "litellm").to_pylist()
+    assert [r["request_id"] for r in csv_rows] == ["chatcmpl-001", "chatcmpl-002", "chatcmpl-003"]
+    ok, failed, research = csv_rows
+    assert ok["cost_usd"] == pytest.approx(0.0065)
+    assert ok["cache_read_tokens"] == 800
+    assert ok["run_id"] == "sess-1"
+    assert ok["api_key_id"].startswith("88dc28d0")
+    assert failed["status"] == "error"
+    assert research["agent"] == "research-agent"
+    assert research["model"] == "claude-sonnet-4-20250514"  # provider prefix stripped
+    jsonl_rows = read_source(FIXTURES / "litellm_spend_logs.jsonl", "litellm").to_pylist()
+    assert [r["cache_read_tokens"] for r in jsonl_rows] == [800, 0]
+    assert all(r["timestamp"].tzinfo is not None for r in jsonl_rows)
+
+
+def test_cost_reports_are_read_in_dollars():
+    openai = read_cost_source(FIXTURES / "openai_costs.json", "openai_costs").to_pylist()
+    assert {r["model"] for r in openai} == {"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"}
+    assert sum(r["amount_usd"] for r in openai) == pytest.approx(0.6135)
+    anthropic = read_cost_source(FIXTURES / "anthropic_costs.json", "anthropic_costs").to_pylist()
+    # amounts are decimal strings in cents
+    assert sum(r["amount_usd"] for r in anthropic) == pytest.approx(0.009975 + 0.064)
+    assert len({r["row_key"] for r in anthropic}) == 2
+
+
+def test_every_adapter_returns_the_canonical_schema():
+    for name, fmt in [
+        ("openai_usage.json", "openai_usage"),
+        ("anthropic_usage.json", "anthropic_usage"),
+        ("litellm_spend_logs.csv", "litellm"),
+        ("otlp_traces.json", "otlp_json"),
+    ]:
+        assert read_source(FIXTURES / name, fmt).schema == CANONICAL_SCHEMA
+
+
+def test_cost_report_given_as_usage_says_so():
+    with pytest.raises(IngestError, match="openai_costs.json: is a openai costs report"):
+        read_source(FIXTURES / "openai_costs.json", "openai_costs")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "problem"),
+    [
+        ("openai_usage", '{"object": "page", "data": [', "not a readable JSON export"),
+        ("openai_usage", '{"object": "page", "data": []}', "no usage buckets found"),
+        (
+            "openai_usage",
+            json.dumps({"data": [{"start_time": 1, "results": [{"output_tokens": 1, "num_model_requests": 1}]}]}),
+            "usage result #1 has no input_tokens",
+        ),
+        (
+            "anthropic_usage",
+            json.dumps({"data": [{"starting_at": "2025-06-01T00:00:00Z", "results": [{"output_tokens": 3}]}]}),
+            "has no uncached_input_tokens",
+        ),
+        (
+            "anthropic_costs",
+            json.dumps({"data": [{"starting_at": "2025-06-01T00:00:00Z", "results": [{"amount": "abc", "currency": "USD"}]}]}),
+            "cost amount 'abc' is not a decimal number of cents",
+        ),
+        (
+            "openai_costs",
+            json.dumps({"data": [{"start_time": 1, "results": [{"amount": {"value": 1, "currency": "eur"}}]}]}),
+            "only USD costs are supported, found EUR",
+        ),
+        ("otlp_json", '{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": 5}]}]}]}', "malformed OTLP JSON"),
+        ("otlp_json", '{"hello": 1}', "has no resourceSpans"),
+    ],
+)
+def test_malformed_files_name_the_file_and_the_problem(tmp_path, fmt, content, problem):
+    path = tmp_path / "broken_export.json"
+    path.write_text(content)
+    reader = read_cost_source if fmt.endswith("costs") else read_source
+    with pytest.raises(IngestError) as exc:
+        reader(path, fmt)
+    assert "broken_export.json" in str(exc.value)
+    assert problem in str(exc.value)
+
+
+def test_litellm_export_without_required_columns_is_refused(tmp_path):
+    path = tmp_path / "spend.csv"
+    path.write_text("request_id,spend\nabc,0.1\n")
+    with pytest.raises(IngestError, match=r"spend.csv: not a LiteLLM spend log: missing column\(s\) startTime, model"):
+        read_source(path, "litellm")
+
+
+def test_litellm_bad_timestamp_names_the_row(tmp_path):
+    path = tmp_path / "spend.csv"
+    path.write_text("request_id,spend,prompt_tokens,startTime,model\na,0.1,1,2025-06-01,gpt-4o\nb,0.1,1,yesterday,gpt-4o\n")
+    with pytest.raises(IngestError, match="spend.csv: row 2: startTime 'yesterday' is not a timestamp"):
+        read_source(path, "litellm")
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(IngestError, match="nope.json: no such file"):
+        read_source(tmp_path / "nope.json", "openai_usage")

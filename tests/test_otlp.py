@@ -1,0 +1,191 @@
+"""OTLP decoding: GenAI semconv, OpenInference and OpenLLMetry spans become canonical events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from brain.errors import IngestError
+from brain.ingest.otlp import decode_json_bytes, decode_protobuf
+
+TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
+
+
+def _kv(key, value) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def _request(spans: list[dict], resource: dict | None = None) -> bytes:
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    for k, v in (resource or {"service.name": "support-svc"}).items():
+        rs.resource.attributes.append(_kv(k, v))
+    ss = rs.scope_spans.add()
+    for i, spec in enumerate(spans):
+        span = ss.spans.add()
+        span.trace_id = TRACE
+        span.span_id = (i + 1).to_bytes(8, "big")
+        span.name = spec.pop("_name", "chat")
+        span.start_time_unix_nano = 1_748_772_000_000_000_000 + i
+        if spec.pop("_error", False):
+            span.status.code = Status.STATUS_CODE_ERROR
+        for k, v in spec.items():
+            span.attributes.append(_kv(k, v))
+    return req.SerializeToString()
+
+
+def test_genai_semconv_span_maps_every_field():
+    body = _request(
+        [
+            {
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.response.model": "gpt-4o-2024-08-06",
+                "gen_ai.agent.name": "Support Agent",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 500,
+                "gen_ai.usage.cache_read.input_tokens": 800,
+                "gen_ai.usage.reasoning.output_tokens": 100,
+            }
+        ]
+    )
+    row = decode_protobuf(body).to_table().to_pylist()[0]
+    assert row["agent"] == "Support Agent"
+    assert row["service_name"] == "support-svc"
+    assert row["provider"] == "openai"
+    assert row["model"] == "gpt-4o-2024-08-06"  # the response model wins over the request model
+    assert (row["input_tokens"], row["output_tokens"]) == (1000, 500)
+    assert (row["cache_read_tokens"], row["reasoning_tokens"]) == (800, 100)
+    assert row["run_id"] == TRACE.hex()
+    assert row["request_id"] == f"otel:{TRACE.hex()}:0000000000000001"
+    assert row["status"] == "ok"
+    assert row["timestamp"].isoformat().startswith("2025-06-01T10:00:00")
+
+
+def test_spans_without_usage_are_ignored_and_errors_kept():
+    body = _request(
+        [
+            {"_name": "tool", "gen_ai.operation.name": "execute_tool"},
+            {"gen_ai.system": "anthropic", "gen_ai.request.model": "claude-sonnet-4-20250514",
+             "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 0, "_error": True},
+        ]
+    )  # fmt: skip
+    batch = decode_protobuf(body)
+    assert batch.spans_seen == 2
+    rows = batch.to_table().to_pylist()
+    assert len(rows) == 1
+    assert rows[0]["status"] == "error"
+    assert rows[0]["provider"] == "anthropic"
+
+
+def test_openinference_and_openllmetry_variants():
+    body = _request(
+        [
+            {"llm.model_name": "gpt-4o-mini", "llm.provider": "openai",
+             "llm.token_count.prompt": 300, "llm.token_count.completion": 20,
+             "llm.token_count.prompt_details.cache_read": 100,
+             "llm.token_count.completion_details.reasoning": 5},
+            {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+             "llm.usage.prompt_tokens": 70, "llm.usage.completion_tokens": 7},
+            {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.usage.prompt_tokens": 40, "gen_ai.usage.completion_tokens": 4},
+        ]
+    )  # fmt: skip
+    rows = decode_protobuf(body).to_table().to_pylist()
+    assert [(r["model"], r["input_tokens"], r["output_tokens"]) for r in rows] == [
+        ("gpt-4o-mini", 300, 20),
+        ("gpt-4o", 70, 7),
+        ("gpt-4o", 40, 4),
+    ]
+    assert (rows[0]["cache_read_tokens"], rows[0]["reasoning_tokens"]) == (100, 5)
+
+
+def test_disjoint_cache_counts_are_added_into_input():
+    body = _request(
+        [{"gen_ai.system": "anthropic", "gen_ai.request.model": "claude-sonnet-4-20250514",
+          "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 300,
+          "gen_ai.usage.cache_read.input_tokens": 2000,
+          "gen_ai.usage.cache_creation.input_tokens": 500}]
+    )  # fmt: skip
+    row = decode_protobuf(body).to_table().to_pylist()[0]
+    assert row["input_tokens"] == 3500
+
+
+def test_agent_falls_back_to_resource_agent_then_service_name():
+    body = _request(
+        [{"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1, "gen_ai.request.model": "m"}],
+        resource={"service.name": "billing-svc", "gen_ai.agent.id": "billing-agent"},
+    )
+    row = decode_protobuf(body).to_table().to_pylist()[0]
+    assert (row["agent"], row["service_name"]) == ("billing-agent", "billing-svc")
+
+
+def test_response_id_is_the_dedupe_key_when_present():
+    body = _request(
+        [{"gen_ai.response.id": "chatcmpl-9", "gen_ai.usage.input_tokens": 1,
+          "gen_ai.usage.output_tokens": 1, "gen_ai.request.model": "m"}]
+    )  # fmt: skip
+    assert decode_protobuf(body).to_table().to_pylist()[0]["request_id"] == "chatcmpl-9"
+
+
+def test_bad_token_value_rejects_only_that_span():
+    body = _request(
+        [
+            {"gen_ai.usage.input_tokens": "lots", "gen_ai.usage.output_tokens": 1, "gen_ai.request.model": "m"},
+            {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 1, "gen_ai.request.model": "m"},
+        ]
+    )
+    batch = decode_protobuf(body)
+    assert batch.rejected == 1
+    assert len(batch) == 1
+    assert "bad token count" in batch.errors[0]
+
+
+def test_garbage_protobuf_is_an_ingest_error():
+    with pytest.raises(IngestError, match="not a valid OTLP protobuf"):
+        decode_protobuf(b"\xff\xff\xff\xff")
+
+
+def test_json_body_matches_protobuf_body():
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "support-svc"}}]},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": TRACE.hex(),
+                                "spanId": "0000000000000001",
+                                "startTimeUnixNano": "1748772000000000000",
+                                "attributes": [
+                                    {"key": "gen_ai.system", "value": {"stringValue": "openai"}},
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}},
+                                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 3}},
+                                ],
+                                "status": {"code": "STATUS_CODE_ERROR"},
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    row = decode_json_bytes(json.dumps(doc).encode()).to_table().to_pylist()[0]
+    assert (row["input_tokens"], row["output_tokens"], row["status"]) == (12, 3, "error")
+    assert row["request_id"] == f"otel:{TRACE.hex()}:0000000000000001"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"resourceSpans": 5}'])
+def test_malformed_json_bodies_are_ingest_errors(body):
+    with pytest.raises(IngestError):
+        decode_json_bytes(body)

@@ -1,0 +1,83 @@
+"""The starter vault: it loads cleanly, its templates stay out of the company, Obsidian can open it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import brain
+from brain.graph import CompanyGraph
+from brain.vault import read_vault
+
+TEMPLATE = Path(brain.__file__).resolve().parent.parent / "vault_template"
+NOTE_TYPES = ("agent", "tool", "integration", "person", "team", "change", "price")
+
+
+@pytest.fixture(scope="module")
+def graph() -> CompanyGraph:
+    return CompanyGraph.from_vault(read_vault(TEMPLATE))
+
+
+def test_every_note_loads_without_yaml_errors(graph):
+    vault = read_vault(TEMPLATE)
+    assert vault.issues == []
+    assert [n.id for n in vault.notes.values() if n.error] == []
+
+
+def test_no_inventory_gaps_and_no_ghost_nodes(graph):
+    assert [g.as_dict() for g in graph.inventory_gaps()] == []
+    assert graph.nodes_of_type("ghost") == []
+
+
+def test_there_is_an_example_of_every_note_type(graph):
+    for note_type in NOTE_TYPES:
+        assert graph.nodes_of_type(note_type), note_type
+
+
+def test_templates_are_not_agents_and_link_nowhere(graph):
+    templates = {f"Templates/{t.capitalize()}" for t in NOTE_TYPES}
+    assert templates <= set(graph.notes)
+    for tid in templates:
+        assert graph.node(tid)["type"] == "note"
+        assert graph.node(tid)["properties"]["type"] == "template"
+        assert list(graph.g.out_edges(tid)) == []
+    assert not templates & {i.node_id for i in graph.agent_identities()}
+
+
+def test_agent_template_carries_the_fields_to_fill_in(graph):
+    props = graph.node("Templates/Agent")["properties"]
+    for key in ("agent_id", "owner", "model", "provider", "api_keys", "service_names", "depends_on", "status"):
+        assert key in props, key
+    change = graph.node("Templates/Change")["properties"]
+    assert change["expected_cost_change"] is False
+    assert {"agent", "date", "kind", "summary"} <= set(change)
+
+
+def test_example_links_become_typed_relations(graph):
+    relations = {(u, v, d["relation"]) for u, v, d in graph.g.edges(data=True)}
+    assert ("Agents/Support Agent", "People/Ada Lovelace", "owned_by") in relations
+    assert ("Agents/Support Agent", "Tools/Vector Store", "depends_on") in relations
+    assert ("Agents/Meeting Notes Bot", "Tools/Vector Store", "depends_on") in relations  # Dataview field
+    assert ("People/Ada Lovelace", "Teams/Platform", "member_of") in relations
+    assert ("Changes/2025-01-15 Support Agent prompt v2", "Agents/Support Agent", "changes") in relations
+    assert graph.owner_of("Support Agent")["team"] == "Platform"
+    assert {a["name"] for a in graph.impact("Vector Store")} == {"Meeting Notes Bot", "Support Agent"}
+
+
+def test_obsidian_config_is_valid_and_points_at_the_templates():
+    obsidian = TEMPLATE / ".obsidian"
+    config = {p.name: json.loads(p.read_text()) for p in obsidian.glob("*.json")}
+    assert {"app.json", "templates.json", "core-plugins.json", "graph.json"} <= set(config)
+    assert config["app.json"]["userIgnoreFilters"] == []
+    assert config["templates.json"]["folder"] == "Templates"
+    assert config["core-plugins.json"]["templates"] is True
+    queries = {g["query"] for g in config["graph.json"]["colorGroups"]}
+    assert {"path:Agents", "path:Tools", "path:Integrations", "path:People", "path:Teams", "path:Changes"} <= queries
+
+
+def test_gitignore_keeps_the_store_and_workspace_out():
+    ignored = (TEMPLATE / ".gitignore").read_text().split()
+    for entry in (".brain/", ".obsidian/workspace.json", ".obsidian/workspace-mobile.json", ".trash/"):
+        assert entry in ignored

@@ -129,10 +129,59 @@ def split_frontmatter(text: str) -> tuple[str | None, str, int]:
     return fm, text[body_start:], text.count("\n", 0, body_start)
 
 
+_FAST_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*?))? *$")
+_FAST_QUOTED = re.compile('^"([^"\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]*)"$')
+_FAST_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9 _./@+-]*$")
+_FAST_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FAST_INT = re.compile(r"^(?:0|-?[1-9][0-9]{0,17})$")
+_YAML_WORDS = {w for b in ("yes", "no", "true", "false", "on", "off", "null", "y", "n") for w in (b, b.title(), b.upper())}
+
+
+def _fast_scalar(v: str):
+    """A YAML scalar of a safe, common form, or raise ValueError (then full YAML decides)."""
+    m = _FAST_QUOTED.match(v)
+    if m:
+        return m.group(1)
+    if _FAST_PLAIN.match(v) and v.strip() == v and v not in _YAML_WORDS and "  " not in v:
+        return v
+    if _FAST_DATE.match(v):
+        dt.date.fromisoformat(v)  # raises on an impossible date; YAML would then keep a string
+        return v
+    if _FAST_INT.match(v):
+        return int(v)
+    raise ValueError(v)
+
+
+def fast_frontmatter(fm: str) -> dict | None:
+    """Parse the flat `key: value` / `key: [a, b]` subset of YAML exactly; None when unsure."""
+    out: dict = {}
+    try:
+        for line in fm.split("\n"):
+            if not line.strip():
+                continue
+            m = _FAST_KEY.match(line)
+            if m is None or m.group(1) in out or m.group(1) in _YAML_WORDS:
+                return None
+            value = m.group(2)
+            if value is None:
+                return None  # a block (list or mapping) follows
+            if value.startswith("[") and value.endswith("]"):
+                inner = value[1:-1].strip()
+                out[m.group(1)] = [_fast_scalar(x.strip()) for x in inner.split(",")] if inner else []
+            else:
+                out[m.group(1)] = _fast_scalar(value)
+    except ValueError:
+        return None
+    return out
+
+
 def parse_frontmatter(fm: str) -> tuple[dict, str | None, int | None]:
     """Parse YAML frontmatter with python-frontmatter's handler; returns (props, error, line)."""
     if not fm.strip():
         return {}, None, None
+    fast = fast_frontmatter(fm)
+    if fast is not None:
+        return fast, None, None
     try:
         data = _YAML.load(fm, Loader=_YamlLoader)
     except yaml.YAMLError as exc:

@@ -6,10 +6,13 @@ import json
 import os
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brain.errors import VaultError
 from brain.graph import CompanyGraph
-from brain.vault import parse_note, read_vault
+from brain.vault import fast_frontmatter, normalise_value, parse_note, read_vault
 
 
 def test_skips_dot_folders_and_user_ignore_filters(make_vault):
@@ -99,3 +102,28 @@ def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
 def test_missing_vault_is_a_clear_error(tmp_path):
     with pytest.raises(VaultError, match="does not exist"):
         read_vault(tmp_path / "nope")
+
+
+_values = st.one_of(
+    st.from_regex(r'"[^"\\\n]{0,12}"', fullmatch=True),
+    st.from_regex(r"[A-Za-z][A-Za-z0-9 _./@+\-:#',\[\]]{0,12}", fullmatch=True),
+    st.from_regex(r"-?[0-9]{1,6}|0x1F|012|1_000|2024-0[1-9]-[0-3][0-9]|yes|No|ON|null|~", fullmatch=True),
+)
+_lines = st.tuples(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_\-]{0,6}|on|y", fullmatch=True),
+    st.one_of(_values, st.lists(_values, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_lines, min_size=1, max_size=6))
+def test_fast_frontmatter_agrees_with_yaml(lines):
+    fm = "\n".join(f"{k}: {v}" for k, v in lines)
+    fast = fast_frontmatter(fm)
+    if fast is None:
+        return
+    try:
+        data = yaml.safe_load(fm)
+    except yaml.YAMLError:
+        raise AssertionError(f"fast path accepted what YAML rejects: {fm!r}") from None
+    assert fast == {str(k): normalise_value(v) for k, v in data.items()}

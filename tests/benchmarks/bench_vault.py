@@ -1,0 +1,84 @@
+"""Benchmark: cold load of a 10,000-note vault into the graph, peak memory, one-note update.
+
+Run: .venv/bin/python tests/benchmarks/bench_vault.py [--notes 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.gen_vault import generate_vault  # noqa: E402
+
+CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from brain.vault import read_vault
+from brain.graph import CompanyGraph
+t1 = time.perf_counter()
+g = CompanyGraph.from_vault(read_vault(sys.argv[1]))
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "nodes": g.g.number_of_nodes(),
+                  "edges": g.g.number_of_edges(),
+                  "property_edges": sum(1 for *_, d in g.g.edges(data=True) if d.get("property")),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--notes", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "vault"
+        counts = generate_vault(root, args.notes)
+        print(f"vault: {counts['notes']} notes, ~{counts['links']} links written")
+        runs = []
+        for _ in range(args.repeat):
+            out = subprocess.run([sys.executable, "-c", CHILD, str(root)], capture_output=True, text=True, check=True, cwd=ROOT)
+            runs.append(json.loads(out.stdout))
+        load = statistics.median(r["load_s"] for r in runs)
+        rss = statistics.median(r["peak_rss_mb"] for r in runs)
+        r0 = runs[0]
+        print(f"graph: {r0['nodes']} nodes, {r0['edges']} edges ({r0['property_edges']} from properties/fields)")
+        print(f"cold load (read + parse + graph), median of {args.repeat}: {load:.3f} s   target <= 1.5 s")
+        print(f"peak RSS of the loading process (incl. interpreter + imports): {rss:.0f} MB   target <= 400 MB")
+
+        from brain.graph import CompanyGraph
+        from brain.vault import read_note_file, read_vault
+
+        g = CompanyGraph.from_vault(read_vault(root))
+        agents = sorted((root / "Agents").glob("*.md"))[:50]
+        times = []
+        for i, path in enumerate(agents):
+            rel = path.relative_to(root).as_posix()
+            text = path.read_text()
+            path.write_text(text.replace("owner: \"[[", f"owner: \"[[Person {i:05d}]]\"\nold_owner: \"[[", 1))
+            t0 = time.perf_counter()
+            note, issue = read_note_file(root, rel)
+            g.upsert_note(note, issue)
+            times.append(time.perf_counter() - t0)
+        print(f"one-note re-read + incremental graph update, median of {len(times)}: {statistics.median(times) * 1000:.2f} ms "
+              f"(p95 {sorted(times)[int(len(times) * 0.95) - 1] * 1000:.2f} ms)   target <= 20 ms")
+        t0 = time.perf_counter()
+        new = root / "People" / "Brand New Person.md"
+        new.write_text("---\ntype: person\n---\n")
+        note, issue = read_note_file(root, "People/Brand New Person.md")
+        g.upsert_note(note, issue)
+        print(f"new note (re-resolves ghosts by name): {(time.perf_counter() - t0) * 1000:.2f} ms")
+    print(f"this process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Starter vaults and the demo company: `init_vault` copies the template, `build_demo` adds a company."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import brain
+from brain import demo_company as co
+from brain.demo_usage import generate_usage
+from brain.errors import VaultError
+
+log = logging.getLogger(__name__)
+
+DEMO_MARKER = ".brain/demo.json"  # written by build_demo; lets a later run rebuild the same folder
+EXAMPLE_FOLDERS = ("Agents", "Tools", "Integrations", "People", "Teams", "Changes", "Prices")
+
+
+def template_path() -> Path:
+    """The starter vault shipped beside the `brain` package."""
+    path = Path(brain.__file__).resolve().parent.parent / "vault_template"
+    if not (path / "Home.md").is_file():
+        raise VaultError(f"the starter vault is missing at {path}; reinstall company-brain")
+    return path
+
+
+def _is_empty(path: Path) -> bool:
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def init_vault(path: str | Path, force: bool = False) -> Path:
+    """Copy the starter vault into `path`; a non-empty folder is refused unless `force`."""
+    dest = Path(path).expanduser().resolve()
+    if dest.exists() and not dest.is_dir():
+        raise VaultError(f"{dest} exists and is not a folder")
+    if not _is_empty(dest) and not force:
+        raise VaultError(f"{dest} is not empty; choose a new folder or pass --force to copy over it")
+    shutil.copytree(template_path(), dest, dirs_exist_ok=True)
+    log.info("starter vault copied to %s", dest)
+    return dest
+
+
+@dataclass(frozen=True)
+class DemoVault:
+    """What build_demo made: the vault, its store, the story timeline and how much usage went in."""
+
+    vault: Path
+    store: Path
+    timeline: co.Timeline
+    seed: int
+    events: int
+    accepted: int
+    notes: int
+
+
+def _previous_demo(dest: Path) -> list[str] | None:
+    marker = dest / DEMO_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return list(json.loads(marker.read_text(encoding="utf-8")).get("notes", []))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _demo_home(template_home: str) -> str:
+    """The template's Home note with its examples paragraph replaced by the demo's story."""
+    story = (
+        "This is the **demo company**: a [[Support Agent]] answering ~40,000 conversations a month, "
+        "a [[Research Assistant]] that runs a 12-step chain per request, a [[Daily Summariser]] that "
+        "has been running every hour since a scheduler change, three internal copilots, weekend "
+        "scripts nobody owns and twelve developers' personal keys. Try `brain spend`, "
+        "`brain agent \"Research Assistant\"`, `brain anomalies` and `brain check` in this folder."
+    )
+    return re.sub(r"The example notes .*?\n\n", story + "\n\n", template_home, count=1, flags=re.S)
+
+
+def build_demo(
+    path: str | Path,
+    seed: int = 7,
+    days: int = 60,
+    now: datetime | None = None,
+    force: bool = False,
+    store_path: str | Path | None = None,
+) -> DemoVault:
+    """Make the demo vault at `path` with `days` of usage ending at `now` (UTC) in its store."""
+    from brain.ingest import ingest_table
+    from brain.store import Store
+
+    if days < 1:
+        raise VaultError("--days must be at least 1")
+    now = now or co.default_now()
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    dest = Path(path).expanduser().resolve()
+    previous = _previous_demo(dest)
+    store = Path(store_path).expanduser().resolve() if store_path else dest / ".brain" / "usage.duckdb"
+    if previous is not None:
+        log.info("rebuilding the demo in %s", dest)
+        for rel in previous:
+            (dest / rel).unlink(missing_ok=True)
+        for suffix in ("", ".wal"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        init_vault(dest, force=True)
+    else:
+        init_vault(dest, force=force)
+    for folder in EXAMPLE_FOLDERS:  # the template's examples make way for the demo company
+        for example in (template_path() / folder).glob("*.md"):
+            (dest / folder / example.name).unlink(missing_ok=True)
+
+    tl = co.Timeline(now=now, days=days)
+    notes = co.company_notes(tl, seed)
+    notes["Home.md"] = _demo_home((template_path() / "Home.md").read_text(encoding="utf-8"))
+    co.write_notes(dest, notes)
+
+    table = generate_usage(now, days=days, seed=seed)
+    log.info("generated %d usage events", table.num_rows)
+    with Store(store) as st:
+        report = ingest_table(st, table, source="demo")
+    marker = dest / DEMO_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps(
+            {"seed": seed, "days": days, "now": now.isoformat(), "notes": sorted(n for n in notes if n != "Home.md")},
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return DemoVault(dest, store, tl, seed, table.num_rows, report.accepted, len(notes))

@@ -1,0 +1,138 @@
+"""CLI commands for usage from the real world: collect (OTLP receiver), reconcile, export."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from brain.cli.common import add_common, print_json, print_table, settings_from
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register collect, reconcile and export."""
+    p = sub.add_parser(
+        "collect",
+        help="receive OpenTelemetry GenAI spans over OTLP/HTTP (/v1/traces) and ingest them as usage",
+    )
+    add_common(p, json_flag=False, store=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=4318, help="port to listen on (default: 4318, OTLP/HTTP)")
+    p.add_argument("--batch-rows", type=int, default=5000, help="ingest once this many events are queued")
+    p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between ingests of a partial batch")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser(
+        "reconcile", help="our cost estimate beside provider-reported cost by day, provider and model"
+    )
+    add_common(p, store=True)
+    p.add_argument("--days", type=int, default=30, help="days back from today (default: 30)")
+    p.add_argument(
+        "--threshold-pct", type=float, default=5.0, help="flag gaps larger than this percentage (default: 5)"
+    )
+    p.add_argument("--threshold-usd", type=float, default=0.01, help="ignore gaps smaller than this (default: 0.01)")
+    p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("export", help="export attributed spend as FinOps FOCUS rows (CSV or Parquet)")
+    add_common(p, json_flag=False, store=True)
+    p.add_argument("--format", choices=["focus"], default="focus", help="export format (default: focus)")
+    p.add_argument("--out", help="output file, .csv or .parquet (default: CSV on stdout)")
+    p.add_argument("--days", type=int, default=30, help="days back from today (default: 30)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_collect(args) -> int:
+    """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
+    from brain.collector import start_collector
+    from brain.store import Store
+
+    settings = settings_from(args)
+    store_path = settings.store_path
+    collector = start_collector(
+        lambda: Store(store_path),
+        host=args.host,
+        port=args.port,
+        batch_rows=args.batch_rows,
+        flush_interval_s=args.flush_interval,
+    )
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"brain collect: listening on {collector.endpoint} (store {store_path})", file=sys.stderr, flush=True)
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.stop()
+        signal.signal(signal.SIGTERM, previous)
+    s = collector.snapshot()
+    print(
+        f"brain collect: stopped; {s['spans_received']} spans received, {s['events_ingested']} events ingested, "
+        f"{s['events_duplicate']} duplicates, {s['bad_requests']} bad requests",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    """Print the reconciliation table (or JSON) and exit 0; flagged gaps are marked, not errors."""
+    from brain.reconcile import reconcile
+    from brain.store import Store
+
+    settings = settings_from(args)
+    with Store(settings.store_path) as store:
+        result = reconcile(store, days=args.days, threshold_pct=args.threshold_pct, threshold_usd=args.threshold_usd)
+    if args.json:
+        print_json(result)
+        return 0
+    rows = result["rows"]
+    if not rows:
+        print(f"no usage or provider cost in the last {args.days} days")
+        return 0
+    print_table(
+        [
+            {
+                **r,
+                "estimate_usd": f"${r['estimate_usd']:,.4f}",
+                "reported_usd": "-" if r["reported_usd"] is None else f"${r['reported_usd']:,.4f}",
+                "gap_usd": "-" if r["gap_usd"] is None else f"{r['gap_usd']:+,.4f}",
+                "gap_pct": "-" if r["gap_pct"] is None else f"{r['gap_pct']:+.1f}%",
+                "flag": "GAP" if r["flagged"] else "",
+            }
+            for r in rows
+        ],
+        [
+            ("day", "day"),
+            ("provider", "provider"),
+            ("model", "model"),
+            ("estimate_usd", "our estimate"),
+            ("reported_usd", "reported"),
+            ("reported_source", "source"),
+            ("gap_usd", "gap $"),
+            ("gap_pct", "gap %"),
+            ("flag", ""),
+        ],
+    )
+    t = result["totals"]
+    print(
+        f"\ntotal: estimate ${t['estimate_usd']:,.2f}, reported ${t['reported_usd']:,.2f} "
+        f"({t['flagged']} gap(s) above {args.threshold_pct:g}%)"
+    )
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Write FOCUS rows to --out (CSV or Parquet by extension) or CSV on stdout."""
+    from brain.brain import Brain
+    from brain.focus import focus_table, write_focus
+
+    brain = Brain.open(settings_from(args))
+    try:
+        table = focus_table(brain.store, brain.identities(), days=args.days, price_notes=brain.graph.price_notes())
+        write_focus(table, args.out)
+    finally:
+        brain.close()
+    if args.out:
+        print(f"wrote {table.num_rows} FOCUS rows to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,197 @@
+"""Anomaly detection on per-agent usage: detectors, cause decomposition, change linking, acks.
+
+The core (`scan_series`) works on the hourly agent series table alone; `detect_anomalies`
+feeds it from a Brain's store and graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+from brain.anomaly.config import SEVERITIES, AnomalyConfig
+from brain.anomaly.explain import ChangeNote, decompose_cost_change, link_changes
+from brain.anomaly.scan import Ack, AgentInfo, Anomaly, scan_series
+from brain.errors import BrainError, NotFound
+
+__all__ = [
+    "SEVERITIES",
+    "Ack",
+    "AgentInfo",
+    "Anomaly",
+    "AnomalyConfig",
+    "ChangeNote",
+    "acknowledge",
+    "change_notes",
+    "decompose_cost_change",
+    "detect_anomalies",
+    "link_changes",
+    "load_acks",
+    "scan_newest_hour",
+    "scan_series",
+]
+
+log = logging.getLogger(__name__)
+_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+def _utc(when: datetime | None) -> datetime:
+    when = when or datetime.now(UTC)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _parse_when(value) -> tuple[datetime, datetime] | None:
+    """A change note's `date` as a (start, end) span; a bare date covers its whole day."""
+    if isinstance(value, datetime):
+        t = _utc(value)
+        return t, t
+    if isinstance(value, date):
+        t = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return t, t + timedelta(days=1)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        if len(text) == 10:
+            t = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return t, t + timedelta(days=1)
+        t = _utc(datetime.fromisoformat(text))
+        return t, t
+    except ValueError:
+        return None
+
+
+def _truthy(value) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
+
+
+def change_notes(graph) -> list[ChangeNote]:
+    """Every dated change note of a CompanyGraph with the nodes its `agent` links point at."""
+    out = []
+    for nid in graph.nodes_of_type("change"):
+        attrs = graph.node(nid)
+        props = attrs.get("properties") or {}
+        span = _parse_when(props.get("date"))
+        if span is None:
+            log.debug("change note %s has no usable date", nid)
+            continue
+        targets = {v for _, v, e in graph.g.out_edges(nid, data=True) if e.get("relation") == "changes"}
+        out.append(
+            ChangeNote(
+                node_id=nid,
+                name=graph.name_of(nid),
+                start=span[0],
+                end=span[1],
+                targets=frozenset(targets),
+                expected_cost_change=_truthy(props.get("expected_cost_change")),
+            )
+        )
+    return out
+
+
+def agent_infos(graph, identities, cfg: AnomalyConfig) -> dict[str, AgentInfo]:
+    """AgentInfo per agent node id: names, owner, team and the nodes whose changes concern it."""
+    out = {}
+    for ident in identities:
+        related = {ident.node_id}
+        related.update(d["id"] for d in graph.dependencies(ident.node_id, cfg.related_depth))
+        owner = graph.owner_of_id(ident.node_id)
+        related.update(x for x in (owner.get("person_id"), owner.get("team_id")) if x)
+        out[ident.node_id] = AgentInfo(
+            node_id=ident.node_id,
+            name=ident.name,
+            agent_id=ident.agent_id,
+            owner=ident.owner,
+            team=ident.team,
+            related=frozenset(related),
+        )
+    return out
+
+
+def load_acks(store) -> dict[str, Ack]:
+    """Acknowledged and planned anomaly ids from the store."""
+    rows = store.con.execute("SELECT anomaly_id, status, note FROM anomaly_acks").fetchall()
+    return {r[0]: Ack(status=r[1], note=r[2] or "") for r in rows}
+
+
+def _context(brain, cfg: AnomalyConfig):
+    identities = brain.identities()
+    return identities, agent_infos(brain.graph, identities, cfg), change_notes(brain.graph)
+
+
+def detect_anomalies(
+    brain,
+    days: int = 7,
+    now: datetime | None = None,
+    *,
+    min_severity: str = "info",
+    config: AnomalyConfig | None = None,
+    include_closed: bool = True,
+) -> list[Anomaly]:
+    """Anomalies active in the last `days` days (complete hours up to now), explained."""
+    from brain import spend
+
+    if min_severity not in SEVERITIES:
+        raise BrainError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
+    if days < 1:
+        raise BrainError("days must be at least 1")
+    cfg = config or AnomalyConfig()
+    until = _utc(now).replace(minute=0, second=0, microsecond=0)
+    since = until - timedelta(days=days + cfg.baseline_days + cfg.adapt_days)
+    identities, agents, changes = _context(brain, cfg)
+    table = spend.hourly_agent_series(brain.store, identities, since, until)
+    found = scan_series(
+        table,
+        since,
+        until,
+        report_from=until - timedelta(days=days),
+        config=cfg,
+        agents=agents,
+        changes=changes,
+        acks=load_acks(brain.store),
+        min_severity=min_severity,
+    )
+    return found if include_closed else [a for a in found if a.status == "open"]
+
+
+def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig | None = None) -> list[Anomaly]:
+    """Incremental scan: test only the newest complete hour (and its day) against the baselines."""
+    from brain import spend
+
+    cfg = config or AnomalyConfig()
+    until = _utc(now).replace(minute=0, second=0, microsecond=0)
+    since = until - timedelta(days=cfg.baseline_days + 1)
+    identities, agents, changes = _context(brain, cfg)
+    table = spend.hourly_agent_series(brain.store, identities, since, until)
+    return scan_series(
+        table,
+        since,
+        until,
+        config=cfg,
+        agents=agents,
+        changes=changes,
+        acks=load_acks(brain.store),
+        evaluate_from=until - timedelta(hours=1),
+    )
+
+
+def acknowledge(
+    brain, anomaly_id: str, note: str = "", planned: bool = False, now: datetime | None = None, days: int = 90
+) -> Anomaly:
+    """Record an ack (or planned) for an anomaly id found in the last `days`; it then stops alerting."""
+    anomaly_id = anomaly_id.strip().lower()
+    if not _ID.match(anomaly_id):
+        raise NotFound("anomaly", anomaly_id)
+    found = {a.id: a for a in detect_anomalies(brain, days=days, now=now)}
+    if anomaly_id not in found:
+        close = [i for i in found if i.startswith(anomaly_id[:4])]
+        raise NotFound("anomaly", anomaly_id, close[:3])
+    status = "planned" if planned else "acknowledged"
+    with brain.store.transaction() as con:
+        con.execute(
+            "INSERT OR REPLACE INTO anomaly_acks VALUES (?, ?, ?, ?)",
+            [anomaly_id, status, note, _utc(now)],
+        )
+    return replace(found[anomaly_id], status=status, note=note)

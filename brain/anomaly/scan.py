@@ -1,0 +1,307 @@
+"""From an hourly agent series to explained anomaly records: the core that every caller runs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+
+from brain.anomaly.config import SEVERITIES, AnomalyConfig
+from brain.anomaly.detect import Detection, detect
+from brain.anomaly.explain import (
+    ChangeNote,
+    PeriodStats,
+    cause_of,
+    change_point,
+    compare_signals,
+    decompose_cost_change,
+    link_changes,
+    severity_of,
+)
+from brain.anomaly.series import DenseSeries, dense_series
+
+FAMILY = {"hour": "spike", "day": "shift"}
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What the graph knows about an agent: names, owner, and the nodes whose changes concern it."""
+
+    node_id: str
+    name: str
+    agent_id: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    related: frozenset[str] = frozenset()  # the agent, its dependencies, its owner and team
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A human decision on an anomaly id: acknowledged or planned, with a note."""
+
+    status: str  # "acknowledged" | "planned"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One explained anomaly episode of one agent."""
+
+    id: str
+    agent: str
+    agent_id: str | None
+    agent_node: str
+    owner: str | None
+    team: str | None
+    onset: str
+    detected_at_bucket: str
+    last_bucket: str
+    granularity: str
+    family: str
+    ongoing: bool
+    severity: str
+    cause: str
+    supporting: list[str]
+    signals: dict
+    expected_usd_per_day: float
+    actual_usd_per_day: float
+    excess_usd_per_day: float
+    projected_30d_impact_usd: float
+    decomposition: dict[str, float]
+    changes: list[str]
+    status: str
+    note: str = ""
+    change_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def _episodes(flags: np.ndarray, gap: int) -> list[tuple[int, np.ndarray]]:
+    """(agent index, flagged bucket indices) per run of flags no further apart than gap."""
+    a, t = np.nonzero(flags)
+    if not len(a):
+        return []
+    cut = np.flatnonzero((np.diff(a) != 0) | (np.diff(t) > gap)) + 1
+    return [(int(a[g[0]]), t[g]) for g in np.split(np.arange(len(a)), cut)]
+
+
+def _stable_id(agent: str, granularity: str, bucket: datetime) -> str:
+    key = f"{agent}|{granularity}|{FAMILY[granularity]}|{bucket.isoformat()}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+class _Explainer:
+    """Per-episode explanation over one DenseSeries and its Detection."""
+
+    def __init__(self, s: DenseSeries, det: Detection, cfg: AnomalyConfig):
+        self.s, self.det, self.cfg = s, det, cfg
+        order = np.argsort(s.rows.agent, kind="stable")
+        self.order = order
+        self.row_start = np.searchsorted(s.rows.agent[order], np.arange(len(s.agents) + 1))
+
+    def _model_totals(self, a: int, hours_mask: np.ndarray):
+        rows = self.order[self.row_start[a] : self.row_start[a + 1]]
+        rows = rows[hours_mask[self.s.rows.hour[rows]]]
+        m = len(self.s.models)
+        idx = self.s.rows.model[rows]
+        return tuple(
+            np.bincount(idx, weights=getattr(self.s.rows, f)[rows], minlength=m)
+            for f in ("requests", "tokens", "cost_usd")
+        )
+
+    def _stats(self, a: int, mask: np.ndarray) -> PeriodStats:
+        s = self.s
+        n = int(mask.sum())
+        req = s.requests[a, mask]
+        days = np.flatnonzero(mask.reshape(-1, 24).any(axis=1))
+        active = (s.requests[a].reshape(-1, 24)[days] > 0).sum(axis=1)
+        p95 = s.input_p95[a, mask][req > 0]
+        return PeriodStats(
+            hours=n,
+            requests=float(req.sum()),
+            error_requests=float(s.error_requests[a, mask].sum()),
+            runs=float(s.runs[a, mask].sum()),
+            tokens=float(s.input_tokens[a, mask].sum() + s.output_tokens[a, mask].sum()),
+            cost_usd=float(s.cost_usd[a, mask].sum()),
+            input_p95=float(np.median(p95)) if len(p95) else 0.0,
+            active_hours_per_day=float(active.mean()) if len(active) else 0.0,
+        )
+
+    def explain(self, a: int, granularity: str, buckets: np.ndarray) -> dict:
+        """Numbers of one episode: onset, expected/actual $, decomposition, signals."""
+        s, det, cfg = self.s, self.det, self.cfg
+        n_hours = s.n_hours
+        if granularity == "hour":
+            hours = buckets
+            c0 = float(np.nansum(det.expected_cost_usd[a, hours]))
+            onset_hour = int(hours[0])
+            day0 = onset_hour // 24
+            expected_day = float(np.nansum(det.expected_cost_usd[a, day0 * 24 : day0 * 24 + 24]))
+        else:
+            hours = (buckets[:, None] * 24 + np.arange(24)).ravel()
+            hours = hours[hours < s.n_valid]
+            c0 = float(np.nansum(det.expected_day_cost_usd[a, buckets]))
+            onset_hour = int(buckets[0]) * 24
+            expected_day = c0 / len(buckets)
+        period = np.zeros(n_hours, dtype=bool)
+        period[hours] = True
+        first = int(hours[0]) if granularity == "hour" else int(buckets[0]) * 24
+        window = np.zeros(n_hours, dtype=bool)
+        window[max(0, first - cfg.baseline_days * 24) : first] = True
+        window &= ~det.excluded[a]
+
+        r1, t1, k1 = self._model_totals(a, period)
+        rw, tw, kw = self._model_totals(a, window)
+        r0_total = float(np.nansum(det.expected_requests[a, hours]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r0 = r0_total * rw / rw.sum() if rw.sum() > 0 else np.zeros_like(rw)
+            t0 = np.where(rw > 0, r0 * tw / rw, 0.0)
+            k0 = c0 * kw / kw.sum() if kw.sum() > 0 else np.zeros_like(kw)
+        c1 = float(k1.sum())
+        days_equiv = len(hours) / 24
+        terms = decompose_cost_change(r0, t0, k0, r1, t1, k1)
+        excess = (c1 - c0) / days_equiv
+        decomposition = {k: v / days_equiv for k, v in terms.items()}
+        cause = cause_of(terms)
+
+        if granularity == "day":
+            onset_hour = self._refine_onset(a, int(buckets[0]), cause)
+        new_models = [s.models[i] for i in np.flatnonzero((r1 > 0) & (rw == 0))] if rw.sum() > 0 else []
+        signals, supporting = compare_signals(self._stats(a, window), self._stats(a, period), new_models)
+        rph = signals["requests_per_hour"]  # the seasonal expectation, not the window's average
+        rph["expected"] = round(r0_total / len(hours), 2)
+        rph["ratio"] = round(rph["actual"] / rph["expected"], 2) if rph["expected"] and rph["actual"] else None
+        return {
+            "onset_hour": onset_hour,
+            "expected_day": expected_day,
+            "excess": excess,
+            "decomposition": decomposition,
+            "cause": cause,
+            "signals": signals,
+            "supporting": supporting,
+            "total_excess": c1 - c0,
+        }
+
+    def _refine_onset(self, a: int, day: int, cause: str) -> int:
+        """The hour, in the flagged day or the one before, where the cause's factor stepped."""
+        s = self.s
+        lo, hi = max(0, (day - 1) * 24), min((day + 1) * 24, s.n_valid)
+        req = s.requests[a, lo:hi]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if cause == "volume":
+                mu = np.nan_to_num(self.det.expected_requests[a, lo:hi])
+                values = np.log((req + 1) / (mu + 1))
+            elif cause == "tokens_per_request":
+                values = np.log((s.input_tokens[a, lo:hi] + s.output_tokens[a, lo:hi]) / req)
+            else:
+                values = np.log(s.cost_usd[a, lo:hi] / (s.input_tokens[a, lo:hi] + s.output_tokens[a, lo:hi]))
+        values[~np.isfinite(values)] = np.nan
+        k = change_point(values)
+        return day * 24 if k is None else lo + k
+
+
+def scan_series(
+    table: pa.Table,
+    since: datetime,
+    until: datetime,
+    *,
+    report_from: datetime | None = None,
+    config: AnomalyConfig | None = None,
+    agents: Mapping[str, AgentInfo] | None = None,
+    changes: Sequence[ChangeNote] = (),
+    acks: Mapping[str, Ack] | None = None,
+    min_severity: str = "info",
+    evaluate_from: datetime | None = None,
+) -> list[Anomaly]:
+    """Detect and explain anomalies in an hourly agent series; report episodes active after report_from.
+
+    `evaluate_from` skips testing earlier buckets (an incremental scan); they still serve as baseline.
+    """
+    cfg = config or AnomalyConfig()
+    agents = agents or {}
+    acks = acks or {}
+    s = dense_series(table, since, until)
+    first_day = 0 if evaluate_from is None else max(0, s.hour_index(evaluate_from) // 24)
+    det = detect(s, cfg, first_day=first_day)
+    report_hour = 0 if report_from is None else s.hour_index(report_from)
+    if evaluate_from is not None:
+        report_hour = max(report_hour, s.hour_index(evaluate_from))
+    explainer = _Explainer(s, det, cfg)
+    min_rank = SEVERITIES.index(min_severity)
+    out: list[Anomaly] = []
+    runs = [("hour", ep) for ep in _episodes(det.fast, cfg.episode_gap_hours)]
+    runs += [("day", ep) for ep in _episodes(det.slow, 1)]
+    for granularity, (a, buckets) in runs:
+        width = 1 if granularity == "hour" else 24
+        last_end = (int(buckets[-1]) + 1) * width
+        if last_end <= report_hour:
+            continue
+        info = explainer.explain(a, granularity, buckets)
+        node = s.agents[a]
+        meta = agents.get(node) or AgentInfo(node_id=node, name=_name_of(node), related=frozenset({node}))
+        onset = s.hour_time(info["onset_hour"])
+        detected = s.hour_time(int(buckets[0]) * width)
+        ongoing = last_end + (cfg.episode_gap_hours if granularity == "hour" else 24) >= s.n_valid
+        excess = max(info["excess"], 0.0)
+        projected = excess * 30 if ongoing else max(info["total_excess"], 0.0)
+        expected_day = max(info["expected_day"], 0.0)
+        ratio = (expected_day + excess) / expected_day if expected_day > 0 else float("inf")
+        severity = severity_of(ratio, excess, projected, cfg)
+        if SEVERITIES.index(severity) < min_rank:
+            continue
+        linked = link_changes(onset, meta.related or frozenset({node}), list(changes), cfg)
+        anomaly_id = _stable_id(node, granularity, detected)
+        ack = acks.get(anomaly_id)
+        if ack is not None:
+            status, note = ack.status, ack.note
+        elif any(c.expected_cost_change for c in linked):
+            status, note = "planned", f"expected_cost_change on {linked[0].name}"
+        else:
+            status, note = "open", ""
+        out.append(
+            Anomaly(
+                id=anomaly_id,
+                agent=meta.name,
+                agent_id=meta.agent_id,
+                agent_node=node,
+                owner=meta.owner,
+                team=meta.team,
+                onset=_iso(onset),
+                detected_at_bucket=_iso(detected),
+                last_bucket=_iso(s.hour_time(int(buckets[-1]) * width)),
+                granularity=granularity,
+                family=FAMILY[granularity],
+                ongoing=bool(ongoing),
+                severity=severity,
+                cause=info["cause"],
+                supporting=info["supporting"],
+                signals=info["signals"],
+                expected_usd_per_day=round(expected_day, 2),
+                actual_usd_per_day=round(expected_day + excess, 2),
+                excess_usd_per_day=round(excess, 2),
+                projected_30d_impact_usd=round(projected, 2),
+                decomposition={k: round(v, 4) for k, v in info["decomposition"].items()},
+                changes=[c.name for c in linked],
+                change_ids=[c.node_id for c in linked],
+                status=status,
+                note=note,
+            )
+        )
+    out.sort(key=lambda x: (-SEVERITIES.index(x.severity), -x.excess_usd_per_day, x.id))
+    return out
+
+
+def _name_of(node: str) -> str:
+    return node.rsplit("/", 1)[-1]
+
+

@@ -1,0 +1,228 @@
+"""Anomaly detector on small hand-built series: each path, each cause, cold start, flat series."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from brain.anomaly import (
+    Ack,
+    AgentInfo,
+    AnomalyConfig,
+    ChangeNote,
+    decompose_cost_change,
+    scan_series,
+)
+from brain.anomaly.explain import change_point
+from tests.anomaly_helpers import START, at, daily_profile, stream, table
+
+D = 28
+H = D * 24
+
+
+def scan(series, days=D, **kw):
+    return scan_series(table(series), START, at(days), **kw)
+
+
+def test_decomposition_terms_sum_exactly_to_the_cost_change():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        r0, r1 = rng.uniform(0, 100, 4), rng.uniform(0, 100, 4)
+        r0[rng.integers(4)] = 0  # a model new in the second period
+        t0, t1 = r0 * rng.uniform(100, 5000, 4), r1 * rng.uniform(100, 5000, 4)
+        c0, c1 = t0 * rng.uniform(1e-7, 1e-5, 4), t1 * rng.uniform(1e-7, 1e-5, 4)
+        terms = decompose_cost_change(r0, t0, c0, r1, t1, c1)
+        assert set(terms) == {"volume", "tokens_per_request", "model_mix", "price"}
+        assert sum(terms.values()) == pytest.approx(c1.sum() - c0.sum(), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("change", "cause"),
+    [
+        ("requests", "volume"),
+        ("tokens", "tokens_per_request"),
+        ("price", "price"),
+        ("swap", "model_mix"),
+    ],
+)
+def test_decomposition_puts_each_single_change_in_its_own_term(change, cause):
+    r0, t0, c0 = np.array([100.0, 0.0]), np.array([1e5, 0.0]), np.array([1.0, 0.0])
+    r1, t1, c1 = r0.copy(), t0.copy(), c0.copy()
+    if change == "requests":
+        r1, t1, c1 = r0 * 3, t0 * 3, c0 * 3
+    elif change == "tokens":
+        t1, c1 = t0 * 2, c0 * 2
+    elif change == "price":
+        c1 = c0 * 2
+    else:
+        r1, t1, c1 = r0[::-1].copy(), t0[::-1].copy(), np.array([0.0, 10.0])
+    terms = decompose_cost_change(r0, t0, c0, r1, t1, c1)
+    assert terms[cause] == pytest.approx(c1.sum() - c0.sum())
+    assert sum(abs(v) for k, v in terms.items() if k != cause) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_runaway_loop_is_caught_in_its_first_hour_as_volume_with_errors_and_retries():
+    base = daily_profile(D, 40, seed=1)
+    loop = base.copy()
+    onset = 25 * 24 + 14
+    loop[onset : onset + 3] += 600
+    errors = np.where(loop > base, 0.6, 0.0)
+    cpr = np.where(loop > base, 8.0, 1.0)
+    found = scan({
+        "Agents/Calm": [stream(H, daily_profile(D, 40, seed=2), usd_per_mtok=5)],
+        "Agents/Loop": [stream(H, loop, usd_per_mtok=5, error_share=errors, calls_per_run=cpr)],
+    })
+    assert [a.agent for a in found] == ["Loop"]
+    a = found[0]
+    assert (a.granularity, a.onset, a.detected_at_bucket) == ("hour", "2024-01-26T14:00:00Z", "2024-01-26T14:00:00Z")
+    assert a.cause == "volume"
+    assert {"error_rate", "calls_per_run"} <= set(a.supporting)
+    assert a.severity == "critical"
+    assert sum(a.decomposition.values()) == pytest.approx(a.excess_usd_per_day, abs=0.02)
+
+
+def test_hourly_instead_of_daily_schedule_is_caught_within_the_hour():
+    job = np.zeros(H)
+    job[3::24] = 200  # a daily batch at 03:00
+    job[20 * 24 + 10 :] = 200  # from day 20 10:00 it runs every hour
+    found = scan({"Agents/Batch": [stream(H, job, tokens_per_request=4000, usd_per_mtok=3)]})
+    hourly = [a for a in found if a.granularity == "hour"]
+    assert hourly and hourly[0].onset == at(20, 10).isoformat().replace("+00:00", "Z")
+    assert hourly[0].cause == "volume"
+    assert "active_hours" in hourly[0].supporting
+    assert hourly[0].ongoing
+
+
+def test_prompt_bloat_is_a_daily_shift_with_tokens_per_request_cause_and_hour_onset():
+    req = daily_profile(D, 30, seed=3)
+    tpr = np.where(np.arange(H) >= 22 * 24 + 9, 4000.0, 2000.0)
+    found = scan({"Agents/Research": [stream(H, req, tokens_per_request=tpr, usd_per_mtok=5)]})
+    assert len(found) == 1
+    a = found[0]
+    assert (a.granularity, a.cause, a.detected_at_bucket) == ("day", "tokens_per_request", "2024-01-23T00:00:00Z")
+    assert a.onset == "2024-01-23T09:00:00Z"
+    assert a.signals["tokens_per_request"]["ratio"] == pytest.approx(2.0, rel=0.05)
+
+
+def test_model_swap_to_a_pricier_model_is_model_mix_with_the_new_model_named():
+    req = daily_profile(D, 30, seed=4)
+    swap = np.arange(H) >= 21 * 24 + 15
+    found = scan({
+        "Agents/Support": [
+            stream(H, np.where(swap, 0, req), model="gpt-4o-mini", usd_per_mtok=1.0, tokens_per_request=20_000),
+            stream(H, np.where(swap, req, 0), model="gpt-4o", usd_per_mtok=3.0, tokens_per_request=20_000),
+        ]
+    })
+    assert len(found) == 1
+    assert found[0].cause == "model_mix"
+    assert found[0].signals["new_models"] == ["openai/gpt-4o"]
+    assert "new_model" in found[0].supporting
+
+
+def test_price_rise_on_the_same_model_is_a_price_cause():
+    req = daily_profile(D, 30, seed=5)
+    upm = np.where(np.arange(H) >= 21 * 24, 2.5, 1.0)
+    found = scan({"Agents/Priced": [stream(H, req, usd_per_mtok=upm, tokens_per_request=20_000)]})
+    assert [a.cause for a in found] == ["price"]
+
+
+def test_volume_step_is_a_daily_volume_shift():
+    req = daily_profile(D, 30, seed=6)
+    req[21 * 24 :] = daily_profile(D - 21, 75, seed=7)
+    found = scan({"Agents/Growth": [stream(H, req, tokens_per_request=3000, usd_per_mtok=5)]})
+    assert [(a.granularity, a.cause) for a in found] == [("day", "volume")]
+
+
+def test_cold_start_uses_only_gross_absolute_thresholds():
+    req = np.zeros(H)
+    req[-48:] = 20
+    req[-10] = 80  # 4x on day two: not judged without history
+    found = scan({"Agents/New": [stream(H, req, usd_per_mtok=5)]})
+    assert found == []
+    req[-5] = 20_000  # gross: thousands of requests in an hour
+    found = scan({"Agents/New": [stream(H, req, usd_per_mtok=5)]})
+    assert [a.granularity for a in found] == ["hour"]
+
+
+def test_flat_and_quiet_series_do_not_alarm_on_noise():
+    flat = np.full(H, 10.0)
+    flat[::7] = 11
+    quiet = daily_profile(D, 0.5, seed=8)
+    weekends = daily_profile(D, 40, seed=9, weekend=0.2)
+    found = scan({
+        "Agents/Flat": [stream(H, flat, usd_per_mtok=5)],
+        "Agents/Quiet": [stream(H, quiet, usd_per_mtok=5)],
+        "Agents/Weekdays": [stream(H, weekends, usd_per_mtok=5)],
+    })
+    assert found == []
+
+
+def test_a_small_blip_on_a_tiny_agent_is_not_an_alert():
+    req = daily_profile(D, 4, seed=10)
+    req[25 * 24 + 12] += 40  # 10x, but cents
+    assert scan({"Agents/Tiny": [stream(H, req, tokens_per_request=500, usd_per_mtok=1.0)]}) == []
+
+
+def _bloat_agents():
+    req = daily_profile(D, 30, seed=3)
+    tpr = np.where(np.arange(H) >= 22 * 24 + 9, 4000.0, 2000.0)
+    return {"Agents/Research": [stream(H, req, tokens_per_request=tpr, usd_per_mtok=5)]}
+
+
+def test_change_notes_of_the_agent_and_its_dependencies_link_nearest_first():
+    onset = at(22, 9)
+
+    def note(name, when, target, expected=False, whole_day=False):
+        end = when + timedelta(days=1) if whole_day else when
+        return ChangeNote(f"Changes/{name}", name, when, end, frozenset({target}), expected)
+
+    changes = [
+        note("Prompt v2", onset - timedelta(hours=2), "Agents/Research"),
+        note("Index rebuild", onset - timedelta(hours=20), "Tools/Vector Store"),
+        note("Too early", onset - timedelta(hours=30), "Agents/Research"),
+        note("Unrelated", onset - timedelta(hours=1), "Agents/Other"),
+        note("Dated only", at(22), "Agents/Research", whole_day=True),
+    ]
+    info = AgentInfo("Agents/Research", "Research", "research", "Ada", "Platform",
+                     frozenset({"Agents/Research", "Tools/Vector Store"}))
+    found = scan(_bloat_agents(), agents={"Agents/Research": info}, changes=changes)
+    assert found[0].changes == ["Dated only", "Prompt v2", "Index rebuild"]
+    assert (found[0].owner, found[0].team, found[0].agent_id) == ("Ada", "Platform", "research")
+    assert found[0].status == "open"
+
+
+def test_expected_cost_change_marks_planned_and_acks_override():
+    onset = at(22, 9)
+    planned = ChangeNote("Changes/Bigger context", "Bigger context", onset, onset,
+                         frozenset({"Agents/Research"}), expected_cost_change=True)
+    found = scan(_bloat_agents(), changes=[planned])
+    assert found[0].status == "planned"
+    acked = scan(_bloat_agents(), acks={found[0].id: Ack("acknowledged", "known")})
+    assert (acked[0].status, acked[0].note) == ("acknowledged", "known")
+
+
+def test_ids_are_stable_across_scans_and_report_windows():
+    first = scan(_bloat_agents(), days=24, report_from=at(20))
+    later = scan(_bloat_agents(), days=D, report_from=at(22))
+    assert first and [a.id for a in first] == [a.id for a in later]
+
+
+def test_min_severity_filters_and_config_gates_apply():
+    assert scan(_bloat_agents(), min_severity="critical") == []
+    assert scan(_bloat_agents(), config=AnomalyConfig(slow_min_excess_usd_per_day=1e6)) == []
+
+
+def test_incremental_scan_tests_only_the_newest_hour():
+    base = daily_profile(D, 40, seed=1)
+    base[-1] += 900
+    agents = {"Agents/Loop": [stream(H, base, usd_per_mtok=5)]}
+    found = scan(agents, evaluate_from=at(D) - timedelta(hours=1))
+    assert [(a.granularity, a.onset) for a in found] == [("hour", "2024-01-28T23:00:00Z")]
+
+
+def test_change_point_finds_a_step():
+    v = np.r_[np.full(10, 1.0), np.full(7, 3.0)]
+    v[3] = np.nan
+    assert change_point(v) == 10

@@ -85,6 +85,7 @@ class CompanyGraph:
         """Build the graph of a whole vault."""
         cg = cls()
         cg.root = vault.root
+        cg.ignore_filters = vault.ignore_filters
         for path in vault.files:
             cg.resolver.add_file(path)
         for issue in vault.issues:
@@ -207,6 +208,16 @@ class CompanyGraph:
             self.g.remove_node(note_id)
         self._reresolve(link_key(note_id))
         self._prune_ghosts(targets)
+
+    def add_file(self, path: str) -> None:
+        """A non-note file (attachment) appeared: links to it stop being ghosts."""
+        self.resolver.add_file(path)
+        self._reresolve(link_key(path))
+
+    def remove_file(self, path: str) -> None:
+        """A non-note file went away: links to it become ghosts."""
+        self.resolver.remove_file(path)
+        self._reresolve(link_key(path))
 
     def _forget_keys(self, note: Note) -> None:
         for link in note.links:

@@ -223,6 +223,14 @@ class Resolver:
         self._files[low] = path
         self._files_by_name[posixpath.basename(low)].append(path)
 
+    def remove_file(self, path: str) -> None:
+        """Forget a non-note file."""
+        low = path.lower()
+        if self._files.pop(low, None) is not None:
+            names = self._files_by_name.get(posixpath.basename(low), [])
+            if path in names:
+                names.remove(path)
+
     def __contains__(self, note_id: str) -> bool:
         return note_id.lower() in self._by_path
 

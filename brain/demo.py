@@ -9,11 +9,15 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import brain
 from brain import demo_company as co
 from brain.demo_usage import generate_usage
 from brain.errors import VaultError
+
+if TYPE_CHECKING:
+    from brain.brain import Brain
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +135,53 @@ def build_demo(
         encoding="utf-8",
     )
     return DemoVault(dest, store, tl, seed, table.num_rows, report.accepted, len(notes))
+
+
+def demo_summary(brain_: Brain, demo: DemoVault, window_days: int = 30) -> dict:
+    """Headline figures of a demo vault: leaderboards by agent and team, unattributed keys, gaps, anomalies."""
+    from brain import spend
+
+    graph = brain_.graph
+    identities = graph.agent_identities()
+    now = demo.timeline.now
+    owners = {i.name: i.owner for i in identities}
+
+    def report(by: str) -> dict:
+        return spend.spend_report(
+            brain_.store, identities, by=by, days=window_days, price_notes=graph.price_notes(), now=now
+        )
+
+    by_agent = report("agent")
+    by_team = report("team")
+    by_key = report("key")
+    agents = [{**r, "owner": owners.get(r["group"])} for r in by_agent["rows"]]
+    claimed = {k.lower() for i in identities for k in i.api_keys}
+    unattributed = [r for r in by_key["rows"] if r.get("unattributed") or (r["group"] or "").lower() not in claimed]
+    return {
+        "vault": str(demo.vault),
+        "store": str(demo.store),
+        "seed": demo.seed,
+        "days": demo.timeline.days,
+        "now": demo.timeline.now.isoformat().replace("+00:00", "Z"),
+        "events": demo.events,
+        "notes": demo.notes,
+        "window_days": window_days,
+        "total_usd": by_agent["total_usd"],
+        "unattributed_usd": by_agent["unattributed_usd"],
+        "by_agent": agents,
+        "by_team": by_team["rows"],
+        "unattributed_keys": unattributed,
+        "gaps": [g.as_dict() for g in graph.inventory_gaps()],
+        "anomalies": _open_anomalies(brain_, now),
+    }
+
+
+def _open_anomalies(brain_, now: datetime) -> list[dict]:
+    """Open anomalies of the last two weeks, most severe first."""
+    from brain.anomaly import detect_anomalies
+
+    found = detect_anomalies(brain_, days=14, now=now, min_severity="warn", include_closed=False)
+    order = {"critical": 0, "warn": 1, "info": 2}
+    return sorted(
+        (a.to_dict() for a in found), key=lambda a: (order.get(a["severity"], 3), -a["excess_usd_per_day"])
+    )

@@ -159,3 +159,94 @@ def test_the_retry_loop_hammers_the_api_with_errors_last_weekend(usage):
     normal, loop = rows
     assert loop[1] > 20 * normal[1] / 8  # one weekend of looping dwarfs a normal Saturday
     assert loop[2] > 0.25
+
+
+# -- the vault: `brain init` and the demo company ------------------------------------------------
+
+
+def test_init_copies_the_starter_vault(tmp_path):
+    from brain.cli import main
+
+    assert main(["init", str(tmp_path / "v")]) == 0
+    assert (tmp_path / "v" / "Home.md").is_file()
+    assert (tmp_path / "v" / ".obsidian" / "templates.json").is_file()
+    assert (tmp_path / "v" / ".gitignore").is_file()
+
+
+def test_init_refuses_a_non_empty_folder_unless_forced(tmp_path, capsys):
+    from brain.cli import main
+
+    (tmp_path / "mine.md").write_text("my notes\n")
+    assert main(["init", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "not empty" in err and err.count("\n") == 1
+    assert not (tmp_path / "Home.md").exists()
+    assert main(["init", str(tmp_path), "--force"]) == 0
+    assert (tmp_path / "Home.md").is_file()
+    assert (tmp_path / "mine.md").read_text() == "my notes\n"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from brain.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo") / "demo-vault", seed=7, days=60, now=NOW)
+
+
+def test_demo_vault_holds_the_company_and_only_the_gaps_we_planted(demo):
+    from brain.graph import CompanyGraph
+    from brain.vault import read_vault
+
+    vault = read_vault(demo.vault)
+    assert vault.issues == []
+    graph = CompanyGraph.from_vault(vault)
+    agents = {i.name for i in graph.agent_identities()}
+    assert {"Support Agent", "Research Assistant", "Daily Summariser", "Lead Enricher"} <= agents
+    assert len(agents) == 11
+    assert "Meeting Notes Bot" not in agents, "the template's examples make way for the demo"
+    assert len(graph.nodes_of_type("person")) == 13
+    assert graph.owner_of("Support Agent")["team"] == "Platform"
+    assert {d["name"] for d in graph.dependencies("Support Agent")} == {"Vector Store", "CRM"}
+    kinds = sorted((g.kind, graph.name_of(g.node)) for g in graph.inventory_gaps())
+    assert kinds == sorted(
+        [("agent_without_owner", n) for n in ("Lead Enricher", "Slack Digest", "Changelog Drafter", "Competitor Watch")]
+        + [("owner_unresolved", "Churn Predictor"), ("secret_in_note", "Churn Predictor"), ("broken_link", "Churn Predictor")]
+    )
+    assert graph.nodes_of_type("ghost") == ["Alex Moreno"]
+
+
+def test_demo_change_notes_sit_at_the_onsets(demo):
+    from brain.graph import CompanyGraph
+    from brain.vault import read_vault
+
+    graph = CompanyGraph.from_vault(read_vault(demo.vault))
+    changes = {graph.name_of(n): graph.node(n)["properties"] for n in graph.nodes_of_type("change")}
+    by_kind = {p["kind"]: p for p in changes.values()}
+    tl = demo.timeline
+    assert by_kind["schedule"]["agent"] == "[[Daily Summariser]]"
+    assert by_kind["schedule"]["date"] == tl.summariser_schedule_change.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert by_kind["prompt"]["agent"] == "[[Research Assistant]]"
+    assert by_kind["prompt"]["date"] == tl.research_prompt_change.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert by_kind["deploy"]["expected_cost_change"] is True
+
+
+def test_demo_usage_lands_in_the_store(demo):
+    from brain.store import Store
+
+    with Store(demo.store, read_only=True) as store:
+        (events, unpriced) = store.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE cost_est_usd IS NULL) FROM events"
+        ).fetchone()
+    assert events == demo.events == demo.accepted
+    assert unpriced == 0
+
+
+def test_demo_rebuilds_its_own_folder_but_refuses_someone_elses(demo, tmp_path):
+    from brain.demo import build_demo
+    from brain.errors import VaultError
+
+    again = build_demo(demo.vault, seed=7, days=60, now=NOW)
+    assert again.accepted == demo.accepted
+    (tmp_path / "notes.md").write_text("mine\n")
+    with pytest.raises(VaultError, match="not empty"):
+        build_demo(tmp_path, now=NOW)

@@ -12,6 +12,7 @@ from brain.errors import BrainError
 _COMMAND_MODULES = [
     "brain.cli.vault_cmds",
     "brain.cli.realworld_cmds",
+    "brain.cli.demo_cmds",
 ]
 
 

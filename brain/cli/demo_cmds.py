@@ -1,0 +1,138 @@
+"""CLI commands `init` (a starter vault) and `demo` (the demo company, its spend and anomalies)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from brain.cli.common import print_json, print_table
+from brain.errors import BrainError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register init and demo."""
+    p = sub.add_parser("init", help="create a starter vault (opens in Obsidian) in PATH")
+    p.add_argument("path", help="folder to create; must be empty or missing")
+    p.add_argument("--force", action="store_true", help="copy the starter vault into a non-empty folder")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser(
+        "demo",
+        help="build the demo company (vault + 60 days of usage) and print its spend, gaps and anomalies",
+    )
+    p.add_argument("path", nargs="?", default="demo-vault", help="demo vault folder (default: ./demo-vault)")
+    p.add_argument("--seed", type=int, default=7, help="random seed of the usage (default: 7)")
+    p.add_argument("--days", type=int, default=60, help="days of usage ending now (default: 60)")
+    p.add_argument("--now", type=_parse_now, default=None, help="end of the usage, ISO 8601 (default: now, UTC)")
+    p.add_argument("--store", help="usage store file (default: <path>/.brain/usage.duckdb)")
+    p.add_argument("--force", action="store_true", help="build the demo into a non-empty folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=cmd_demo)
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def cmd_init(args) -> int:
+    """Copy the starter vault."""
+    from brain.demo import init_vault
+
+    dest = init_vault(args.path, force=args.force)
+    print(f"Created a starter vault in {dest}")
+    print("Open it in Obsidian (Open folder as vault), read Home.md, then try:")
+    print(f"  brain graph --vault {_quote(dest)}")
+    print(f"  brain check --vault {_quote(dest)}")
+    return 0
+
+
+def _quote(path: Path) -> str:
+    s = str(path)
+    return f'"{s}"' if " " in s else s
+
+
+def _progress(message: str) -> None:
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
+def cmd_demo(args) -> int:
+    """Build the demo vault and print its headline figures."""
+    from brain.brain import Brain
+    from brain.demo import build_demo, demo_summary
+    from brain.settings import Settings
+
+    if args.days < 1:
+        raise BrainError("--days must be at least 1")
+    _progress(f"Building the demo company in {args.path} ({args.days} days of usage, seed {args.seed})...")
+    demo = build_demo(args.path, seed=args.seed, days=args.days, now=args.now, force=args.force, store_path=args.store)
+    _progress(f"Ingested {demo.accepted:,} usage events; computing spend...")
+    settings = Settings(vault=demo.vault, store=demo.store)
+    brain = Brain.open(settings)
+    try:
+        summary = demo_summary(brain, demo)
+    finally:
+        brain.close()
+    if args.json:
+        print_json(summary)
+        return 0
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    print(f"Demo company in {s['vault']}: {s['notes']} notes, {s['events']:,} usage events over "
+          f"{s['days']} days ending {s['now']}.")
+    print()
+    print(f"Spend by agent, last {s['window_days']} days (total ${s['total_usd']:,.2f})")
+    print_table(
+        s["by_agent"],
+        [
+            ("group", "agent"),
+            ("owner", "owner"),
+            ("spend_usd", "spend $"),
+            ("runs", "runs"),
+            ("cost_per_run_usd", "$/run"),
+            ("run_rate_usd_per_day", "$/day (7d)"),
+            ("projected_30d_usd", "next 30d $"),
+        ],
+    )
+    print()
+    print("Spend by team")
+    print_table(
+        s["by_team"],
+        [("group", "team"), ("spend_usd", "spend $"), ("run_rate_usd_per_day", "$/day (7d)"),
+         ("projected_30d_usd", "next 30d $")],
+    )
+    print()
+    print(f"Unattributed usage: ${s['unattributed_usd']:,.2f} on keys no agent note claims")
+    print_table(
+        s["unattributed_keys"],
+        [("group", "api key id"), ("spend_usd", "spend $"), ("requests", "requests"),
+         ("run_rate_usd_per_day", "$/day (7d)")],
+    )
+    print()
+    print("Inventory gaps (brain check)")
+    print_table(s["gaps"], [("severity", "severity"), ("kind", "kind"), ("message", "problem")])
+    if s.get("anomalies") is not None:
+        print()
+        print("Open anomalies (brain anomalies)")
+        print_table(
+            s["anomalies"],
+            [
+                ("agent", "agent"),
+                ("severity", "severity"),
+                ("onset", "onset"),
+                ("cause", "cause"),
+                ("excess_usd_per_day", "excess $/day"),
+                ("changes", "explained by"),
+            ],
+        )
+    print()
+    print(f"Next: open {s['vault']} in Obsidian, or run `brain spend --vault {_quote(Path(s['vault']))}`.")

@@ -1,0 +1,201 @@
+"""Reconciliation: our cost estimate beside provider-reported cost, by day, provider and model.
+
+Provider cost reports (OpenAI costs API, Anthropic cost report) are kept in `provider_costs`, a
+table this module creates in the store (`CREATE TABLE IF NOT EXISTS`) the first time a cost file
+is imported; the store's own schema is untouched. Rows are keyed by a stable `row_key`, and a
+re-import replaces amounts for the same key (providers revise the current day's figures).
+Estimates come from `rollup_daily` only. Where a day and provider has no cost report, the cost
+reported on the events themselves (`reported_cost_usd`, e.g. LiteLLM's `spend`) stands in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+
+from brain.errors import IngestError
+
+PROVIDER_COSTS_DDL = """
+CREATE TABLE IF NOT EXISTS provider_costs (
+    row_key VARCHAR PRIMARY KEY,
+    day DATE NOT NULL,
+    provider VARCHAR NOT NULL,
+    model VARCHAR,
+    line_item VARCHAR,
+    account_id VARCHAR,
+    amount_usd DOUBLE NOT NULL,
+    currency VARCHAR NOT NULL,
+    source_file VARCHAR,
+    imported_at TIMESTAMPTZ NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class CostImportReport:
+    """What one cost-report import did: rows read, new keys, keys whose amounts were replaced."""
+
+    source: str
+    rows: int
+    inserted: int
+    replaced: int
+
+    # the same attribute names IngestReport has, so callers can print either
+    @property
+    def accepted(self) -> int:
+        """New cost rows."""
+        return self.inserted
+
+    @property
+    def duplicates(self) -> int:
+        """Cost rows already present (amounts refreshed)."""
+        return self.replaced
+
+    @property
+    def quarantined(self) -> int:
+        """Always 0: a cost report is refused whole when malformed."""
+        return 0
+
+    def to_dict(self) -> dict:
+        """A JSON-able view of the report."""
+        return {"source": self.source, "rows": self.rows, "inserted": self.inserted, "replaced": self.replaced}
+
+
+def import_provider_costs(store, table: pa.Table, source: str) -> CostImportReport:
+    """Upsert provider cost rows (openai_export.COST_SCHEMA) into `provider_costs`, atomically."""
+    needed = {"row_key", "day", "provider", "model", "line_item", "account_id", "amount_usd", "currency"}
+    missing = needed - set(table.column_names)
+    if missing:
+        raise IngestError(f"{source}: cost rows lack {', '.join(sorted(missing))}")
+    with store.transaction() as con:
+        con.execute(PROVIDER_COSTS_DDL)
+        con.register("_provider_costs_src", table)
+        try:
+            dup = con.execute(
+                "SELECT count(*) - count(DISTINCT row_key) FROM _provider_costs_src"
+            ).fetchall()[0][0]
+            if dup:
+                raise IngestError(f"{source}: {dup} cost row(s) repeat the same bucket and grouping")
+            replaced = con.execute(
+                "SELECT count(*) FROM _provider_costs_src s JOIN provider_costs p USING (row_key)"
+            ).fetchall()[0][0]
+            con.execute(
+                """INSERT OR REPLACE INTO provider_costs
+                SELECT row_key, day, lower(provider), model, line_item, account_id, amount_usd,
+                       currency, ?, current_timestamp
+                FROM _provider_costs_src""",
+                [source],
+            )
+        finally:
+            con.unregister("_provider_costs_src")
+    return CostImportReport(source, table.num_rows, table.num_rows - replaced, replaced)
+
+
+def _has_table(con, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()[0][0]
+    )
+
+
+_RECONCILE_SQL = """
+WITH est AS (
+    SELECT CAST(day AS DATE) AS day, lower(coalesce(provider, '')) AS provider,
+           coalesce(model, '') AS model,
+           sum(cost_usd) AS estimate_usd, sum(reported_cost_usd) AS event_reported_usd,
+           sum(requests) AS requests, sum(unpriced_requests) AS unpriced_requests
+    FROM rollup_daily WHERE CAST(day AS DATE) BETWEEN $since AND $until GROUP BY ALL
+),
+pc AS (
+    SELECT day, provider, coalesce(model, '') AS model, sum(amount_usd) AS reported_usd
+    FROM {costs} WHERE day BETWEEN $since AND $until GROUP BY ALL
+),
+pc_days AS (
+    SELECT day, provider, bool_or(model <> '') AS has_model FROM pc GROUP BY ALL
+),
+by_model AS (
+    SELECT coalesce(e.day, p.day) AS day, coalesce(e.provider, p.provider) AS provider,
+           coalesce(e.model, p.model) AS model, coalesce(e.estimate_usd, 0) AS estimate_usd,
+           coalesce(p.reported_usd, 0) AS reported_usd, 'cost_export' AS reported_source,
+           coalesce(e.requests, 0) AS requests, coalesce(e.unpriced_requests, 0) AS unpriced_requests
+    FROM (SELECT * FROM est WHERE (day, provider) IN (SELECT (day, provider) FROM pc_days WHERE has_model)) e
+    FULL JOIN (SELECT * FROM pc WHERE (day, provider) IN (SELECT (day, provider) FROM pc_days WHERE has_model)) p
+      ON e.day = p.day AND e.provider = p.provider AND e.model = p.model
+),
+by_provider AS (
+    SELECT p.day, p.provider, '' AS model, coalesce(sum(e.estimate_usd), 0) AS estimate_usd,
+           any_value(p.reported_usd) AS reported_usd, 'cost_export' AS reported_source,
+           coalesce(sum(e.requests), 0) AS requests, coalesce(sum(e.unpriced_requests), 0) AS unpriced_requests
+    FROM (SELECT * FROM pc WHERE (day, provider) IN (SELECT (day, provider) FROM pc_days WHERE NOT has_model)) p
+    LEFT JOIN est e ON e.day = p.day AND e.provider = p.provider
+    GROUP BY p.day, p.provider
+),
+from_events AS (
+    SELECT day, provider, model, estimate_usd, event_reported_usd AS reported_usd,
+           CASE WHEN event_reported_usd IS NULL THEN NULL ELSE 'events' END AS reported_source,
+           requests, unpriced_requests
+    FROM est WHERE (day, provider) NOT IN (SELECT (day, provider) FROM pc_days)
+)
+SELECT * FROM by_model UNION ALL SELECT * FROM by_provider UNION ALL SELECT * FROM from_events
+ORDER BY day, provider, model
+"""
+
+
+def reconcile(
+    store,
+    days: int = 30,
+    threshold_pct: float = 5.0,
+    threshold_usd: float = 0.01,
+    now: datetime | None = None,
+) -> dict:
+    """Estimate vs reported cost per (day, provider, model) for the last `days` days, gaps flagged."""
+    until: date = (now or datetime.now(UTC)).astimezone(UTC).date()
+    since = until - timedelta(days=max(days, 1) - 1)
+    con = store.con
+    costs = "provider_costs" if _has_table(con, "provider_costs") else (
+        "(SELECT NULL::DATE AS day, NULL::VARCHAR AS provider, NULL::VARCHAR AS model, "
+        "NULL::DOUBLE AS amount_usd WHERE false)"
+    )  # fmt: skip
+    raw = con.execute(_RECONCILE_SQL.format(costs=costs), {"since": since, "until": until}).fetchall()
+    rows = []
+    for day, provider, model, est, reported, src, requests, unpriced in raw:
+        gap = None if reported is None else est - reported
+        pct = None
+        if gap is not None and reported:
+            pct = gap / reported * 100.0
+        flagged = bool(
+            gap is not None
+            and abs(gap) >= threshold_usd
+            and (pct is None or abs(pct) > threshold_pct)
+        )
+        rows.append(
+            {
+                "day": day.isoformat(),
+                "provider": provider or None,
+                "model": model or None,
+                "estimate_usd": round(est, 10),
+                "reported_usd": None if reported is None else round(reported, 10),
+                "reported_source": src,
+                "gap_usd": None if gap is None else round(gap, 10),
+                "gap_pct": None if pct is None else round(pct, 4),
+                "flagged": flagged,
+                "requests": int(requests),
+                "unpriced_requests": int(unpriced),
+            }
+        )
+    reported_rows = [r for r in rows if r["reported_usd"] is not None]
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "threshold_pct": threshold_pct,
+        "threshold_usd": threshold_usd,
+        "rows": rows,
+        "totals": {
+            "estimate_usd": round(sum(r["estimate_usd"] for r in rows), 10),
+            "reported_usd": round(sum(r["reported_usd"] for r in reported_rows), 10),
+            "estimate_with_reported_usd": round(sum(r["estimate_usd"] for r in reported_rows), 10),
+            "flagged": sum(r["flagged"] for r in rows),
+        },
+    }

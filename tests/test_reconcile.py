@@ -1,0 +1,101 @@
+"""Reconciliation: estimates from rollups beside provider cost reports; imports dedupe; gaps flagged."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from brain.cli import main
+from brain.ingest.detect import detect_format, ingest_source
+from brain.reconcile import reconcile
+from brain.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "exports"
+NOW = datetime(2025, 6, 3, tzinfo=UTC)
+
+
+def _load(store, *names):
+    for name in names:
+        path = FIXTURES / name
+        ingest_source(store, path, detect_format(path))
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "usage.duckdb") as s:
+        yield s
+
+
+def test_usage_exports_reimported_keep_the_same_totals(store):
+    _load(store, "openai_usage.json", "anthropic_usage.json", "litellm_spend_logs.csv")
+    before = store.con.execute("SELECT sum(requests), sum(cost_usd) FROM rollup_daily").fetchall()
+    _load(store, "openai_usage.json", "anthropic_usage.json", "litellm_spend_logs.csv")
+    assert store.con.execute("SELECT sum(requests), sum(cost_usd) FROM rollup_daily").fetchall() == before
+    assert before[0][0] == 40 + 25 + 20 + 2 + 3  # bucket request counts carried through
+
+
+def test_cost_report_reimport_replaces_instead_of_adding(store):
+    first = ingest_source(store, FIXTURES / "openai_costs.json", "openai_costs")
+    again = ingest_source(store, FIXTURES / "openai_costs.json", "openai_costs")
+    assert (first.inserted, again.inserted, again.replaced) == (4, 0, 4)
+    total = store.con.execute("SELECT sum(amount_usd) FROM provider_costs").fetchall()[0][0]
+    assert total == pytest.approx(0.6135)
+
+
+def test_matching_costs_reconcile_and_a_gap_is_flagged(store):
+    _load(store, "openai_usage.json", "openai_costs.json", "anthropic_usage.json", "anthropic_costs.json")
+    result = reconcile(store, days=3, threshold_pct=5, now=NOW)
+    rows = {(r["day"], r["provider"], r["model"]): r for r in result["rows"]}
+    haiku = rows[("2025-06-01", "anthropic", "claude-3-5-haiku-20241022")]
+    assert haiku["estimate_usd"] == pytest.approx(haiku["reported_usd"]) and not haiku["flagged"]
+    sonnet = rows[("2025-06-01", "anthropic", "claude-sonnet-4-20250514")]
+    assert sonnet["reported_usd"] == pytest.approx(0.009975) and not sonnet["flagged"]
+    gpt4o = rows[("2025-06-01", "openai", "gpt-4o-2024-08-06")]
+    assert gpt4o["estimate_usd"] == pytest.approx(0.5)
+    assert gpt4o["reported_usd"] == pytest.approx(0.6)
+    assert gpt4o["gap_pct"] == pytest.approx(-100 / 6, abs=1e-3)
+    assert gpt4o["flagged"]
+    # a day with usage but no cost report has nothing to compare against
+    unreported = rows[("2025-06-02", "openai", "gpt-4o-2024-08-06")]
+    assert unreported["reported_usd"] is None and not unreported["flagged"]
+    assert result["totals"]["flagged"] == 1
+
+
+def test_event_reported_cost_stands_in_without_a_cost_report(store):
+    _load(store, "litellm_spend_logs.csv")
+    rows = reconcile(store, days=3, now=NOW)["rows"]
+    assert {r["reported_source"] for r in rows} == {"events"}
+    assert all(r["estimate_usd"] == pytest.approx(r["reported_usd"], abs=1e-9) for r in rows)
+
+
+def test_provider_total_without_model_detail_compares_against_all_models(store):
+    path = FIXTURES / "anthropic_usage.json"
+    ingest_source(store, path, "anthropic_usage")
+    totals = store.con.execute("SELECT sum(cost_usd) FROM rollup_daily").fetchall()[0][0]
+    cost = Path(store.path).parent / "anthropic_total.json"
+    cents = f"{totals * 100:.6f}"
+    cost.write_text(
+        json.dumps(
+            {"data": [{"starting_at": "2025-06-01T00:00:00Z", "ending_at": "2025-06-02T00:00:00Z",
+                       "results": [{"currency": "USD", "amount": cents, "workspace_id": None,
+                                    "description": None, "model": None}]}]}
+        )
+    )  # fmt: skip
+    ingest_source(store, cost, "anthropic_costs")
+    (row,) = reconcile(store, days=3, now=NOW)["rows"]
+    assert row["model"] is None and row["reported_source"] == "cost_export"
+    assert row["gap_usd"] == pytest.approx(0, abs=1e-6)
+
+
+def test_reconcile_cli_prints_json(tmp_path, capsys):
+    store_path = tmp_path / "usage.duckdb"
+    with Store(store_path) as store:
+        _load(store, "openai_usage.json", "openai_costs.json")
+    code = main(["reconcile", "--store", str(store_path), "--vault", str(tmp_path), "--days", "100000", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["totals"]["flagged"] == 1
+    assert any(r["flagged"] and r["model"] == "gpt-4o-2024-08-06" for r in out["rows"])

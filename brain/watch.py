@@ -62,7 +62,7 @@ class VaultWatcher:
         root: str | os.PathLike,
         lock: threading.RLock | None = None,
         on_change: Callable[[VaultChange], None] | None = None,
-        debounce_s: float = 0.05,
+        debounce_s: float = 0.025,
         max_delay_s: float = 0.5,
         health_interval_s: float = 1.0,
     ):

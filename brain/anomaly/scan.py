@@ -105,7 +105,8 @@ class _Explainer:
 
     def __init__(self, s: DenseSeries, det: Detection, cfg: AnomalyConfig):
         self.s, self.det, self.cfg = s, det, cfg
-        order = np.argsort(s.rows.agent, kind="stable")
+        codes = s.rows.agent.astype(np.int16 if len(s.agents) < 2**15 else np.int64)
+        order = np.argsort(codes, kind="stable")  # radix sort on small ints
         self.order = order
         self.row_start = np.searchsorted(s.rows.agent[order], np.arange(len(s.agents) + 1))
 

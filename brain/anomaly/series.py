@@ -120,15 +120,16 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
     flat = agent_idx * n_hours + hours
     size = n_agents * n_hours
 
-    def grid(name: str, reduce: str = "sum") -> np.ndarray:
+    def grid(name: str) -> np.ndarray:
         values = _num(table, name)[keep]
-        if reduce == "sum":
-            out = np.bincount(flat, weights=values, minlength=size)
-        else:
-            out = np.zeros(size)
-            order = np.argsort(values, kind="stable")
-            out[flat[order]] = values[order]  # duplicates: the last (largest) write wins
-        return out.reshape(n_agents, n_hours)
+        return np.bincount(flat, weights=values, minlength=size).reshape(n_agents, n_hours)
+
+    def weighted_mean(name: str, weights: np.ndarray, total: np.ndarray) -> np.ndarray:
+        """Request-weighted mean over the models of an hour (p95s do not add up)."""
+        values = _num(table, name)[keep] * weights
+        summed = np.bincount(flat, weights=values, minlength=size).reshape(n_agents, n_hours)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, summed / total, 0.0)
 
     requests = grid("requests")
     input_tokens = grid("input_tokens")
@@ -155,8 +156,8 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost_usd=cost,
-        input_p95=grid("input_tokens_p95", "max"),
-        output_p95=grid("output_tokens_p95", "max"),
+        input_p95=weighted_mean("input_tokens_p95", _num(table, "requests")[keep], requests),
+        output_p95=weighted_mean("output_tokens_p95", _num(table, "requests")[keep], requests),
         first_hour=first_hour,
         rows=rows,
     )

@@ -1,0 +1,98 @@
+"""CLI command `anomalies`: list explained spend anomalies, and `anomalies ack ID` to silence one."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from brain.brain import Brain
+from brain.cli.common import add_common, print_json, print_table, settings_from
+
+_COLUMNS = [
+    ("id", "id"),
+    ("severity", "severity"),
+    ("status", "status"),
+    ("agent", "agent"),
+    ("owner", "owner"),
+    ("onset", "onset"),
+    ("granularity", "per"),
+    ("cause", "cause"),
+    ("expected_usd_per_day", "expected $/day"),
+    ("actual_usd_per_day", "actual $/day"),
+    ("excess_usd_per_day", "excess $/day"),
+    ("projected_30d_impact_usd", "30d impact $"),
+    ("changes", "changes"),
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register anomalies (and its ack subcommand)."""
+    p = sub.add_parser(
+        "anomalies",
+        help="spend anomalies per agent with cause, $ impact and the change notes near the onset",
+        description="List anomalies active in the last N days; `brain anomalies ack ID` silences one.",
+    )
+    add_common(p, store=True)
+    p.add_argument("--days", type=int, default=7, help="report anomalies active in the last N days (default: 7)")
+    p.add_argument(
+        "--min-severity", choices=["info", "warn", "critical"], default="info", help="hide milder anomalies"
+    )
+    p.add_argument("--all", action="store_true", help="also list acknowledged and planned anomalies")
+    p.add_argument("--now", type=_parse_now, default=None, help="scan as of this ISO 8601 time (default: now)")
+    p.set_defaults(func=cmd_anomalies)
+    acts = p.add_subparsers(dest="action", metavar="ACTION", required=False)
+    a = acts.add_parser("ack", help="acknowledge an anomaly (or mark it planned); it stops alerting")
+    a.add_argument("anomaly_id", metavar="ID", help="the anomaly id shown by `brain anomalies`")
+    a.add_argument("--note", required=True, help="why it is fine (kept with the ack)")
+    a.add_argument("--planned", action="store_true", help="mark the cost change as planned")
+    a.add_argument("--vault", default=argparse.SUPPRESS, help="vault folder (default: $BRAIN_VAULT or .)")
+    a.add_argument("--store", default=argparse.SUPPRESS, help="usage store file")
+    a.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    a.add_argument("--now", type=_parse_now, default=argparse.SUPPRESS, help="scan as of this ISO 8601 time")
+    a.set_defaults(func=cmd_ack)
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def cmd_anomalies(args) -> int:
+    """Print anomalies as a table or JSON."""
+    from brain.anomaly import detect_anomalies
+
+    brain = Brain.open(settings_from(args))
+    try:
+        found = detect_anomalies(brain, days=args.days, now=args.now, min_severity=args.min_severity)
+    finally:
+        brain.close()
+    rows = [a.to_dict() for a in found if args.all or a.status == "open"]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print(f"No open anomalies in the last {args.days} days.")
+        return 0
+    print_table(rows, _COLUMNS)
+    return 0
+
+
+def cmd_ack(args) -> int:
+    """Record an ack for one anomaly id."""
+    from brain.anomaly import acknowledge
+
+    brain = Brain.open(settings_from(args))
+    try:
+        a = acknowledge(
+            brain, args.anomaly_id, note=args.note, planned=args.planned, now=getattr(args, "now", None)
+        )
+    finally:
+        brain.close()
+    if getattr(args, "json", False):
+        print_json(a.to_dict())
+    else:
+        print(f"{a.id} ({a.agent}, {a.cause}, onset {a.onset}) is now {a.status}: {a.note}")
+    return 0

@@ -1,0 +1,140 @@
+"""End to end: a real vault folder and DuckDB store -> detect_anomalies and the `brain anomalies` CLI."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+spend = pytest.importorskip("brain.spend")
+if not hasattr(spend, "hourly_agent_series"):
+    pytest.skip("brain.spend.hourly_agent_series is not built yet", allow_module_level=True)
+
+from brain.anomaly import detect_anomalies  # noqa: E402
+from brain.brain import Brain  # noqa: E402
+from brain.cli import main  # noqa: E402
+from brain.ingest import ingest_table  # noqa: E402
+from brain.settings import Settings  # noqa: E402
+from brain.store import Store  # noqa: E402
+
+START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
+DAYS = 24
+ONSET = START + timedelta(days=20, hours=10)
+NOTES = {
+    "Agents/Research Assistant.md": """\
+        ---
+        type: agent
+        owner: "[[Ada Lovelace]]"
+        depends_on: ["[[Vector Store]]"]
+        ---
+        Answers research questions.
+        """,
+    "People/Ada Lovelace.md": """\
+        ---
+        type: person
+        team: "[[Platform]]"
+        ---
+        """,
+    "Teams/Platform.md": "---\ntype: team\n---\n",
+    "Tools/Vector Store.md": "---\ntype: tool\n---\n",
+    "Changes/Prompt v2.md": f"""\
+        ---
+        type: change
+        agent: "[[Research Assistant]]"
+        date: {(ONSET - timedelta(hours=1)).isoformat()}
+        ---
+        New system prompt with the full style guide.
+        """,
+    "Changes/Docs tidy.md": """\
+        ---
+        type: change
+        agent: "[[Research Assistant]]"
+        date: 2024-03-10
+        ---
+        Only the docs.
+        """,
+}
+
+
+def _usage() -> pa.Table:
+    rng = np.random.default_rng(3)
+    hours = np.arange(DAYS * 24)
+    shape = 0.25 + 0.75 * np.exp(-0.5 * (((hours % 24) - 14) / 4.0) ** 2)
+    requests = rng.poisson(30 * shape)
+    keep = requests > 0
+    times = [START + timedelta(hours=int(h)) for h in hours[keep]]
+    tpr = np.where(hours >= (ONSET - START).total_seconds() // 3600, 16_000, 8_000)[keep]
+    n = int(keep.sum())
+    return pa.table({
+        "timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+        "agent": ["research-assistant"] * n,
+        "provider": ["openai"] * n,
+        "model": ["gpt-4o"] * n,
+        "requests": requests[keep],
+        "input_tokens": requests[keep] * tpr,
+        "output_tokens": requests[keep] * 300,
+        "status": ["ok"] * n,
+    })
+
+
+@pytest.fixture
+def company(tmp_path):
+    vault = tmp_path / "vault"
+    for rel, text in NOTES.items():
+        path = vault / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    store_path = tmp_path / "usage.duckdb"
+    with Store(store_path) as store:
+        ingest_table(store, _usage(), "synthetic")
+    return Settings.from_env(vault, store_path)
+
+
+def test_prompt_bloat_is_found_explained_and_linked_to_its_change_note(company):
+    brain = Brain.open(company)
+    try:
+        found = detect_anomalies(brain, days=7, now=START + timedelta(days=DAYS))
+    finally:
+        brain.close()
+    assert len(found) == 1
+    a = found[0]
+    assert (a.agent, a.owner, a.team) == ("Research Assistant", "Ada Lovelace", "Platform")
+    assert (a.granularity, a.cause, a.status) == ("day", "tokens_per_request", "open")
+    assert a.changes == ["Prompt v2"]
+    assert a.excess_usd_per_day > 0
+
+
+def test_cli_lists_then_ack_silences(company, capsys):
+    common = ["--vault", str(company.vault), "--store", str(company.store)]
+    now = ["--now", (START + timedelta(days=DAYS)).isoformat()]
+    assert main(["anomalies", *common, *now, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [a["agent"] for a in listed] == ["Research Assistant"]
+    assert {"id", "onset", "severity", "cause", "decomposition", "changes", "status"} <= set(listed[0])
+    anomaly_id = listed[0]["id"]
+
+    assert main(["anomalies", "ack", anomaly_id, "--note", "new prompt is worth it", *common, *now]) == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert main(["anomalies", *common, *now, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["anomalies", *common, *now, "--json", "--all"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert [(a["id"], a["status"], a["note"]) for a in again] == [(anomaly_id, "acknowledged", "new prompt is worth it")]
+
+    assert main(["anomalies", "ack", "ffffffffffff", "--note", "x", *common, *now]) == 1
+    assert "no anomaly named 'ffffffffffff'" in capsys.readouterr().err
+
+
+def test_planned_change_note_marks_the_anomaly_planned(company):
+    note = company.vault / "Changes" / "Prompt v2.md"
+    note.write_text(note.read_text().replace("type: change", "type: change\nexpected_cost_change: true"))
+    brain = Brain.open(company)
+    try:
+        found = detect_anomalies(brain, days=7, now=START + timedelta(days=DAYS))
+    finally:
+        brain.close()
+    assert [a.status for a in found] == ["planned"]

@@ -6,12 +6,24 @@ import logging
 import threading
 from functools import cached_property
 
+from brain import notes as note_files
+from brain.errors import BrainError, NotFound
 from brain.graph import CompanyGraph
 from brain.identity import AgentIdentity
 from brain.settings import Settings
-from brain.vault import read_vault
+from brain.vault import read_note_file, read_vault
 
 log = logging.getLogger(__name__)
+
+COST_FIELDS = (
+    "spend_usd",
+    "run_rate_usd_per_day",
+    "cost_per_request_usd",
+    "cost_per_1k_runs_usd",
+    "projected_30d_usd",
+    "anomalies",
+)
+AGENT_SORT_KEYS = ("name", "spend_usd", "run_rate_usd_per_day", "projected_30d_usd", "cost_per_request_usd")
 
 
 class Brain:
@@ -44,6 +56,11 @@ class Brain:
 
         return Store(self.settings.store_path, read_only=self.read_only)
 
+    @property
+    def root(self):
+        """The vault folder (absolute)."""
+        return self.settings.vault
+
     def identities(self) -> list[AgentIdentity]:
         """Attribution records of every agent note, read fresh from the graph."""
         return self.graph.agent_identities()
@@ -57,3 +74,268 @@ class Brain:
         store = self.__dict__.pop("store", None)
         if store is not None:
             store.close()
+
+    # -- graph views -----------------------------------------------------------------------------
+
+    def summary_of(self, node_id: str) -> dict:
+        """A node's id, name, type and path: the short form lists use."""
+        d = self.graph.g.nodes[node_id]
+        return {"id": node_id, "name": self.graph.name_of(node_id), "type": d.get("type"), "path": d.get("path")}
+
+    def node_card(self, name: str) -> dict:
+        """Everything about one node by name: properties, links both ways, owner, and cost fields for agents."""
+        with self._lock:
+            g = self.graph
+            nid = g.find(name)
+            d = g.node(nid)
+            card = {
+                **self.summary_of(nid),
+                "aliases": list(d.get("aliases") or ()),
+                "tags": list(d.get("tags") or ()),
+                "properties": dict(d.get("properties") or {}),
+                "error": d.get("error"),
+                "links": g.links_of(nid),
+            }
+            if d.get("type") in ("agent", "tool", "integration"):
+                card["owner"] = g.owner_of_id(nid)
+            if d.get("type") == "agent":
+                card["agent_id"] = d.get("agent_id")
+                card["api_keys"] = list(d.get("api_keys") or ())
+                card["service_names"] = list(d.get("service_names") or ())
+                card["costs"] = {k: d.get(k) for k in COST_FIELDS if k in d} or None
+            return card
+
+    def search_notes(self, query: str, node_type: str | None = None, limit: int = 20) -> list[dict]:
+        """Notes matching a text query, best first: name, then aliases and properties, then body text."""
+        q = " ".join((query or "").split()).lower()
+        if not q:
+            raise BrainError("search needs a query: a word or phrase to look for in note names and text")
+        hits: list[tuple[float, str, dict]] = []
+        with self._lock:
+            g = self.graph
+            for nid, note in g.notes.items():
+                d = g.g.nodes[nid]
+                if node_type and d.get("type") != node_type:
+                    continue
+                title = note.name.lower()
+                score = 0.0
+                if title == q:
+                    score += 100
+                elif q in title:
+                    score += 40
+                if any(q == a.lower() for a in note.aliases):
+                    score += 60
+                elif any(q in a.lower() for a in note.aliases):
+                    score += 20
+                if q in nid.lower() and q not in title:
+                    score += 10
+                if any(q in str(v).lower() for v in note.properties.values()):
+                    score += 8
+                body = note.body.lower()
+                count = body.count(q) if q in body else 0
+                if count:
+                    score += 4 + min(count, 10)
+                if score:
+                    hit = self.summary_of(nid)
+                    hit["snippet"] = _snippet(note.body, q) if count else None
+                    hits.append((-score, nid, hit))
+        hits.sort(key=lambda h: (h[0], h[1]))
+        return [dict(h[2], score=-h[0]) for h in hits[: max(1, limit)]]
+
+    def agents(self, owner: str | None = None, team: str | None = None, sort_by: str = "name") -> list[dict]:
+        """Agents with owner, team and cost fields; filtered by owner/team name, sorted by `sort_by`."""
+        if sort_by not in AGENT_SORT_KEYS:
+            raise BrainError(f"cannot sort agents by {sort_by!r}; use one of {', '.join(AGENT_SORT_KEYS)}")
+        with self._lock:
+            g = self.graph
+            owner_id = g.find(owner) if owner else None
+            team_id = g.find(team, "team") if team else None
+            rows = []
+            for nid in g.nodes_of_type("agent"):
+                d = g.g.nodes[nid]
+                own = g.owner_of_id(nid)
+                if owner_id and owner_id not in (own["person_id"], own["team_id"]):
+                    continue
+                if team_id and own["team_id"] != team_id:
+                    continue
+                row = {
+                    **self.summary_of(nid),
+                    "agent_id": d.get("agent_id"),
+                    "owner": own["person"] or own["team"],
+                    "team": own["team"],
+                    "status": (d.get("properties") or {}).get("status"),
+                }
+                row.update({k: d.get(k) for k in COST_FIELDS if k in d})
+                rows.append(row)
+        if sort_by == "name":
+            rows.sort(key=lambda r: r["name"].lower())
+        else:
+            rows.sort(key=lambda r: (r.get(sort_by) is None, -(r.get(sort_by) or 0.0), r["name"].lower()))
+        return rows
+
+    def dependencies(self, name: str, depth: int = 1) -> list[dict]:
+        """What `name` needs, up to `depth` hops."""
+        with self._lock:
+            return self.graph.dependencies(name, depth)
+
+    def dependents(self, name: str, depth: int = 1) -> list[dict]:
+        """What needs `name`, up to `depth` hops."""
+        with self._lock:
+            return self.graph.dependents(name, depth)
+
+    def impact(self, name: str) -> list[dict]:
+        """Agents affected if `name` breaks."""
+        with self._lock:
+            return self.graph.impact(name)
+
+    def owner_of(self, name: str) -> dict:
+        """Owner person and team of a note by name."""
+        with self._lock:
+            return self.graph.owner_of(name)
+
+    def graph_stats(self) -> dict:
+        """Counts of notes, nodes and links by type and relation."""
+        with self._lock:
+            return self.graph.stats()
+
+    # -- costs -----------------------------------------------------------------------------------
+
+    def agent_cost_fields(self, days: int = 30, now=None) -> dict[str, dict]:
+        """Cost fields of every agent node id (spend, run-rate, per-request, per-1k-runs, projection)."""
+        from brain import spend
+
+        with self._lock:
+            return spend.agent_cost_fields(
+                self.store, self.identities(), days=days, price_notes=self.graph.price_notes(), now=now
+            )
+
+    def attach_costs(self, days: int = 30, now=None) -> int:
+        """Set the cost fields on the graph's agent nodes; returns how many agents got them."""
+        fields = self.agent_cost_fields(days=days, now=now)
+        with self._lock:
+            g = self.graph.g
+            for nid in self.graph.nodes_of_type("agent"):
+                values = fields.get(nid) or {}
+                for k in COST_FIELDS:
+                    g.nodes[nid][k] = values.get(k, [] if k == "anomalies" else 0.0)
+        return len(fields)
+
+    def agent_costs(self, name: str, days: int = 30, now=None) -> dict:
+        """One agent's cost card: spend by token type, run-rate, unit costs, projection, daily series."""
+        from brain import spend
+
+        with self._lock:
+            nid = self.graph.find(name, "agent")
+            identity = next(i for i in self.identities() if i.node_id == nid)
+            return spend.agent_card(self.store, identity, days=days, price_notes=self.graph.price_notes(), now=now)
+
+    def cost_leaderboard(self, group_by: str = "agent", days: int = 30, now=None) -> dict:
+        """Spend grouped by agent, owner, team, model, provider or key, biggest first."""
+        from brain import spend
+
+        with self._lock:
+            return spend.spend_report(
+                self.store, self.identities(), by=group_by, days=days, price_notes=self.graph.price_notes(), now=now
+            )
+
+    def unattributed_usage(self, days: int = 30, now=None) -> dict:
+        """Usage no agent note claims, by key id and service name, so someone can claim it."""
+        report = self.cost_leaderboard(group_by="key", days=days, now=now)
+        rows = [r for r in report.get("rows", []) if r.get("agent") in (None, "unattributed") or r.get("attributed") is False]
+        return {
+            "days": days,
+            "unattributed_usd": report.get("unattributed_usd", 0.0),
+            "total_usd": report.get("total_usd", 0.0),
+            "rows": rows,
+        }
+
+    # -- anomalies -------------------------------------------------------------------------------
+
+    def anomalies(self, days: int = 7, min_severity: str = "info", now=None) -> list[dict]:
+        """Cost anomalies active in the last `days`, at or above `min_severity`, as dicts."""
+        from brain import anomaly
+
+        with self._lock:
+            found = anomaly.detect_anomalies(self, days=days, now=now, min_severity=min_severity)
+        return [a.to_dict() for a in found]
+
+    def explain_anomaly(self, anomaly_id: str, days: int = 90, now=None) -> dict:
+        """One anomaly by id (searched in the last `days`) with its cause decomposition and nearby change notes."""
+        import difflib
+
+        key = (anomaly_id or "").strip().lower()
+        found = self.anomalies(days=days, now=now)
+        for a in found:
+            if a["id"] == key:
+                return a
+        close = difflib.get_close_matches(key, [a["id"] for a in found], n=3, cutoff=0.5)
+        raise NotFound("anomaly", anomaly_id, close)
+
+    # -- notes -----------------------------------------------------------------------------------
+
+    def read_note(self, path: str) -> note_files.NoteText:
+        """One note's Markdown by vault path; never leaves the vault."""
+        return note_files.read_note_text(self.root, path)
+
+    def refresh_note(self, rel_path: str) -> None:
+        """Re-read one note file into the graph (after a write, or when it changed on disk)."""
+        with self._lock:
+            note, issue = read_note_file(self.root, rel_path)
+            if note is None:
+                self.graph.remove_note(rel_path[:-3])
+                return
+            g = self.graph.g
+            old = g.nodes[note.id] if note.id in g else {}
+            costs = {k: old[k] for k in COST_FIELDS if k in old}
+            self.graph.upsert_note(note, issue)
+            if note.type == "agent":
+                g.nodes[note.id].update(costs)
+
+    def set_owner(self, name: str, owner: str) -> note_files.WriteResult:
+        """Point one note's `owner` at a person or team note; refuses if the note changed since read."""
+        with self._lock:
+            g = self.graph
+            nid = g.find(name)
+            oid = _find_owner(g, owner)
+            note = g.notes.get(nid)
+            if note is None:
+                raise NotFound("note", name, g.suggest(name))
+            link = f"[[{g.name_of(oid)}]]" if _name_is_unique(g, oid) else f"[[{oid}]]"
+            try:
+                result = note_files.set_owner(self.root, note.path, link, expected_mtime_ns=note.mtime_ns)
+            except note_files.NoteChanged:
+                self.refresh_note(note.path)
+                raise
+            self.refresh_note(result.path)
+            return result
+
+    def record_change(self, agent: str, kind: str, summary: str, when=None) -> note_files.WriteResult:
+        """Create a change note for an agent from the vault's change template."""
+        with self._lock:
+            nid = self.graph.find(agent, "agent")
+            result = note_files.record_change(self.root, self.graph.name_of(nid), kind, summary, when)
+            self.refresh_note(result.path)
+            return result
+
+
+def _find_owner(g: CompanyGraph, owner: str) -> str:
+    """Node id of a person or team by name; raises NotFound naming people and teams close to it."""
+    for t in ("person", "team"):
+        try:
+            return g.find(owner, t)
+        except NotFound:
+            continue
+    suggestions = list(dict.fromkeys(g.suggest(owner, "person") + g.suggest(owner, "team")))
+    raise NotFound("person or team", owner, suggestions)
+
+
+def _name_is_unique(g: CompanyGraph, node_id: str) -> bool:
+    name = g.name_of(node_id).lower()
+    return sum(1 for n in g.notes.values() if n.name.lower() == name) == 1
+
+
+def _snippet(body: str, q: str, width: int = 160) -> str:
+    i = body.lower().find(q)
+    start = max(0, i - width // 3)
+    text = " ".join(body[start : start + width].split())
+    return ("…" if start else "") + text + ("…" if start + width < len(body) else "")

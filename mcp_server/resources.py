@@ -1,0 +1,68 @@
+"""Resources: brain://agents, brain://agent/{name}, brain://leaderboard, brain://anomalies, vault://note/{path}.
+
+Each one is also reachable through a tool (list_agents, get_node/agent_costs, cost_leaderboard,
+anomalies, read_note) because Cursor and Cline use tools only.
+"""
+
+# No `from __future__ import annotations`: the SDK reads these signatures at runtime.
+
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+
+from brain.errors import BrainError
+from mcp_server.common import BrainState, resource_errors, state_of
+
+JSON = "application/json"
+MARKDOWN = "text/markdown"
+MAX_AGENTS = 500
+
+
+def register(server: MCPServer, state: BrainState) -> None:
+    """Add the resources to `server`; static ones read `state` (templates read it from the request)."""
+
+    @server.resource("brain://agents", name="agents", title="All agents", mime_type=JSON)
+    @resource_errors
+    def agents() -> dict[str, Any]:
+        """Every agent with owner, team and cost fields (same as the list_agents tool)."""
+        state.ensure_costs()
+        rows = state.brain.agents(sort_by="name")
+        out: dict[str, Any] = {"count": len(rows), "agents": rows[:MAX_AGENTS], "note": None}
+        if len(rows) > MAX_AGENTS:
+            out["note"] = f"first {MAX_AGENTS} of {len(rows)} agents; use the list_agents tool with cursor for the rest"
+        return out
+
+    @server.resource("brain://agent/{name}", name="agent", title="One agent", mime_type=JSON)
+    @resource_errors
+    def agent(name: str, ctx: Context) -> dict[str, Any]:
+        """One agent: properties, links, owner and cost card (same as the get_node and agent_costs tools)."""
+        st = state_of(ctx)
+        st.ensure_costs()
+        card = st.brain.node_card(name)
+        if card.get("type") != "agent":
+            raise BrainError(f"{name!r} is a {card.get('type')}, not an agent; read it with vault://note/{card.get('path')}")
+        try:
+            card["cost_card"] = st.brain.agent_costs(card["id"])
+        except (BrainError, ImportError) as exc:
+            card["cost_card"] = None
+            card["cost_note"] = f"cost card unavailable: {exc}"
+        return card
+
+    @server.resource("brain://leaderboard", name="leaderboard", title="Spend by agent, last 30 days", mime_type=JSON)
+    @resource_errors
+    def leaderboard() -> dict[str, Any]:
+        """Spend by agent over the last 30 days (same as the cost_leaderboard tool)."""
+        return state.brain.cost_leaderboard(group_by="agent", days=30)
+
+    @server.resource("brain://anomalies", name="anomalies", title="Cost anomalies, last 7 days", mime_type=JSON)
+    @resource_errors
+    def anomalies() -> dict[str, Any]:
+        """Cost anomalies active in the last 7 days (same as the anomalies tool)."""
+        found = state.brain.anomalies(days=7)
+        return {"days": 7, "count": len(found), "anomalies": found}
+
+    @server.resource("vault://note/{+path}", name="note", title="A vault note's Markdown", mime_type=MARKDOWN)
+    @resource_errors
+    def note(path: str, ctx: Context) -> str:
+        """The Markdown of one note by vault path (same as the read_note tool, unpaged)."""
+        return state_of(ctx).brain.read_note(path).text

@@ -1,0 +1,1 @@
+"""Tools grouped by domain: graph, costs, anomalies, notes."""

@@ -1,0 +1,385 @@
+"""The MCP server through the SDK's in-memory client: every tool, resource and prompt, and their errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from brain.brain import Brain
+from brain.settings import Settings
+from mcp_server import build_server
+from tests.conftest import write_vault
+
+pytestmark = pytest.mark.anyio
+
+REPO = Path(__file__).parents[1]
+
+NOTES = {
+    "Agents/Support Agent.md": """\
+        ---
+        type: agent
+        agent_id: support-agent
+        aliases: [Support Bot]
+        owner: "[[Ada Lovelace]]"
+        api_keys: [key_support_01]
+        depends_on: ["[[Vector Store]]", "[[CRM]]"]
+        status: active
+        ---
+        # Support Agent
+
+        Answers customer questions from the help centre.
+        """,
+    "Agents/Meeting Notes Bot.md": """\
+        ---
+        type: agent
+        owner: "[[Platform]]"
+        uses: ["[[Vector Store]]"]
+        ---
+        # Meeting Notes Bot
+
+        Summarises meetings.
+        """,
+    "Agents/Orphan Agent.md": """\
+        ---
+        type: agent
+        ---
+        Nobody owns this one.
+        """,
+    "Tools/Vector Store.md": """\
+        ---
+        type: tool
+        owner: "[[Platform]]"
+        depends_on: ["[[CRM]]"]
+        ---
+        Embeddings of help-centre articles.
+        """,
+    "Tools/Search.md": "---\ntype: tool\n---\nSearch tool.\n",
+    "Integrations/Search.md": "---\ntype: integration\n---\nSearch integration.\n",
+    "Integrations/CRM.md": "---\ntype: integration\nowner: \"[[Alan Turing]]\"\n---\nThe CRM.\n",
+    "People/Ada Lovelace.md": "---\ntype: person\nteam: \"[[Platform]]\"\n---\n",
+    "People/Alan Turing.md": "---\ntype: person\n---\n",
+    "Teams/Platform.md": "---\ntype: team\n---\n",
+    ".obsidian/hidden.md": "not part of the vault\n",
+}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def make_company(root: Path) -> Path:
+    """The test company vault, with the starter vault's change template."""
+    write_vault(root, NOTES)
+    (root / "Templates").mkdir(exist_ok=True)
+    shutil.copy(REPO / "vault_template" / "Templates" / "Change.md", root / "Templates" / "Change.md")
+    return root
+
+
+@pytest.fixture
+def vault(tmp_path) -> Path:
+    return make_company(tmp_path / "vault")
+
+
+@pytest.fixture
+def brain(vault, tmp_path):
+    b = Brain.open(Settings(vault=vault, store=tmp_path / "usage.duckdb"))
+    yield b
+    b.close()
+
+
+@pytest.fixture
+async def client(brain):
+    async with Client(build_server(brain)) as c:
+        yield c
+
+
+@pytest.fixture
+async def writer(brain):
+    async with Client(build_server(brain, allow_writes=True)) as c:
+        yield c
+
+
+async def call(client, tool: str, **args) -> dict:
+    """Call a tool that must succeed; return its structured output."""
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def fail(client, tool: str, **args) -> str:
+    """Call a tool that must fail; return the error text the model would read."""
+    result = await client.call_tool(tool, args)
+    assert result.is_error, result.structured_content
+    return result.content[0].text
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+async def test_read_only_tools_are_annotated_and_writes_are_absent(client):
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == {
+        "search_notes", "get_node", "list_agents", "dependencies", "dependents", "owner_of", "impact",
+        "agent_costs", "cost_leaderboard", "unattributed_usage", "anomalies", "explain_anomaly",
+        "inventory_gaps", "graph_stats", "read_note",
+    }  # fmt: skip
+    for t in tools.values():
+        assert t.annotations.read_only_hint is True
+        assert t.output_schema is not None
+        assert t.description and len(t.description) > 30
+
+
+async def test_write_tools_appear_only_with_allow_writes(writer):
+    tools = {t.name: t for t in (await writer.list_tools()).tools}
+    assert tools["record_change"].annotations.read_only_hint is False
+    assert tools["set_owner"].annotations.read_only_hint is False
+
+
+async def test_writes_are_refused_without_allow_writes(client, vault):
+    before = (vault / "Agents" / "Support Agent.md").read_bytes()
+    msg = await fail(client, "set_owner", name="Support Agent", owner="Alan Turing")
+    assert "set_owner" in msg
+    await fail(client, "record_change", agent="Support Agent", kind="deploy", summary="x")
+    assert (vault / "Agents" / "Support Agent.md").read_bytes() == before
+    assert not (vault / "Changes").exists()
+
+
+# -- graph tools -----------------------------------------------------------------------------
+
+
+async def test_search_notes_ranks_names_first_and_filters_by_type(client):
+    out = await call(client, "search_notes", query="support")
+    assert out["results"][0]["name"] == "Support Agent"
+    out = await call(client, "search_notes", query="search", type="integration")
+    assert [r["id"] for r in out["results"]] == ["Integrations/Search"]
+    out = await call(client, "search_notes", query="help")
+    assert {r["name"] for r in out["results"]} == {"Support Agent", "Vector Store"}
+    assert out["results"][0]["snippet"]
+
+
+async def test_search_notes_caps_results_with_a_note(client):
+    out = await call(client, "search_notes", query="a", limit=2)
+    assert len(out["results"]) == 2 and "raise limit" in out["note"]
+
+
+async def test_search_notes_errors(client):
+    assert "needs a query" in await fail(client, "search_notes", query="  ")
+    await fail(client, "search_notes", query="x", type="spaceship")
+
+
+async def test_get_node_returns_properties_links_and_owner(client):
+    out = await call(client, "get_node", name="support bot")
+    assert out["id"] == "Agents/Support Agent"
+    assert out["type"] == "agent" and out["agent_id"] == "support-agent"
+    assert out["owner"]["person"] == "Ada Lovelace" and out["owner"]["team"] == "Platform"
+    assert {e["name"] for e in out["links"]["out"]} >= {"Vector Store", "CRM", "Ada Lovelace"}
+    assert out["properties"]["status"] == "active"
+
+
+async def test_get_node_misspelt_name_suggests_the_right_one(client):
+    msg = await fail(client, "get_node", name="supprot agent")
+    assert msg.endswith("no note named 'supprot agent'; did you mean 'Support Agent'?")
+
+
+async def test_get_node_ambiguous_name_lists_every_candidate(client):
+    msg = await fail(client, "get_node", name="Search")
+    assert "Integrations/Search" in msg and "Tools/Search" in msg
+    assert (await call(client, "get_node", name="Tools/Search"))["type"] == "tool"
+
+
+async def test_list_agents_filters_sorts_and_paginates(client):
+    out = await call(client, "list_agents", limit=2)
+    assert [a["name"] for a in out["items"]] == ["Meeting Notes Bot", "Orphan Agent"]
+    assert out["total"] == 3 and out["next_cursor"] and "cursor" in out["note"]
+    out2 = await call(client, "list_agents", limit=2, cursor=out["next_cursor"])
+    assert [a["name"] for a in out2["items"]] == ["Support Agent"] and out2["next_cursor"] is None
+    out = await call(client, "list_agents", team="Platform")
+    assert {a["name"] for a in out["items"]} == {"Support Agent", "Meeting Notes Bot"}
+    out = await call(client, "list_agents", owner="Ada Lovelace")
+    assert [a["name"] for a in out["items"]] == ["Support Agent"]
+
+
+async def test_list_agents_errors(client):
+    first = await call(client, "list_agents", limit=1)
+    msg = await fail(client, "list_agents", limit=1, cursor=first["next_cursor"], owner="Platform")
+    assert "different listing" in msg
+    assert "invalid cursor" in await fail(client, "list_agents", cursor="garbage!")
+    assert "did you mean 'Platform'" in await fail(client, "list_agents", team="Platfrom")
+    await fail(client, "list_agents", sort_by="vibes")
+    await fail(client, "list_agents", limit=0)
+
+
+async def test_dependencies_dependents_and_impact(client):
+    deps = await call(client, "dependencies", name="Support Agent", depth=2)
+    assert {d["name"] for d in deps["dependencies"]} == {"Vector Store", "CRM"}
+    out = await call(client, "dependents", name="CRM")
+    assert {d["name"] for d in out["dependents"]} == {"Support Agent", "Vector Store"}
+    out = await call(client, "dependents", name="CRM", depth=2)
+    assert {d["name"] for d in out["dependents"]} == {"Support Agent", "Vector Store", "Meeting Notes Bot"}
+    out = await call(client, "impact", name="CRM")
+    assert {a["name"] for a in out["agents"]} == {"Support Agent", "Meeting Notes Bot"}
+    assert out["count"] == 2
+
+
+async def test_walk_errors(client):
+    assert "did you mean 'CRM'" in await fail(client, "dependents", name="CRN")
+    await fail(client, "dependents", name="CRM", depth=0)
+    await fail(client, "dependencies", name="nothing like it")
+    assert "no note named" in await fail(client, "impact", name="Vectr Store")
+
+
+async def test_owner_of_follows_person_to_team(client):
+    out = await call(client, "owner_of", name="Support Agent")
+    assert (out["person"], out["team"]) == ("Ada Lovelace", "Platform")
+    assert "did you mean" in await fail(client, "owner_of", name="Suport Agent")
+
+
+async def test_inventory_gaps_and_graph_stats(client):
+    gaps = await call(client, "inventory_gaps")
+    assert any(g["kind"] == "agent_without_owner" and g["node"] == "Agents/Orphan Agent" for g in gaps["items"])
+    assert gaps["errors"] >= 1
+    stats = await call(client, "graph_stats")
+    assert stats["by_type"]["agent"] == 3 and stats["notes"] == 11
+
+
+async def test_inventory_gaps_paginates(client):
+    page = await call(client, "inventory_gaps", limit=1)
+    assert len(page["items"]) == 1
+    if page["total"] > 1:
+        assert page["next_cursor"]
+
+
+# -- read_note and safety --------------------------------------------------------------------
+
+
+async def test_read_note_returns_markdown(client, vault):
+    out = await call(client, "read_note", path="Agents/Support Agent.md")
+    assert out["text"] == (vault / "Agents" / "Support Agent.md").read_text()
+    assert out["truncated"] is False
+
+
+async def test_read_note_pages_long_notes(client, vault):
+    (vault / "Long.md").write_text("x" * 45_000, encoding="utf-8")
+    first = await call(client, "read_note", path="Long")
+    assert first["truncated"] and "offset=20000" in first["note"]
+    last = await call(client, "read_note", path="Long", offset=40_000)
+    assert len(last["text"]) == 5_000 and not last["truncated"]
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside.md", "/etc/passwd", "%2e%2e%2foutside.md", "..%252Foutside.md", ".obsidian/hidden.md", "Agents/../../outside.md"]
+)
+async def test_read_note_refuses_paths_outside_the_vault(client, path):
+    assert "refused note path" in await fail(client, "read_note", path=path)
+
+
+async def test_read_note_refuses_symlink_escape(client, vault, tmp_path):
+    (tmp_path / "secret.md").write_text("secret", encoding="utf-8")
+    (vault / "Escape.md").symlink_to(tmp_path / "secret.md")
+    msg = await fail(client, "read_note", path="Escape.md")
+    assert "outside the vault" in msg and "secret" not in msg.split("refused")[0]
+
+
+async def test_read_note_missing_suggests(client):
+    assert "did you mean 'Agents/Support Agent.md'" in await fail(client, "read_note", path="Agents/Suport Agent.md")
+
+
+# -- resources -------------------------------------------------------------------------------
+
+
+async def read_text(client, uri: str) -> str:
+    result = await client.read_resource(uri)
+    return result.contents[0].text
+
+
+async def test_resources_are_listed(client):
+    assert {str(r.uri) for r in (await client.list_resources()).resources} == {"brain://agents", "brain://leaderboard", "brain://anomalies"}
+    templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+    assert templates == {"brain://agent/{name}", "vault://note/{+path}"}
+
+
+async def test_agents_resource_matches_list_agents(client):
+    data = json.loads(await read_text(client, "brain://agents"))
+    assert data["count"] == 3
+    tool = await call(client, "list_agents")
+    assert [a["id"] for a in data["agents"]] == [a["id"] for a in tool["items"]]
+
+
+async def test_agent_resource_by_name_and_alias(client):
+    data = json.loads(await read_text(client, "brain://agent/Support%20Agent"))
+    assert data["id"] == "Agents/Support Agent"
+    data = json.loads(await read_text(client, "brain://agent/support-agent"))
+    assert data["name"] == "Support Agent"
+
+
+async def test_agent_resource_errors(client):
+    with pytest.raises(MCPError, match="did you mean 'Support Agent'"):
+        await client.read_resource("brain://agent/Suport%20Agent")
+    with pytest.raises(MCPError, match="not an agent"):
+        await client.read_resource("brain://agent/CRM")
+
+
+async def test_note_resource_reads_markdown(client, vault):
+    text = await read_text(client, "vault://note/Agents/Support%20Agent.md")
+    assert text == (vault / "Agents" / "Support Agent.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "vault://note/../outside.md",
+        "vault://note/%2E%2E/outside.md",
+        "vault://note/Agents/%2E%2E/%2E%2E/outside.md",
+        "vault://note/%2Fetc%2Fpasswd",
+        "vault://note/.obsidian/hidden.md",
+        "vault://note/%252e%252e%252foutside.md",
+    ],
+)
+async def test_note_resource_refuses_paths_outside_the_vault(client, uri, tmp_path):
+    (tmp_path / "outside.md").write_text("outside", encoding="utf-8")
+    with pytest.raises(MCPError):
+        await client.read_resource(uri)
+
+
+async def test_note_resource_refuses_symlink_escape(client, vault, tmp_path):
+    (tmp_path / "secret.md").write_text("secret", encoding="utf-8")
+    (vault / "Escape.md").symlink_to(tmp_path / "secret.md")
+    with pytest.raises(MCPError, match="outside the vault"):
+        await client.read_resource("vault://note/Escape.md")
+
+
+# -- prompts ---------------------------------------------------------------------------------
+
+
+async def test_prompts_are_listed_with_arguments(client):
+    prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+    assert set(prompts) == {"monthly_cost_review", "investigate_anomaly", "agent_brief"}
+    assert [a.name for a in prompts["investigate_anomaly"].arguments] == ["id"]
+    assert [a.name for a in prompts["agent_brief"].arguments] == ["name"]
+
+
+async def test_agent_brief_prompt_embeds_the_node_and_note(client):
+    result = await client.get_prompt("agent_brief", {"name": "Support Bot"})
+    text = result.messages[0].content.text
+    assert "Support Agent" in text and "Answers customer questions" in text and "Ada Lovelace" in text
+
+
+async def test_agent_brief_prompt_errors(client):
+    with pytest.raises(MCPError, match="did you mean 'Support Agent'"):
+        await client.get_prompt("agent_brief", {"name": "Suport Agent"})
+    with pytest.raises(MCPError, match="not an agent"):
+        await client.get_prompt("agent_brief", {"name": "CRM"})
+    with pytest.raises(MCPError):
+        await client.get_prompt("agent_brief", {})
+
+
+async def test_monthly_cost_review_prompt_asks_for_the_review(client):
+    result = await client.get_prompt("monthly_cost_review", {})
+    text = result.messages[0].content.text
+    assert "cost_leaderboard" in text and "three concrete actions" in text

@@ -1,0 +1,173 @@
+"""Canonical JSONL / CSV / Parquet / Arrow sources: read with DuckDB, type and validate set-based."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+
+from brain.errors import IngestError
+from brain.store import CANONICAL_COLUMNS, TOKEN_COLUMNS
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("jsonl", "csv", "parquet")
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+CANONICAL_NAMES = tuple(name for name, _ in CANONICAL_COLUMNS)
+_STATUS_OK = ("ok", "success", "succeeded", "200")
+_STATUS_ERROR = ("error", "failed", "failure", "err")
+# Rows more than this far ahead of the ingest clock cannot be trusted.
+FUTURE_SLACK = "INTERVAL 1 DAY"
+
+
+def detect_format(path: str, forced: str | None = None) -> str:
+    """The canonical format of a path: `forced`, else from its extension (.gz/.zst allowed)."""
+    if forced:
+        if forced not in FORMATS:
+            raise IngestError(f"unknown format {forced!r}; use one of {', '.join(FORMATS)}")
+        return forced
+    if path == "-":
+        return "jsonl"
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    while suffixes and suffixes[-1] in (".gz", ".zst", ".gzip"):
+        suffixes.pop()
+    fmt = _EXTENSIONS.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise IngestError(f"cannot tell the format of {path}; pass --format jsonl|csv|parquet")
+    return fmt
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_columns(con: duckdb.DuckDBPyConnection, relation_sql: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()]
+
+
+def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> str:
+    """SQL for a relation of the canonical columns (raw values, NULL where absent) plus `_line`."""
+    lit = _lit(path)
+    if fmt == "parquet":
+        src = f"read_parquet({lit}, file_row_number = true)"
+        line = "file_row_number + 1"
+    elif fmt == "csv":
+        src = f"read_csv({lit}, header = true, all_varchar = true)"
+        line = "row_number() OVER () + 1"
+    else:
+        cols = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in CANONICAL_NAMES) + "}"
+        src = f"read_json({lit}, format = 'newline_delimited', columns = {cols})"
+        line = "row_number() OVER ()"
+    try:
+        present = {c.lower(): c for c in _source_columns(con, src)}
+    except duckdb.Error as exc:
+        raise IngestError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from exc
+    if "timestamp" not in present:
+        raise IngestError(f"{path} has no 'timestamp' column; see the canonical fields in DESIGN.md")
+    picks = [f"{_q(present[c])} AS {_q(c)}" if c in present else f"NULL AS {_q(c)}" for c in CANONICAL_NAMES]
+    return f"(SELECT {', '.join(picks)}, {line} AS _line FROM {src})"
+
+
+def jsonl_lines_relation(path: str) -> str:
+    """A slower, line-exact JSONL reader that keeps malformed lines (to quarantine them)."""
+    src = (
+        f"read_csv({_lit(path)}, columns = {{'_text': 'VARCHAR'}}, header = false, "
+        "delim = chr(31), quote = '', escape = '', auto_detect = false, strict_mode = false)"
+    )
+    fields = ", ".join(
+        f"CASE WHEN _ok THEN _text::JSON ->> {_lit(c)} END AS {_q(c)}" for c in CANONICAL_NAMES
+    )
+    return (
+        f"(SELECT {fields}, _line, CASE WHEN NOT _ok THEN 'malformed JSON line' END AS _malformed, "
+        f"CASE WHEN NOT _ok THEN _text END AS _malformed_text FROM ("
+        f"SELECT _text, row_number() OVER () AS _line, coalesce(json_valid(_text), false) AS _ok "
+        f"FROM {src}) WHERE trim(_text) <> '')"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def validated_select(raw: str, now_sql: str = "now()", malformed: bool = False) -> str:
+    """Typed canonical columns, `event_id`, `_line`, `_reason` (NULL = trusted) and `_raw` JSON."""
+    d = {c: f"TRY_CAST({_q(c)} AS DOUBLE)" for c in (*TOKEN_COLUMNS, "requests", "cost_usd")}
+    checks = [
+        ('"timestamp" IS NULL', "missing timestamp"),
+        ("_ts IS NULL AND \"timestamp\" IS NOT NULL", "unparseable timestamp"),
+        (f"_ts > {now_sql} + {FUTURE_SLACK}", "timestamp in the future"),
+        ("_ts < TIMESTAMPTZ '2000-01-01 00:00:00+00'", "timestamp before 2000"),
+        ("nullif(trim(model::VARCHAR), '') IS NULL", "missing model"),
+    ]
+    for c in (*TOKEN_COLUMNS, "requests"):
+        checks += [
+            (f"{_q(c)} IS NOT NULL AND _d_{c} IS NULL", f"non-numeric {c}"),
+            (f"_d_{c} < 0", f"negative {c}"),
+            (f"_d_{c} <> trunc(_d_{c})", f"non-integer {c}"),
+            (f"_d_{c} >= 1e15", f"implausible {c}"),
+        ]
+    checks += [
+        ("_d_requests = 0", "requests must be at least 1"),
+        (
+            "coalesce(_d_cache_read_tokens, 0) + coalesce(_d_cache_write_tokens, 0)"
+            " > coalesce(_d_input_tokens, 0)",
+            "cache tokens exceed input_tokens",
+        ),
+        ("coalesce(_d_reasoning_tokens, 0) > coalesce(_d_output_tokens, 0)", "reasoning_tokens exceed output_tokens"),
+        ("_status IS NULL", "unknown status"),
+        ("cost_usd IS NOT NULL AND (_d_cost_usd IS NULL OR _d_cost_usd < 0 OR isinf(_d_cost_usd) "
+         "OR isnan(_d_cost_usd))", "invalid cost_usd"),
+    ]
+    reason = "nullif(concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {_lit(r)} END" for c, r in checks) + "), '')"
+    if malformed:
+        reason = f"CASE WHEN _malformed IS NOT NULL THEN 'malformed JSON line' ELSE {reason} END"
+    status_sql = (
+        "CASE WHEN status IS NULL OR trim(status::VARCHAR) = '' THEN 'ok' "
+        f"WHEN lower(trim(status::VARCHAR)) IN ({', '.join(map(_lit, _STATUS_OK))}) THEN 'ok' "
+        f"WHEN lower(trim(status::VARCHAR)) IN ({', '.join(map(_lit, _STATUS_ERROR))}) THEN 'error' END"
+    )
+    text = {c: f"nullif(trim({_q(c)}::VARCHAR), '')" for c in CANONICAL_NAMES}
+    typed = [
+        '_ts AS "timestamp"',
+        *(f"{text[c]} AS {c}" for c in ("agent", "api_key_id", "service_name", "provider", "model")),
+        *(f"coalesce(_d_{c}, 0)::BIGINT AS {c}" for c in TOKEN_COLUMNS),
+        "coalesce(_d_requests, 1)::BIGINT AS requests",
+        f"{text['run_id']} AS run_id",
+        f"{text['request_id']} AS request_id",
+        "_status AS status",
+        "_d_cost_usd AS cost_usd",
+    ]
+    hashed = "concat_ws('|', " + ", ".join(
+        ["strftime(_ts, '%Y-%m-%dT%H:%M:%S.%f')"]
+        + [f"coalesce({text[c]}, '')" for c in ("agent", "api_key_id", "service_name", "provider", "model")]
+        + [f"coalesce(_d_{c}, 0)::BIGINT::VARCHAR" for c in TOKEN_COLUMNS]
+        + ["coalesce(_d_requests, 1)::BIGINT::VARCHAR", f"coalesce({text['run_id']}, '')", "_status",
+           "coalesce(_d_cost_usd::VARCHAR, '')"]
+    ) + ")"
+    raw_json = "to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in CANONICAL_NAMES) + "})::VARCHAR"
+    if malformed:
+        raw_json = f"coalesce(_malformed_text, {raw_json})"
+    casts = ", ".join(f"{d[c]} AS _d_{c}" for c in d)
+    return f"""
+    SELECT {", ".join(typed)},
+      coalesce({text['request_id']}, 'h:' || md5({hashed})) AS event_id,
+      _line, _reason, CASE WHEN _reason IS NOT NULL THEN {raw_json} END AS _raw
+    FROM (
+      SELECT *, {reason} AS _reason FROM (
+        SELECT *, TRY_CAST("timestamp" AS TIMESTAMPTZ) AS _ts, {casts}, {status_sql} AS _status
+        FROM {raw}
+      )
+    )"""

@@ -1,0 +1,225 @@
+"""DuckDB usage store: schema by ordered named migrations, one connection, transactions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from brain.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+# Canonical event columns (DESIGN "The usage store") and their stored types.
+CANONICAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("timestamp", "TIMESTAMPTZ"),
+    ("agent", "VARCHAR"),
+    ("api_key_id", "VARCHAR"),
+    ("service_name", "VARCHAR"),
+    ("provider", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("input_tokens", "BIGINT"),
+    ("output_tokens", "BIGINT"),
+    ("cache_read_tokens", "BIGINT"),
+    ("cache_write_tokens", "BIGINT"),
+    ("reasoning_tokens", "BIGINT"),
+    ("requests", "BIGINT"),
+    ("run_id", "VARCHAR"),
+    ("request_id", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("cost_usd", "DOUBLE"),
+)
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+GROUP_COLUMNS = ("agent", "api_key_id", "service_name", "provider", "model")
+
+
+def _rollup_ddl(table: str, bucket: str) -> str:
+    return f"""
+    CREATE TABLE {table} (
+        {bucket} TIMESTAMPTZ NOT NULL,
+        agent VARCHAR, api_key_id VARCHAR, service_name VARCHAR, provider VARCHAR, model VARCHAR,
+        requests BIGINT NOT NULL, error_requests BIGINT NOT NULL, runs BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+        cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_input_usd DOUBLE NOT NULL, cost_cache_read_usd DOUBLE NOT NULL,
+        cost_cache_write_usd DOUBLE NOT NULL, cost_output_usd DOUBLE NOT NULL,
+        cost_reasoning_usd DOUBLE NOT NULL, cost_request_usd DOUBLE NOT NULL,
+        cost_usd DOUBLE NOT NULL,
+        unpriced_requests BIGINT NOT NULL, unpriced_tokens BIGINT NOT NULL,
+        reported_cost_usd DOUBLE,
+        input_tokens_p95 DOUBLE, output_tokens_p95 DOUBLE
+    )"""
+
+
+def _m0001_events(con: duckdb.DuckDBPyConnection) -> None:
+    cols = ",\n".join(f"{name} {typ}" for name, typ in CANONICAL_COLUMNS)
+    con.execute(
+        f"""CREATE TABLE events (
+        {cols},
+        event_id VARCHAR NOT NULL,
+        cost_est_usd DOUBLE,
+        price_id INTEGER,
+        source_file VARCHAR,
+        source_line BIGINT,
+        ingest_id BIGINT NOT NULL
+    )"""
+    )
+
+
+def _m0002_ingests_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE TABLE ingests (
+        ingest_id BIGINT PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL,
+        sources VARCHAR[] NOT NULL,
+        accepted BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL,
+        quarantined BIGINT NOT NULL
+    )"""
+    )
+    con.execute(
+        """CREATE TABLE quarantine (
+        ingest_id BIGINT NOT NULL,
+        source_file VARCHAR NOT NULL,
+        source_line BIGINT,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR,
+        quarantined_at TIMESTAMPTZ NOT NULL
+    )"""
+    )
+
+
+def _m0003_rollups(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_rollup_ddl("rollup_hourly", "hour"))
+    con.execute(_rollup_ddl("rollup_daily", "day"))
+
+
+def _m0004_anomaly_acks(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE TABLE anomaly_acks (
+        anomaly_id VARCHAR PRIMARY KEY,
+        status VARCHAR,
+        note VARCHAR,
+        acked_at TIMESTAMPTZ
+    )"""
+    )
+
+
+def _m0005_price_table(con: duckdb.DuckDBPyConnection) -> None:
+    # One row per (provider, model, price period, input-token band), built from genai-prices
+    # for the pairs present; prices are USD per token (per request for p_request).
+    con.execute(
+        """CREATE TABLE price_table (
+        price_id INTEGER PRIMARY KEY,
+        provider VARCHAR, model VARCHAR NOT NULL,
+        day_from INTEGER NOT NULL, day_to INTEGER NOT NULL,
+        tod_from_us BIGINT NOT NULL, tod_to_us BIGINT NOT NULL,
+        band_lo DOUBLE NOT NULL, band_hi DOUBLE NOT NULL,
+        p_input DOUBLE NOT NULL, p_cache_read DOUBLE NOT NULL, p_cache_write DOUBLE NOT NULL,
+        p_output DOUBLE NOT NULL, p_reasoning DOUBLE NOT NULL, p_request DOUBLE NOT NULL,
+        cache_read_split TINYINT NOT NULL, cache_write_split TINYINT NOT NULL,
+        reasoning_split TINYINT NOT NULL
+    )"""
+    )
+    con.execute(
+        """CREATE TABLE price_models (
+        provider VARCHAR, model VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        matched_provider VARCHAR, matched_model VARCHAR,
+        detail VARCHAR,
+        genai_prices_version VARCHAR
+    )"""
+    )
+
+
+MIGRATIONS = (
+    ("0001_events", _m0001_events),
+    ("0002_ingests_quarantine", _m0002_ingests_quarantine),
+    ("0003_rollups", _m0003_rollups),
+    ("0004_anomaly_acks", _m0004_anomaly_acks),
+    ("0005_price_table", _m0005_price_table),
+)
+
+
+class Store:
+    """One DuckDB usage store file; `.con` is its connection, always in UTC."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"usage store {self.path} does not exist; ingest usage first")
+        try:
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot open usage store {self.path}: {exc}") from exc
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.migrate()
+        elif self.pending_migrations():
+            raise StoreError(f"usage store {self.path} needs migrations; open it writable once")
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the migrations already recorded in `schema_migrations`."""
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        return [r[0] for r in self.con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+
+    def pending_migrations(self) -> list[str]:
+        """Names of the migrations this store still lacks."""
+        done = set(self.applied_migrations())
+        return [name for name, _ in MIGRATIONS if name not in done]
+
+    def migrate(self) -> None:
+        """Apply every pending migration in order, each in its own transaction."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = set(self.applied_migrations())
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            log.debug("applying migration %s", name)
+            with self.transaction():
+                fn(self.con)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, current_timestamp)", [name]
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block in one transaction: commit on success, roll back on any exception."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

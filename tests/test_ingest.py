@@ -1,0 +1,243 @@
+"""Ingest: formats, quarantine rules, idempotence, atomicity and rollups kept current."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from brain.errors import IngestError
+from brain.ingest import ingest_files, ingest_table
+from brain.store import Store
+
+BASE = {
+    "timestamp": "2025-03-01T10:00:00Z",
+    "agent": "support-agent",
+    "provider": "openai",
+    "model": "gpt-4o",
+    "input_tokens": 1000,
+    "output_tokens": 100,
+}
+
+
+def _jsonl(path, rows) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def _totals(store: Store) -> tuple:
+    return store.con.execute(
+        "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cost_est_usd) FROM events"
+    ).fetchone()
+
+
+def _rollup_totals(store: Store, table: str) -> tuple:
+    return store.con.execute(
+        f"SELECT sum(requests), sum(events), sum(input_tokens), sum(output_tokens), round(sum(cost_usd), 9),"
+        f" sum(unpriced_requests) FROM {table}"
+    ).fetchone()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / ".brain" / "usage.duckdb")
+    yield s
+    s.close()
+
+
+BAD_ROWS = [
+    ({"timestamp": None}, "missing timestamp"),
+    ({"timestamp": "yesterday-ish"}, "unparseable timestamp"),
+    ({"timestamp": (datetime.now(UTC) + timedelta(days=30)).isoformat()}, "timestamp in the future"),
+    ({"timestamp": "1990-01-01T00:00:00Z"}, "timestamp before 2000"),
+    ({"model": None}, "missing model"),
+    ({"input_tokens": -5}, "negative input_tokens"),
+    ({"output_tokens": 12.5}, "non-integer output_tokens"),
+    ({"output_tokens": "lots"}, "non-numeric output_tokens"),
+    ({"cache_read_tokens": 900, "cache_write_tokens": 200}, "cache tokens exceed input_tokens"),
+    ({"reasoning_tokens": 101}, "reasoning_tokens exceed output_tokens"),
+    ({"requests": 0}, "requests must be at least 1"),
+    ({"status": "maybe"}, "unknown status"),
+    ({"cost_usd": -1}, "invalid cost_usd"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), BAD_ROWS, ids=[r for _, r in BAD_ROWS])
+def test_each_bad_row_kind_is_quarantined_with_its_reason_and_line(store, tmp_path, change, reason):
+    good = [{**BASE, "request_id": f"g{i}"} for i in range(3)]
+    bad = {**BASE, "request_id": "bad", **change}
+    path = _jsonl(tmp_path / "u.jsonl", [good[0], bad, *good[1:]])
+    report = ingest_files(store, [path])
+    assert (report.accepted, report.duplicates, report.quarantined) == (3, 0, 1)
+    line, why, src, raw = store.con.execute("SELECT source_line, reason, source_file, raw FROM quarantine").fetchone()
+    assert line == 2 and reason in why and src.endswith("u.jsonl")
+    assert json.loads(raw)["request_id"] == "bad"
+
+
+def test_malformed_json_lines_are_quarantined_and_the_rest_kept(store, tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({**BASE, "request_id": "a"}) + "\n{not json\n" + json.dumps({**BASE, "request_id": "b"}) + "\n")
+    report = ingest_files(store, [str(path)])
+    assert (report.accepted, report.quarantined) == (2, 1)
+    assert store.con.execute("SELECT source_line, reason, raw FROM quarantine").fetchone() == (2, "malformed JSON line", "{not json")
+
+
+def test_double_ingest_leaves_totals_unchanged(store, tmp_path):
+    rows = [{**BASE, "request_id": f"r{i}", "input_tokens": 100 + i} for i in range(50)]
+    rows += [{**BASE, "input_tokens": 7, "run_id": f"run{i}"} for i in range(5)]  # no request id: hashed
+    path = _jsonl(tmp_path / "u.jsonl", rows)
+    first = ingest_files(store, [path])
+    before = (_totals(store), _rollup_totals(store, "rollup_hourly"), _rollup_totals(store, "rollup_daily"))
+    second = ingest_files(store, [path])
+    after = (_totals(store), _rollup_totals(store, "rollup_hourly"), _rollup_totals(store, "rollup_daily"))
+    assert first.accepted == 55 and second.accepted == 0 and second.duplicates == 55
+    assert before == after
+
+
+def test_duplicates_within_one_file_keep_the_first(store, tmp_path):
+    rows = [{**BASE, "request_id": "same", "input_tokens": 10}, {**BASE, "request_id": "same", "input_tokens": 20}]
+    report = ingest_files(store, [_jsonl(tmp_path / "u.jsonl", rows)])
+    assert (report.accepted, report.duplicates) == (1, 1)
+    assert store.con.execute("SELECT input_tokens, source_line FROM events").fetchone() == (10, 1)
+
+
+def test_failure_mid_ingest_leaves_the_store_as_before(store, tmp_path):
+    ingest_files(store, [_jsonl(tmp_path / "old.jsonl", [{**BASE, "request_id": "old"}])])
+    before = (_totals(store), _rollup_totals(store, "rollup_daily"), store.con.execute("SELECT count(*) FROM ingests").fetchone())
+    a = _jsonl(tmp_path / "a.jsonl", [{**BASE, "request_id": "a", "timestamp": "2025-03-01T10:30:00Z"}])
+    b = _jsonl(tmp_path / "b.jsonl", [{**BASE, "request_id": "b"}, {**BASE, "timestamp": "bad"}])
+
+    def crash(phase: str, done: int, total: int) -> None:
+        if phase.startswith("storing") and done == 1:  # after a.jsonl's rows went into events
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_files(store, [a, b], progress=crash)
+    after = (_totals(store), _rollup_totals(store, "rollup_daily"), store.con.execute("SELECT count(*) FROM ingests").fetchone())
+    assert after == before
+    assert store.con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+    assert ingest_files(store, [a, b]).accepted == 2  # and it can be retried
+
+
+def test_csv_and_parquet_read_the_same_rows(store, tmp_path):
+    rows = [{**BASE, "request_id": f"r{i}", "status": "error" if i % 4 == 0 else "ok"} for i in range(8)]
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table.slice(0, 4), tmp_path / "a.parquet")
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(table.slice(4), tmp_path / "b.csv")
+    report = ingest_files(store, [tmp_path / "a.parquet", tmp_path / "b.csv"])
+    assert report.accepted == 8 and [f.format for f in report.files] == ["parquet", "csv"]
+    assert store.con.execute("SELECT sum(error_requests) FROM rollup_daily").fetchone()[0] == 2
+
+
+def test_csv_lines_count_the_header(store, tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("timestamp,model,input_tokens\n2025-03-01T00:00:00Z,gpt-4o,5\nnope,gpt-4o,5\n")
+    ingest_files(store, [path])
+    assert store.con.execute("SELECT source_line FROM quarantine").fetchone()[0] == 3
+
+
+def test_stdin_dash_reads_jsonl(store, monkeypatch):
+    data = (json.dumps({**BASE, "request_id": "s1"}) + "\n").encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    report = ingest_files(store, ["-"])
+    assert report.accepted == 1 and report.files[0].source == "<stdin>"
+
+
+def test_unreadable_files_are_reported_and_others_kept(store, tmp_path):
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    (tmp_path / "notes.txt").write_text("hello")
+    good = _jsonl(tmp_path / "good.jsonl", [{**BASE, "request_id": "x"}])
+    report = ingest_files(store, [tmp_path / "broken.parquet", tmp_path / "notes.txt", tmp_path / "nope.jsonl", good])
+    assert report.accepted == 1 and report.readable
+    errors = [f.error for f in report.files if f.error]
+    assert len(errors) == 3 and any("--format" in e for e in errors) and any("no such file" in e for e in errors)
+    nothing = ingest_files(store, [tmp_path / "notes.txt"])
+    assert not nothing.readable and nothing.ingest_id is None
+
+
+def test_file_without_timestamp_column_is_an_error(store, tmp_path):
+    report = ingest_files(store, [_jsonl(tmp_path / "u.csv", [])], format="parquet")
+    assert report.files[0].error
+    pq.write_table(pa.table({"model": ["gpt-4o"]}), tmp_path / "x.parquet")
+    assert "timestamp" in ingest_files(store, [tmp_path / "x.parquet"]).files[0].error
+    with pytest.raises(IngestError):
+        ingest_table(store, pa.table({"model": ["gpt-4o"]}), "t")
+
+
+def test_rollups_count_runs_errors_and_p95(store):
+    t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    rows = [
+        {"timestamp": t0 + timedelta(minutes=i), "agent": "a", "provider": "openai", "model": "gpt-4o",
+         "input_tokens": 100 * (i + 1), "output_tokens": 10, "run_id": f"run{i // 5}",
+         "status": "error" if i == 3 else "ok", "request_id": f"q{i}", "cost_usd": 0.01,
+         "requests": None}
+        for i in range(20)
+    ]
+    rows.append({"timestamp": t0, "agent": "a", "provider": "openai", "model": "gpt-4o",
+                 "input_tokens": 300, "output_tokens": 30, "requests": 3, "request_id": "agg",
+                 "run_id": None, "status": None, "cost_usd": None})
+    ingest_table(store, pa.Table.from_pylist(rows), "t")
+    r = store.con.execute(
+        "SELECT requests, error_requests, runs, events, input_tokens_p95, round(reported_cost_usd, 6) FROM rollup_hourly"
+    ).fetchone()
+    assert r[:4] == (23, 1, 4 + 3, 21)
+    assert r[4] == pytest.approx(1900.0) and r[5] == 0.2
+
+
+def test_later_ingest_recomputes_touched_buckets_with_old_events(store):
+    t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    row = {"agent": "a", "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1, "run_id": "R"}
+    ingest_table(store, pa.Table.from_pylist([{**row, "timestamp": t0, "request_id": "1"}]), "t1")
+    ingest_table(store, pa.Table.from_pylist([{**row, "timestamp": t0 + timedelta(minutes=5), "request_id": "2"}]), "t2")
+    assert store.con.execute("SELECT requests, runs, events FROM rollup_hourly").fetchall() == [(2, 1, 2)]
+    assert store.con.execute("SELECT requests, runs FROM rollup_daily").fetchall() == [(2, 1)]
+
+
+_row = st.fixed_dictionaries(
+    {
+        "minute": st.integers(0, 60 * 72),
+        "agent": st.sampled_from(["a", "b", None]),
+        "model": st.sampled_from(["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku", "unknown-x"]),
+        "input_tokens": st.integers(0, 5000),
+        "output_tokens": st.integers(0, 500),
+        "run_id": st.sampled_from(["r1", "r2", None]),
+    }
+)
+
+
+def _rounded(rows: list[tuple]) -> list[tuple]:
+    return [tuple(round(x, 9) if isinstance(x, float) else x for x in r) for r in rows]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(_row, min_size=1, max_size=40), split=st.integers(0, 40))
+def test_rollups_do_not_depend_on_how_usage_was_split_into_ingests(tmp_path_factory, rows, split):
+    t0 = datetime(2025, 3, 1, tzinfo=UTC)
+    data = [
+        {**{k: v for k, v in r.items() if k != "minute"}, "timestamp": t0 + timedelta(minutes=r["minute"]),
+         "provider": None, "request_id": f"id{i}"}
+        for i, r in enumerate(rows)
+    ]
+    d = tmp_path_factory.mktemp("h")
+    one, two = Store(d / "one.duckdb"), Store(d / "two.duckdb")
+    ingest_table(one, pa.Table.from_pylist(data), "all")
+    for part, name in ((data[split:], "late"), (data[:split], "early")):
+        if part:
+            ingest_table(two, pa.Table.from_pylist(part), name)
+    q = ("SELECT * EXCLUDE (input_tokens_p95, output_tokens_p95) FROM {t} "
+         "ORDER BY ALL")
+    for table in ("rollup_hourly", "rollup_daily"):
+        a = one.con.execute(q.format(t=table)).fetchall()
+        b = two.con.execute(q.format(t=table)).fetchall()
+        assert _rounded(a) == _rounded(b)
+    one.close()
+    two.close()

@@ -1,0 +1,178 @@
+"""Pricing in SQL equals genai_prices.calc_price; unknown models are unpriced; vault notes apply."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from datetime import UTC, datetime, timedelta
+
+import genai_prices
+import pyarrow as pa
+import pytest
+from genai_prices import Usage
+from genai_prices.data_snapshot import get_snapshot
+
+from brain.ingest import ingest_table
+from brain.pricing import model_pricing, price_notes_table
+from brain.store import Store
+
+
+def _models() -> list[tuple[str, str]]:
+    """Every (provider, model id) of genai-prices whose id resolves back to itself."""
+    snap = get_snapshot()
+    out = []
+    for provider in snap.providers:
+        for model in provider.models:
+            try:
+                _, found = snap.find_provider_model(model.id, None, provider.id, None)
+            except LookupError:
+                continue
+            if found is model:
+                out.append((provider.id, model.id))
+    return out
+
+
+def _tiered(provider: str, model: str) -> bool:
+    return len({r["band_lo"] for r in model_pricing(provider, model).rows}) > 1
+
+
+def _reference(row: dict) -> float | None:
+    usage = Usage(
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cache_read_tokens=row["cache_read_tokens"],
+        cache_write_tokens=row["cache_write_tokens"],
+        output_reasoning_tokens=row["reasoning_tokens"],
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            calc = genai_prices.calc_price(
+                usage, row["model"], provider_id=row["provider"], genai_request_timestamp=row["timestamp"]
+            )
+    except (LookupError, ValueError):
+        return None
+    return float(calc.total_price)
+
+
+def _sample(n: int, seed: int = 7) -> list[dict]:
+    rng = random.Random(seed)
+    models = _models()
+    tiered = [m for m in models if _tiered(*m)]
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    span = (datetime.now(UTC) - start).total_seconds()
+    rows = []
+    for i in range(n):
+        provider, model = rng.choice(tiered) if i % 5 == 0 else rng.choice(models)
+        big = rng.random() < 0.3
+        input_tokens = rng.randint(0, 600_000 if big else 20_000)
+        cache_read = rng.randint(0, input_tokens // 2) if rng.random() < 0.5 else 0
+        cache_write = rng.randint(0, (input_tokens - cache_read) // 2) if rng.random() < 0.4 else 0
+        output = rng.randint(0, 30_000)
+        reasoning = rng.randint(0, output) if rng.random() < 0.4 else 0
+        rows.append(
+            {
+                "timestamp": start + timedelta(seconds=rng.random() * span),
+                "agent": "bench",
+                "provider": provider,
+                "model": model,
+                "input_tokens": input_tokens,
+                "output_tokens": output,
+                "cache_read_tokens": cache_read,
+                "cache_write_tokens": cache_write,
+                "reasoning_tokens": reasoning,
+                "requests": 1,
+                "request_id": f"req-{i}",
+            }
+        )
+    return rows
+
+
+def test_sql_price_equals_calc_price_on_a_large_random_sample(tmp_path):
+    rows = _sample(12_000)
+    store = Store(tmp_path / "u.duckdb")
+    report = ingest_table(store, pa.Table.from_pylist(rows), "sample")
+    assert report.accepted == len(rows)
+    got = dict(store.con.execute("SELECT request_id, cost_est_usd FROM events").fetchall())
+    providers, checked, tiered_high = set(), 0, 0
+    for row in rows:
+        want = _reference(row)
+        have = got[row["request_id"]]
+        if want is None:
+            assert have is None, row
+            continue
+        assert have == pytest.approx(want, abs=1e-9), row
+        providers.add(row["provider"])
+        checked += 1
+        tiered_high += row["input_tokens"] > 200_000 and _tiered(row["provider"], row["model"])
+    assert checked >= 10_000
+    assert len(providers) >= 20
+    assert tiered_high >= 500
+    assert sum(1 for r in rows if r["cache_read_tokens"] and r["reasoning_tokens"]) > 1000
+
+
+def test_time_of_day_and_start_date_periods_are_priced_like_calc_price(tmp_path):
+    rows = []
+    for i, hour in enumerate(range(0, 24)):
+        for day in ("2024-06-01", "2025-06-01", "2025-09-10"):
+            ts = datetime.fromisoformat(f"{day}T{hour:02d}:45:00+00:00")
+            rows.append(
+                {"timestamp": ts, "provider": "deepseek", "model": "deepseek-chat", "input_tokens": 5000,
+                 "output_tokens": 700, "cache_read_tokens": 1000, "cache_write_tokens": 0,
+                 "reasoning_tokens": 0, "requests": 1, "request_id": f"d{i}-{day}"}
+            )
+    store = Store(tmp_path / "u.duckdb")
+    ingest_table(store, pa.Table.from_pylist(rows), "ds")
+    got = dict(store.con.execute("SELECT request_id, cost_est_usd FROM events").fetchall())
+    for row in rows:
+        assert got[row["request_id"]] == pytest.approx(_reference(row), abs=1e-12)
+    assert len(set(got.values())) > 1
+
+
+def test_unknown_model_is_unpriced_not_free(tmp_path):
+    store = Store(tmp_path / "u.duckdb")
+    rows = [{"timestamp": datetime(2025, 1, 1, tzinfo=UTC), "provider": "acme", "model": "in-house-7b",
+             "input_tokens": 100, "output_tokens": 10}]
+    ingest_table(store, pa.Table.from_pylist(rows), "x")
+    assert store.con.execute("SELECT cost_est_usd FROM events").fetchone()[0] is None
+    unpriced = store.con.execute("SELECT unpriced_requests, unpriced_tokens, cost_usd FROM rollup_daily").fetchone()
+    assert unpriced == (1, 110, 0.0)
+    assert store.con.execute("SELECT status FROM price_models").fetchone()[0] == "unknown"
+
+
+def test_anthropic_and_openai_style_rows_of_one_call_cost_the_same(tmp_path):
+    # Anthropic reports input disjoint from cache reads/writes; the adapter adds them back.
+    anthropic_usage = {"input_tokens": 1200, "cache_read_input_tokens": 5000,
+                       "cache_creation_input_tokens": 800, "output_tokens": 400}
+    anthropic_row = {
+        "input_tokens": anthropic_usage["input_tokens"] + anthropic_usage["cache_read_input_tokens"]
+        + anthropic_usage["cache_creation_input_tokens"],
+        "cache_read_tokens": anthropic_usage["cache_read_input_tokens"],
+        "cache_write_tokens": anthropic_usage["cache_creation_input_tokens"],
+        "output_tokens": anthropic_usage["output_tokens"],
+    }
+    openai_row = {"input_tokens": 7000, "cache_read_tokens": 5000, "cache_write_tokens": 800,
+                  "output_tokens": 400}
+    ts = datetime(2025, 3, 1, tzinfo=UTC)
+    common = {"timestamp": ts, "provider": "anthropic", "model": "claude-sonnet-4-5", "reasoning_tokens": 0}
+    rows = [{**common, **anthropic_row, "request_id": "a"}, {**common, **openai_row, "request_id": "o"}]
+    store = Store(tmp_path / "u.duckdb")
+    ingest_table(store, pa.Table.from_pylist(rows), "x")
+    costs = dict(store.con.execute("SELECT request_id, cost_est_usd FROM events").fetchall())
+    assert costs["a"] == costs["o"] is not None
+    assert costs["a"] == pytest.approx(_reference({**rows[1], "model": "claude-sonnet-4-5"}), abs=1e-12)
+
+
+def test_price_notes_become_non_overlapping_intervals():
+    table = price_notes_table(
+        [
+            {"provider": "OpenAI", "model": "GPT-4o", "discount_pct": "20%"},
+            {"provider": "openai", "model": "gpt-4o", "discount_pct": 30, "valid_from": "2025-02-01"},
+            {"model": "llama-local", "input_mtok": 0.1, "output_mtok": 0.2},
+            {"provider": "x"},
+        ]
+    ).to_pylist()
+    assert len(table) == 3
+    first, second = sorted((r for r in table if r["model"] == "gpt-4o"), key=lambda r: r["valid_from"])
+    assert first["valid_to"] == second["valid_from"] == datetime(2025, 2, 1, tzinfo=UTC)
+    assert first["discount_pct"] == 20.0 and second["valid_to"] is None

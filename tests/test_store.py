@@ -1,0 +1,93 @@
+"""The usage store: blank schema, migrations recorded once, transactions roll back."""
+
+from __future__ import annotations
+
+import pytest
+
+from brain.errors import StoreError
+from brain.store import MIGRATIONS, Store
+
+BLANK_SCHEMA = {
+    "anomaly_acks": ["anomaly_id", "status", "note", "acked_at"],
+    "events": [
+        "timestamp", "agent", "api_key_id", "service_name", "provider", "model",
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+        "reasoning_tokens", "requests", "run_id", "request_id", "status", "cost_usd",
+        "event_id", "cost_est_usd", "price_id", "source_file", "source_line", "ingest_id",
+    ],
+    "ingests": ["ingest_id", "started_at", "sources", "accepted", "duplicates", "quarantined"],
+    "price_models": [
+        "provider", "model", "status", "matched_provider", "matched_model", "detail",
+        "genai_prices_version",
+    ],
+    "price_table": [
+        "price_id", "provider", "model", "day_from", "day_to", "tod_from_us", "tod_to_us",
+        "band_lo", "band_hi", "p_input", "p_cache_read", "p_cache_write", "p_output",
+        "p_reasoning", "p_request", "cache_read_split", "cache_write_split", "reasoning_split",
+    ],
+    "quarantine": ["ingest_id", "source_file", "source_line", "reason", "raw", "quarantined_at"],
+    "schema_migrations": ["name", "applied_at"],
+}
+ROLLUP = [
+    "agent", "api_key_id", "service_name", "provider", "model", "requests", "error_requests",
+    "runs", "events", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd",
+    "cost_output_usd", "cost_reasoning_usd", "cost_request_usd", "cost_usd",
+    "unpriced_requests", "unpriced_tokens", "reported_cost_usd", "input_tokens_p95",
+    "output_tokens_p95",
+]
+BLANK_SCHEMA["rollup_hourly"] = ["hour", *ROLLUP]
+BLANK_SCHEMA["rollup_daily"] = ["day", *ROLLUP]
+
+
+def _schema(store: Store) -> dict[str, list[str]]:
+    rows = store.con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, []).append(column)
+    return out
+
+
+def test_blank_store_has_the_documented_schema(tmp_path):
+    store = Store(tmp_path / "deep" / "folder" / "usage.duckdb")
+    assert _schema(store) == BLANK_SCHEMA
+    assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
+    types = dict(store.con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'anomaly_acks'"
+    ).fetchall())
+    assert types == {"anomaly_id": "VARCHAR", "status": "VARCHAR", "note": "VARCHAR",
+                     "acked_at": "TIMESTAMP WITH TIME ZONE"}
+
+
+def test_reopening_applies_no_migration_twice(tmp_path):
+    path = tmp_path / "u.duckdb"
+    Store(path).close()
+    store = Store(path)
+    assert store.pending_migrations() == []
+    assert store.con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_read_only_store_must_exist(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "missing.duckdb", read_only=True)
+    Store(tmp_path / "u.duckdb").close()
+    ro = Store(tmp_path / "u.duckdb", read_only=True)
+    assert ro.con.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_transaction_rolls_back_on_error(tmp_path):
+    store = Store(tmp_path / "u.duckdb")
+    with pytest.raises(RuntimeError), store.transaction() as con:
+        con.execute("INSERT INTO anomaly_acks VALUES ('a', 'ack', NULL, now())")
+        raise RuntimeError("boom")
+    assert store.con.execute("SELECT count(*) FROM anomaly_acks").fetchone()[0] == 0
+
+
+def test_unopenable_store_is_a_store_error(tmp_path):
+    bad = tmp_path / "not-a-db.duckdb"
+    bad.write_text("this is not duckdb")
+    with pytest.raises(StoreError):
+        Store(bad)

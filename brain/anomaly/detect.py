@@ -48,7 +48,7 @@ def _log_ratio(x: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return np.where(mu >= _ACTIVE_SLOT_REQUESTS, r, np.nan)
 
 
-def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: AnomalyConfig):
+def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: AnomalyConfig, spread: bool = True):
     """Expected value per (agent, hour-of-day) for day d and each agent's dispersion, from day lo on."""
     n_agents = xm.shape[0]
     mu = np.zeros((n_agents, 24))
@@ -67,8 +67,11 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
             if gaps.any():
                 hod = nanmedian(window, axis=1)
                 m = np.where(gaps, hod, m)
-            res = _log_ratio(slots, m[:, None, :]).reshape(len(idx), -1)
-            p = robust_sigma(res, 1, cfg.dispersion_floor, cfg.dispersion_default, _SLOT_SIGMA_SCALE)
+            p = (
+                robust_sigma(_log_ratio(slots, m[:, None, :]).reshape(len(idx), -1), 1,
+                             cfg.dispersion_floor, cfg.dispersion_default, _SLOT_SIGMA_SCALE)
+                if spread else None
+            )
         elif kind == FLAT:
             m = np.repeat(nanmedian(window.reshape(len(idx), -1), axis=1)[:, None], 24, axis=1)
             res = _log_ratio(window, m[:, None, :]).reshape(len(idx), -1)
@@ -78,7 +81,8 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
             res = _log_ratio(window, m[:, None, :]).reshape(len(idx), -1)
             p = robust_sigma(res, 1, cfg.dispersion_floor, cfg.dispersion_default)
         mu[idx] = np.nan_to_num(m)
-        phi[idx] = p
+        if spread:
+            phi[idx] = p
     return mu, phi
 
 
@@ -153,7 +157,7 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
         mode = np.where(exists, _mode(np.clip(d - np.maximum(agent_day0, lo), 0, None), cfg), COLD)
         modes[:, d] = mode
         mu, phi_r = _hourly_baseline(req_m, d, lo, mode, cfg)
-        kappa, _ = _hourly_baseline(cost_m, d, lo, mode, cfg)
+        kappa, _ = _hourly_baseline(cost_m, d, lo, mode, cfg, spread=False)
         with np.errstate(divide="ignore", invalid="ignore"):
             cpr = np.nansum(cost_m[:, lo:d], axis=(1, 2)) / np.nansum(req_m[:, lo:d], axis=(1, 2))
         priced = np.isfinite(cpr) & (cpr > 0)

@@ -131,6 +131,7 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(total > 0, summed / total, 0.0)
 
+    row_requests = _num(table, "requests")[keep]
     requests = grid("requests")
     input_tokens = grid("input_tokens")
     output_tokens = grid("output_tokens")
@@ -141,7 +142,7 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
         agent=agent_idx,
         hour=hours,
         model=model_idx,
-        requests=_num(table, "requests")[keep],
+        requests=row_requests,
         tokens=(_num(table, "input_tokens") + _num(table, "output_tokens"))[keep],
         cost_usd=_num(table, "cost_usd")[keep],
     )
@@ -156,8 +157,8 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost_usd=cost,
-        input_p95=weighted_mean("input_tokens_p95", _num(table, "requests")[keep], requests),
-        output_p95=weighted_mean("output_tokens_p95", _num(table, "requests")[keep], requests),
+        input_p95=weighted_mean("input_tokens_p95", row_requests, requests),
+        output_p95=weighted_mean("output_tokens_p95", row_requests, requests),
         first_hour=first_hour,
         rows=rows,
     )

@@ -14,6 +14,7 @@ _COMMAND_MODULES = [
     "brain.cli.anomaly_cmds",
     "brain.cli.realworld_cmds",
     "brain.cli.demo_cmds",
+    "brain.cli.serve_cmds",
 ]
 
 

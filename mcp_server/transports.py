@@ -1,0 +1,106 @@
+"""Run a built server: stdio for desktop clients, streamable HTTP (loopback by default, optional bearer token)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import sys
+
+import anyio
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+
+from brain.brain import Brain
+from brain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "BRAIN_MCP_TOKEN"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+MCP_PATH = "/mcp"
+
+
+class BearerTokenMiddleware:
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`, else 401."""
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                given = value
+                break
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._token):
+            return await self.app(scope, receive, send)
+        body = json.dumps({"error": "unauthorized", "error_description": f"send Authorization: Bearer ${TOKEN_ENV}"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b'Bearer realm="company-brain"'),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+async def run_stdio(server: MCPServer) -> None:
+    """Serve one client over stdin/stdout; stdout carries only protocol messages."""
+    low = server._lowlevel_server  # MCPServer.run_stdio_async has no way to advertise resources.listChanged
+    options = low.create_initialization_options(NotificationOptions(resources_changed=True))
+    async with stdio_server() as (read_stream, write_stream):
+        await low.run(read_stream, write_stream, options)
+
+
+def http_app(server: MCPServer, host: str = DEFAULT_HOST, token: str | None = None):
+    """The streamable HTTP ASGI app at /mcp, wrapped in the bearer-token check when `token` is set."""
+    app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    return BearerTokenMiddleware(app, token) if token else app
+
+
+async def run_http(server: MCPServer, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None) -> None:
+    """Serve streamable HTTP on host:port until interrupted; logs go to stderr."""
+    import uvicorn
+
+    config = uvicorn.Config(http_app(server, host, token), host=host, port=port, log_level="warning", lifespan="on")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving MCP on %s:%d, reachable from other machines%s", host, port, "" if token else f"; set {TOKEN_ENV}")
+    print(f"Company Brain MCP server on http://{host}:{port}{MCP_PATH}", file=sys.stderr, flush=True)
+    await uvicorn.Server(config).serve()
+
+
+def serve(
+    settings: Settings,
+    http: bool = False,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    allow_writes: bool = False,
+) -> int:
+    """Open the brain and serve it over stdio or HTTP until the client leaves or the process is stopped."""
+    from mcp_server.server import build_server
+
+    brain = Brain.open(settings, read_only=True)
+    brain.graph  # noqa: B018 - read the vault now so a bad --vault fails before serving
+    server = build_server(brain, allow_writes=allow_writes)
+    token = os.environ.get(TOKEN_ENV) or None
+    try:
+        if http:
+            anyio.run(run_http, server, host, port, token)
+        else:
+            anyio.run(run_stdio, server)
+    finally:
+        brain.close()
+    return 0

@@ -7,7 +7,7 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,41 +143,53 @@ def demo_summary(brain_: Brain, demo: DemoVault, window_days: int = 30) -> dict:
 
     graph = brain_.graph
     identities = graph.agent_identities()
-    now = demo.timeline.now
-    owners = {i.name: i.owner for i in identities}
+    notes = graph.price_notes()
+    tl = demo.timeline
 
-    def report(by: str) -> dict:
-        return spend.spend_report(
-            brain_.store, identities, by=by, days=window_days, price_notes=graph.price_notes(), now=now
-        )
+    def report(by: str, **window) -> dict:
+        window = window or {"days": window_days}
+        return spend.spend_report(brain_.store, identities, by=by, price_notes=notes, now=tl.now, **window)
 
+    def per_run(agent: str, **window) -> float | None:
+        rows = [r for r in report("agent", **window)["rows"] if r["group"] == agent]
+        return rows[0]["cost_per_run_usd"] if rows else None
+
+    prompt_day = tl.research_prompt_change.date()
     by_agent = report("agent")
-    by_team = report("team")
-    by_key = report("key")
-    agents = [{**r, "owner": owners.get(r["group"])} for r in by_agent["rows"]]
-    claimed = {k.lower() for i in identities for k in i.api_keys}
-    unattributed = [r for r in by_key["rows"] if r.get("unattributed") or (r["group"] or "").lower() not in claimed]
     return {
         "vault": str(demo.vault),
         "store": str(demo.store),
         "seed": demo.seed,
-        "days": demo.timeline.days,
-        "now": demo.timeline.now.isoformat().replace("+00:00", "Z"),
+        "days": tl.days,
+        "now": tl.now.isoformat().replace("+00:00", "Z"),
         "events": demo.events,
         "notes": demo.notes,
         "window_days": window_days,
         "total_usd": by_agent["total_usd"],
+        "run_rate_usd_per_day": by_agent["run_rate_usd_per_day"],
+        "projected_30d_usd": by_agent["projected_30d_usd"],
         "unattributed_usd": by_agent["unattributed_usd"],
-        "by_agent": agents,
-        "by_team": by_team["rows"],
-        "unattributed_keys": unattributed,
+        "headline": {
+            "support_cost_per_conversation_usd": per_run("Support Agent", days=window_days),
+            "research_cost_per_request_usd": per_run(
+                "Research Assistant", since=prompt_day - timedelta(days=window_days), until=prompt_day - timedelta(days=1)
+            ),
+            "research_cost_per_request_since_prompt_v4_usd": per_run(
+                "Research Assistant", since=prompt_day + timedelta(days=1), until=tl.now.date()
+            ),
+        },
+        "by_agent": [r for r in by_agent["rows"] if r["attributed"]],
+        "by_team": report("team")["rows"],
+        "unattributed_keys": [
+            {**r, "group": r["group"].split(":", 1)[-1]} for r in by_agent["rows"] if not r["attributed"]
+        ],
         "gaps": [g.as_dict() for g in graph.inventory_gaps()],
-        "anomalies": _open_anomalies(brain_, now),
+        "anomalies": _open_anomalies(brain_, tl.now),
     }
 
 
-def _open_anomalies(brain_, now: datetime) -> list[dict]:
-    """Open anomalies of the last two weeks, most severe first."""
+def _open_anomalies(brain_: Brain, now: datetime) -> list[dict]:
+    """Open anomalies of the last two weeks at warn or above, most severe first."""
     from brain.anomaly import detect_anomalies
 
     found = detect_anomalies(brain_, days=14, now=now, min_severity="warn", include_closed=False)

@@ -86,51 +86,87 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _money(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"${v:,.0f}"
+    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3f}"
+
+
+def _rows(rows: list[dict], money: tuple[str, ...]) -> list[dict]:
+    return [{**r, **{k: _money(r.get(k)) for k in money}} for r in rows]
+
+
 def _print_summary(s: dict) -> None:
-    print(f"Demo company in {s['vault']}: {s['notes']} notes, {s['events']:,} usage events over "
-          f"{s['days']} days ending {s['now']}.")
+    h = s["headline"]
+    print(
+        f"Demo company in {s['vault']}: {s['notes']} notes, {s['events']:,} usage events over "
+        f"{s['days']} days ending {s['now']}."
+    )
+    print(
+        f"Last {s['window_days']} days: {_money(s['total_usd'])} spent, run-rate "
+        f"{_money(s['run_rate_usd_per_day'])}/day, {_money(s['projected_30d_usd'])} projected for the "
+        f"next 30 days; {_money(s['unattributed_usd'])} nobody claims."
+    )
+    print(
+        f"Research Assistant: {_money(h['research_cost_per_request_usd'])} per request (a 12-step chain), "
+        f"{_money(h['research_cost_per_request_since_prompt_v4_usd'])} since prompt v4; "
+        f"Support Agent: {_money(h['support_cost_per_conversation_usd'])} per conversation."
+    )
     print()
-    print(f"Spend by agent, last {s['window_days']} days (total ${s['total_usd']:,.2f})")
+    print(f"Spend by agent, last {s['window_days']} days")
+    money = ("spend_usd", "cost_per_run_usd", "run_rate_usd_per_day", "projected_30d_usd")
     print_table(
-        s["by_agent"],
+        _rows(s["by_agent"], money),
         [
             ("group", "agent"),
             ("owner", "owner"),
-            ("spend_usd", "spend $"),
+            ("team", "team"),
+            ("spend_usd", "spend"),
             ("runs", "runs"),
-            ("cost_per_run_usd", "$/run"),
-            ("run_rate_usd_per_day", "$/day (7d)"),
-            ("projected_30d_usd", "next 30d $"),
+            ("cost_per_run_usd", "per run"),
+            ("run_rate_usd_per_day", "per day (7d)"),
+            ("projected_30d_usd", "next 30 days"),
         ],
     )
     print()
     print("Spend by team")
     print_table(
-        s["by_team"],
-        [("group", "team"), ("spend_usd", "spend $"), ("run_rate_usd_per_day", "$/day (7d)"),
-         ("projected_30d_usd", "next 30d $")],
+        _rows(s["by_team"], money),
+        [
+            ("group", "team"),
+            ("spend_usd", "spend"),
+            ("run_rate_usd_per_day", "per day (7d)"),
+            ("projected_30d_usd", "next 30 days"),
+        ],
     )
     print()
-    print(f"Unattributed usage: ${s['unattributed_usd']:,.2f} on keys no agent note claims")
+    print(f"Unattributed: {_money(s['unattributed_usd'])} on keys (or agent names) no agent note claims")
     print_table(
-        s["unattributed_keys"],
-        [("group", "api key id"), ("spend_usd", "spend $"), ("requests", "requests"),
-         ("run_rate_usd_per_day", "$/day (7d)")],
+        _rows(s["unattributed_keys"], money),
+        [
+            ("group", "api key id / agent"),
+            ("spend_usd", "spend"),
+            ("requests", "requests"),
+            ("run_rate_usd_per_day", "per day (7d)"),
+        ],
     )
     print()
     print("Inventory gaps (brain check)")
     print_table(s["gaps"], [("severity", "severity"), ("kind", "kind"), ("message", "problem")])
     if s.get("anomalies") is not None:
         print()
-        print("Open anomalies (brain anomalies)")
+        print("Open anomalies, last 14 days (brain anomalies)")
         print_table(
-            s["anomalies"],
+            _rows(s["anomalies"], ("expected_usd_per_day", "actual_usd_per_day", "excess_usd_per_day")),
             [
                 ("agent", "agent"),
                 ("severity", "severity"),
                 ("onset", "onset"),
                 ("cause", "cause"),
-                ("excess_usd_per_day", "excess $/day"),
+                ("expected_usd_per_day", "expected/day"),
+                ("actual_usd_per_day", "actual/day"),
                 ("changes", "explained by"),
             ],
         )

@@ -1,0 +1,440 @@
+"""Spend, run-rate and projections per agent/owner/team/model/provider/key, read from the rollups."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import pyarrow as pa
+
+from brain.errors import BrainError
+from brain.identity import AgentIdentity
+from brain.pricing import adjusted_costs_sql, price_notes_table
+from brain.store import Store
+
+GROUPINGS = ("agent", "owner", "team", "model", "provider", "key")
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning", "request")
+RUN_RATE_DAYS = 7
+UNATTRIBUTED = "unattributed"
+_COST = " + ".join(f"cost_{t}_usd" for t in TOKEN_TYPES)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A spend window [start, end) of whole UTC days, as seen at `now`."""
+
+    start: datetime
+    end: datetime
+    now: datetime
+
+    @property
+    def days(self) -> int:
+        """Calendar days in the window."""
+        return (self.end - self.start).days
+
+    @property
+    def elapsed_days(self) -> float:
+        """Days of the window that have already happened (today counts by the hour)."""
+        return max((min(self.now, self.end) - self.start).total_seconds() / 86400, 1 / 24)
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC)
+
+
+def _as_day(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError as exc:
+        raise BrainError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
+
+
+def make_window(
+    days: int | None = 30,
+    since: date | datetime | str | None = None,
+    until: date | datetime | str | None = None,
+    now: datetime | None = None,
+) -> Window:
+    """The window for `days` ending today, or `since`..`until` (both inclusive days)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    end = _midnight(_as_day(until) + timedelta(days=1)) if until else _midnight(now.date() + timedelta(days=1))
+    if since:
+        start = _midnight(_as_day(since))
+    else:
+        if days is None or days < 1:
+            raise BrainError("days must be at least 1")
+        start = end - timedelta(days=days)
+    if start >= end:
+        raise BrainError("since must be before until")
+    return Window(start, end, now)
+
+
+def _match_rows(identities: Sequence[AgentIdentity]) -> pa.Table:
+    seen: dict[tuple[str, str], str] = {}
+    for ident in sorted(identities, key=lambda i: i.node_id):
+        values = [("agent", v) for v in (ident.agent_id, ident.name, ident.node_id, *ident.aliases)]
+        values += [("key", v) for v in ident.api_keys] + [("service", v) for v in ident.service_names]
+        for kind, value in values:
+            if value:
+                seen.setdefault((kind, str(value).strip().lower()), ident.node_id)
+    return pa.table(
+        {
+            "kind": [k for k, _ in seen],
+            "value": [v for _, v in seen],
+            "node_id": list(seen.values()),
+        },
+        schema=pa.schema([("kind", pa.string()), ("value", pa.string()), ("node_id", pa.string())]),
+    )
+
+
+def _ident_rows(identities: Sequence[AgentIdentity]) -> pa.Table:
+    fields = ("node_id", "name", "agent_id", "owner", "team")
+    return pa.table(
+        {f: [getattr(i, f) for i in identities] for f in fields},
+        schema=pa.schema([(f, pa.string()) for f in fields]),
+    )
+
+
+@contextmanager
+def _registered(store: Store, identities: Sequence[AgentIdentity], price_notes: Sequence[dict]) -> Iterator:
+    con = store.con
+    con.register("_m", _match_rows(identities))
+    con.register("_ident", _ident_rows(identities))
+    con.register("_notes", price_notes_table(price_notes))
+    try:
+        yield con
+    finally:
+        for name in ("_m", "_ident", "_notes"):
+            con.unregister(name)
+
+
+def attributed_sql(table: str, bucket: str, where: str) -> str:
+    """Rollup rows (vault notes applied) with `node_id` (NULL = unattributed) and `agent_label`."""
+    adjusted = adjusted_costs_sql(f"(SELECT * FROM {table} WHERE {where})", bucket)
+    return f"""
+    SELECT a.*, coalesce(ma.node_id, mk.node_id, ms.node_id) AS node_id,
+        coalesce(ma.node_id, mk.node_id, ms.node_id,
+                 '{UNATTRIBUTED}' || coalesce(':' || coalesce(a.api_key_id, a.service_name, a.agent), ''))
+            AS agent_label
+    FROM ({adjusted}) a
+    LEFT JOIN _m ma ON ma.kind = 'agent' AND ma.value = lower(a.agent)
+    LEFT JOIN _m mk ON mk.kind = 'key' AND mk.value = lower(a.api_key_id)
+    LEFT JOIN _m ms ON ms.kind = 'service' AND ms.value = lower(a.service_name)"""
+
+
+_GROUP_SQL = {
+    "agent": "a.agent_label",
+    "owner": f"CASE WHEN a.node_id IS NULL THEN '{UNATTRIBUTED}' ELSE coalesce(i.owner, '(no owner)') END",
+    "team": f"CASE WHEN a.node_id IS NULL THEN '{UNATTRIBUTED}' ELSE coalesce(i.team, '(no team)') END",
+    "model": "coalesce(a.model, '(unknown)')",
+    "provider": "coalesce(a.provider, '(unknown)')",
+    "key": "coalesce(a.api_key_id, '(no key)')",
+}
+
+
+def _r(x: float | None, nd: int = 9) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, nd)
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _quarter_bounds(d: date) -> tuple[datetime, datetime]:
+    q0 = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    q1 = date(q0.year + (q0.month + 3 > 12), (q0.month + 3 - 1) % 12 + 1, 1)
+    return _midnight(q0), _midnight(q1)
+
+
+def _aggregate(store: Store, group_sql: str, w: Window, extra_where: str = "", params: Sequence = ()) -> list[dict]:
+    """Per-group figures for the window, previous period, run-rate tail and quarter-to-date."""
+    prev_start = w.start - (w.end - w.start)
+    as_of = min(w.now, w.end)
+    rr_start = max(w.start, _midnight(as_of.date()) - timedelta(days=RUN_RATE_DAYS - 1))
+    q_start, _ = _quarter_bounds((as_of - timedelta(microseconds=1)).date())
+    lo = min(prev_start, q_start)
+    cur = "a.day >= $start AND a.day < $end"
+    parts = ", ".join(
+        f"coalesce(sum(a.cost_{t}_usd) FILTER (WHERE {cur}), 0) AS spend_{t}" for t in TOKEN_TYPES
+    )
+    sql = f"""
+    SELECT {group_sql} AS grp, any_value(a.node_id) AS node_id, bool_or(a.node_id IS NOT NULL) AS attributed,
+        {parts},
+        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE a.day >= $prev AND a.day < $start), 0) AS prev_spend,
+        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE a.day >= $rr AND a.day < $end), 0) AS rr_spend,
+        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE a.day >= $q AND a.day < $end), 0) AS qtd_spend,
+        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE {cur} AND a.node_id IS NULL), 0)
+            AS unattributed_spend,
+        coalesce(sum(a.requests) FILTER (WHERE {cur}), 0) AS requests,
+        coalesce(sum(a.error_requests) FILTER (WHERE {cur}), 0) AS error_requests,
+        coalesce(sum(a.runs) FILTER (WHERE {cur}), 0) AS runs,
+        coalesce(sum(a.unpriced_requests) FILTER (WHERE {cur}), 0) AS unpriced_requests,
+        coalesce(sum(a.unpriced_tokens) FILTER (WHERE {cur}), 0) AS unpriced_tokens,
+        sum(a.reported_cost_usd) FILTER (WHERE {cur}) AS reported_cost_usd,
+        coalesce(sum(a.input_tokens + a.output_tokens) FILTER (WHERE {cur}), 0) AS tokens
+    FROM ({attributed_sql("rollup_daily", "day", "day >= $lo AND day < $end")}) a
+    LEFT JOIN _ident i ON i.node_id = a.node_id
+    WHERE TRUE {extra_where}
+    GROUP BY ALL"""
+    named = {"start": w.start, "end": w.end, "prev": prev_start, "rr": rr_start, "q": q_start, "lo": lo}
+    for i, p in enumerate(params):
+        named[f"p{i}"] = p
+    cur_rows = store.con.execute(sql, named).fetchall()
+    cols = [d[0] for d in store.con.description]
+    rr_days = max((as_of - rr_start).total_seconds() / 86400, 1 / 24)
+    _, q_end = _quarter_bounds((as_of - timedelta(microseconds=1)).date())
+    q_left = max((q_end - max(w.now, as_of)).total_seconds() / 86400, 0)
+    out = []
+    for values in cur_rows:
+        r = dict(zip(cols, values, strict=True))
+        spend = sum(r[f"spend_{t}"] for t in TOKEN_TYPES)
+        if not (spend or r["requests"] or r["prev_spend"] or r["rr_spend"]):
+            continue
+        run_rate = r["rr_spend"] / rr_days
+        priced_requests = r["requests"] - r["unpriced_requests"]
+        out.append(
+            {
+                "group": r["grp"],
+                "node_id": r["node_id"],
+                "attributed": bool(r["attributed"]),
+                "spend_usd": _r(spend),
+                "spend_by_token_type_usd": {t: _r(r[f"spend_{t}"]) for t in TOKEN_TYPES},
+                "requests": int(r["requests"]),
+                "runs": int(r["runs"]),
+                "error_share": _r(_div(r["error_requests"], r["requests"]), 4),
+                "cost_per_request_usd": _r(_div(spend, priced_requests), 10),
+                "cost_per_run_usd": _r(_div(spend, r["runs"]), 10),
+                "cost_per_1k_runs_usd": _r(_div(spend * 1000, r["runs"])),
+                "run_rate_usd_per_day": _r(run_rate),
+                "projected_30d_usd": _r(run_rate * 30),
+                "projected_quarter_usd": _r(r["qtd_spend"] + run_rate * q_left),
+                "previous_spend_usd": _r(r["prev_spend"]),
+                "change_vs_previous_pct": _r(_div((spend - r["prev_spend"]) * 100, r["prev_spend"]), 2),
+                "unpriced_requests": int(r["unpriced_requests"]),
+                "unpriced_tokens": int(r["unpriced_tokens"]),
+                "reported_cost_usd": _r(r["reported_cost_usd"]),
+                "tokens": int(r["tokens"]),
+                "_unattributed_usd": r["unattributed_spend"],
+            }
+        )
+    out.sort(key=lambda x: (-(x["spend_usd"] or 0), -x["requests"], str(x["group"])))
+    return out
+
+
+def spend_report(
+    store: Store,
+    identities: Sequence[AgentIdentity],
+    by: str = "agent",
+    days: int | None = 30,
+    since: date | datetime | str | None = None,
+    until: date | datetime | str | None = None,
+    price_notes: Sequence[dict] = (),
+    now: datetime | None = None,
+) -> dict:
+    """Ranked spend rows for one grouping plus totals that always add up to the whole."""
+    if by not in GROUPINGS:
+        raise BrainError(f"cannot group spend by {by!r}; use one of {', '.join(GROUPINGS)}")
+    w = make_window(days, since, until, now)
+    with _registered(store, identities, price_notes):
+        rows = _aggregate(store, _GROUP_SQL[by], w)
+    names = {i.node_id: i for i in identities}
+    for row in rows:
+        ident = names.get(row["node_id"]) if row["attributed"] else None
+        if by == "agent":
+            row["agent_id"] = ident.agent_id if ident else None
+            row["owner"] = ident.owner if ident else None
+            row["team"] = ident.team if ident else None
+            row["group"] = ident.name if ident else row["group"]
+        if by != "agent":
+            row.pop("node_id")
+    total = sum(r["spend_usd"] or 0 for r in rows)
+    unattributed = sum(r.pop("_unattributed_usd") for r in rows)
+    for row in rows:
+        row["share_pct"] = _r(_div(row["spend_usd"] * 100, total), 2)
+        if by not in ("agent", "owner", "team"):
+            row.pop("attributed")
+    return {
+        "by": by,
+        "since": w.start.date().isoformat(),
+        "until": (w.end - timedelta(days=1)).date().isoformat(),
+        "days": w.days,
+        "rows": rows,
+        "total_usd": _r(total),
+        "attributed_usd": _r(total - unattributed),
+        "unattributed_usd": _r(unattributed),
+        "unpriced_requests": sum(r["unpriced_requests"] for r in rows),
+        "unpriced_tokens": sum(r["unpriced_tokens"] for r in rows),
+        "requests": sum(r["requests"] for r in rows),
+        "run_rate_usd_per_day": _r(sum(r["run_rate_usd_per_day"] or 0 for r in rows)),
+        "projected_30d_usd": _r(sum(r["projected_30d_usd"] or 0 for r in rows)),
+    }
+
+
+def _identity_filter(identity: AgentIdentity) -> tuple[str, list]:
+    return " AND a.node_id = $p0", [identity.node_id]
+
+
+def agent_card(
+    store: Store,
+    identity: AgentIdentity,
+    days: int = 30,
+    price_notes: Sequence[dict] = (),
+    now: datetime | None = None,
+    identities: Sequence[AgentIdentity] | None = None,
+) -> dict:
+    """One agent's cost card: spend by token type, run-rate, unit costs, projection, daily series."""
+    w = make_window(days, now=now)
+    everyone = list(identities) if identities is not None else [identity]
+    where, params = _identity_filter(identity)
+    with _registered(store, everyone, price_notes):
+        rows = _aggregate(store, "a.node_id", w, where, params)
+        daily = store.con.execute(
+            f"""SELECT a.day, sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests) AS requests
+            FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end")}) a
+            WHERE a.node_id = $p0 GROUP BY a.day""",
+            {"start": w.start, "end": w.end, "p0": identity.node_id},
+        ).fetchall()
+        models = store.con.execute(
+            f"""SELECT a.provider, a.model, sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests)
+            FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end")}) a
+            WHERE a.node_id = $p0 GROUP BY ALL ORDER BY spend DESC""",
+            {"start": w.start, "end": w.end, "p0": identity.node_id},
+        ).fetchall()
+    by_day = {d.astimezone(UTC).date(): (s, n) for d, s, n in daily}
+    series = []
+    for k in range(w.days):
+        d = (w.start + timedelta(days=k)).date()
+        s, n = by_day.get(d, (0.0, 0))
+        series.append({"day": d.isoformat(), "spend_usd": _r(s), "requests": int(n)})
+    base = rows[0] if rows else _empty_row()
+    base.pop("_unattributed_usd", None)
+    base.pop("group", None)
+    base.pop("attributed", None)
+    return {
+        "node_id": identity.node_id,
+        "name": identity.name,
+        "agent_id": identity.agent_id,
+        "owner": identity.owner,
+        "team": identity.team,
+        "days": w.days,
+        "since": w.start.date().isoformat(),
+        "until": (w.end - timedelta(days=1)).date().isoformat(),
+        **{k: v for k, v in base.items() if k != "node_id"},
+        "models": [
+            {"provider": p, "model": m, "spend_usd": _r(s), "requests": int(n)} for p, m, s, n in models
+        ],
+        "daily": series,
+    }
+
+
+def _empty_row() -> dict:
+    return {
+        "spend_usd": 0.0,
+        "spend_by_token_type_usd": dict.fromkeys(TOKEN_TYPES, 0.0),
+        "requests": 0,
+        "runs": 0,
+        "error_share": None,
+        "cost_per_request_usd": None,
+        "cost_per_run_usd": None,
+        "cost_per_1k_runs_usd": None,
+        "run_rate_usd_per_day": 0.0,
+        "projected_30d_usd": 0.0,
+        "projected_quarter_usd": 0.0,
+        "previous_spend_usd": 0.0,
+        "change_vs_previous_pct": None,
+        "unpriced_requests": 0,
+        "unpriced_tokens": 0,
+        "reported_cost_usd": None,
+        "tokens": 0,
+    }
+
+
+COST_FIELDS = (
+    "spend_usd",
+    "run_rate_usd_per_day",
+    "cost_per_request_usd",
+    "cost_per_1k_runs_usd",
+    "projected_30d_usd",
+)
+
+
+def agent_cost_fields(
+    store: Store,
+    identities: Sequence[AgentIdentity],
+    days: int = 30,
+    price_notes: Sequence[dict] = (),
+    now: datetime | None = None,
+) -> dict[str, dict]:
+    """The graph's cost fields for every agent note in one query (zeros for agents with no usage)."""
+    w = make_window(days, now=now)
+    with _registered(store, identities, price_notes):
+        rows = _aggregate(store, "a.node_id", w, " AND a.node_id IS NOT NULL")
+    empty = _empty_row()
+    out = {i.node_id: {f: empty[f] for f in COST_FIELDS} for i in identities}
+    for row in rows:
+        out[row["node_id"]] = {f: row[f] for f in COST_FIELDS}
+    return out
+
+
+_SERIES_COLUMNS = (
+    "requests",
+    "error_requests",
+    "runs",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "unpriced_requests",
+)
+
+
+def _series(
+    store: Store,
+    identities: Sequence[AgentIdentity],
+    since: datetime,
+    until: datetime,
+    price_notes: Sequence[dict],
+    table: str,
+    bucket: str,
+) -> pa.Table:
+    sums = ", ".join(f"sum(a.{c})::BIGINT AS {c}" for c in _SERIES_COLUMNS)
+    with _registered(store, identities, price_notes):
+        return store.con.sql(
+            f"""SELECT a.agent_label AS agent, a.{bucket} AS {bucket}, a.provider, a.model, {sums},
+                sum({_COST.replace("cost_", "a.cost_")}) AS cost_usd,
+                max(a.input_tokens_p95) AS input_tokens_p95,
+                max(a.output_tokens_p95) AS output_tokens_p95
+            FROM ({attributed_sql(table, bucket, f"{bucket} >= $since AND {bucket} < $until")}) a
+            GROUP BY ALL ORDER BY agent, {bucket}, a.provider, a.model""",
+            params={"since": since, "until": until},
+        ).to_arrow_table()
+
+
+def hourly_agent_series(
+    store: Store,
+    identities: Sequence[AgentIdentity],
+    since: datetime,
+    until: datetime,
+    price_notes: Sequence[dict] = (),
+) -> pa.Table:
+    """Per (agent, hour, provider, model) factors for anomaly detection; p95s are the max over keys."""
+    return _series(store, identities, since, until, price_notes, "rollup_hourly", "hour")
+
+
+def daily_agent_series(
+    store: Store,
+    identities: Sequence[AgentIdentity],
+    since: datetime,
+    until: datetime,
+    price_notes: Sequence[dict] = (),
+) -> pa.Table:
+    """The daily equivalent of `hourly_agent_series` (runs are distinct per day)."""
+    return _series(store, identities, since, until, price_notes, "rollup_daily", "day")

@@ -1,0 +1,231 @@
+"""Spend at query time: attribution order, re-attribution, totals that add up, run-rate, notes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from brain.errors import BrainError
+from brain.identity import AgentIdentity
+from brain.ingest import ingest_table
+from brain.spend import (
+    agent_card,
+    agent_cost_fields,
+    daily_agent_series,
+    hourly_agent_series,
+    make_window,
+    spend_report,
+)
+from brain.store import Store
+
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
+SUPPORT = AgentIdentity(
+    node_id="Agents/Support Agent", name="Support Agent", agent_id="support-agent",
+    aliases=("Helpdesk Bot",), api_keys=("key_support",), service_names=("support-svc",),
+    owner="Ada Lovelace", team="Platform",
+)
+RESEARCH = AgentIdentity(
+    node_id="Agents/Research Assistant", name="Research Assistant", agent_id="research",
+    api_keys=("key_research",), owner="Grace Hopper", team="Research",
+)
+IDENTITIES = [SUPPORT, RESEARCH]
+COLUMNS = ["timestamp", "agent", "api_key_id", "service_name", "provider", "model", "input_tokens",
+           "output_tokens", "requests", "run_id", "request_id", "status"]
+
+
+def _rows(specs: list[dict]) -> pa.Table:
+    base = {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 100,
+            "agent": None, "api_key_id": None, "service_name": None, "requests": 1, "run_id": None,
+            "status": "ok"}
+    rows = [{**base, **s, "request_id": s.get("request_id", f"r{i}")} for i, s in enumerate(specs)]
+    return pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows])
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "u.duckdb")
+    yield s
+    s.close()
+
+
+def _by_group(report: dict) -> dict:
+    return {r["group"]: r for r in report["rows"]}
+
+
+def test_attribution_follows_agent_field_then_key_then_service(store):
+    day = NOW - timedelta(days=1)
+    ingest_table(store, _rows([
+        {"timestamp": day, "agent": "SUPPORT-AGENT"},                  # agent id, any case
+        {"timestamp": day, "agent": "helpdesk bot"},                   # alias
+        {"timestamp": day, "agent": "Research Assistant", "api_key_id": "key_support"},  # agent wins
+        {"timestamp": day, "api_key_id": "key_research"},              # key
+        {"timestamp": day, "service_name": "support-svc"},             # service
+        {"timestamp": day, "api_key_id": "key_dev_42"},                # nobody
+        {"timestamp": day, "agent": "weekend-script"},                 # unknown agent name
+    ]), "t")
+    report = spend_report(store, IDENTITIES, by="agent", now=NOW)
+    groups = _by_group(report)
+    assert groups["Support Agent"]["requests"] == 3
+    assert groups["Support Agent"]["agent_id"] == "support-agent"
+    assert groups["Research Assistant"]["requests"] == 2
+    assert groups["unattributed:key_dev_42"]["attributed"] is False
+    assert "unattributed:weekend-script" in groups
+    assert report["unattributed_usd"] == pytest.approx(
+        groups["unattributed:key_dev_42"]["spend_usd"] + groups["unattributed:weekend-script"]["spend_usd"]
+    )
+
+
+def test_claiming_a_key_in_a_note_reattributes_history_without_reingest(store):
+    ingest_table(store, _rows([{"timestamp": NOW - timedelta(days=d), "api_key_id": "key_dev_42"} for d in range(5)]), "t")
+    before = spend_report(store, IDENTITIES, now=NOW)
+    assert before["unattributed_usd"] == before["total_usd"] > 0
+    edited = [SUPPORT, AgentIdentity(**{**RESEARCH.__dict__, "api_keys": ("key_research", "KEY_DEV_42")})]
+    after = spend_report(store, edited, now=NOW)
+    assert after["unattributed_usd"] == 0
+    assert _by_group(after)["Research Assistant"]["requests"] == 5
+    assert after["total_usd"] == before["total_usd"]
+
+
+def test_run_rate_projection_and_change_vs_previous(store):
+    specs = []
+    for d in range(60):  # $ grows: 1 request/day for the older 30 days, 2/day for the recent 30
+        ts = datetime(2025, 6, 30, 1, tzinfo=UTC) - timedelta(days=d)
+        for k in range(1 if d >= 30 else 2):
+            specs.append({"timestamp": ts + timedelta(minutes=k), "agent": "support-agent", "run_id": f"run{d}"})
+    ingest_table(store, _rows(specs), "t")
+    row = _by_group(spend_report(store, IDENTITIES, days=30, now=NOW))["Support Agent"]
+    one = row["spend_usd"] / 60  # cost of one request
+    assert row["requests"] == 60 and row["runs"] == 30
+    assert row["change_vs_previous_pct"] == pytest.approx(100.0)
+    # trailing 7 days: 14 requests over 6.5 elapsed days (today is half over)
+    assert row["run_rate_usd_per_day"] == pytest.approx(14 * one / 6.5, rel=1e-6)
+    assert row["projected_30d_usd"] == pytest.approx(row["run_rate_usd_per_day"] * 30, rel=1e-6)
+    # Q2 ends tomorrow at midnight: quarter-to-date (91 days, 2/day last 30) + half a day of run-rate
+    assert row["projected_quarter_usd"] == pytest.approx(90 * one + row["run_rate_usd_per_day"] * 0.5, rel=1e-6)
+    assert row["cost_per_run_usd"] == pytest.approx(row["spend_usd"] / 30)
+    assert row["cost_per_1k_runs_usd"] == pytest.approx(row["cost_per_run_usd"] * 1000)
+    assert row["cost_per_request_usd"] == pytest.approx(one)
+
+
+def test_groupings_by_owner_team_model_provider_key(store):
+    day = NOW - timedelta(days=2)
+    ingest_table(store, _rows([
+        {"timestamp": day, "agent": "support-agent", "api_key_id": "key_support"},
+        {"timestamp": day, "agent": "research", "model": "gpt-4o", "api_key_id": "key_research"},
+        {"timestamp": day, "api_key_id": "key_dev", "provider": "anthropic", "model": "claude-3-5-haiku"},
+    ]), "t")
+    assert set(_by_group(spend_report(store, IDENTITIES, by="owner", now=NOW))) == {
+        "Ada Lovelace", "Grace Hopper", "unattributed"}
+    assert set(_by_group(spend_report(store, IDENTITIES, by="team", now=NOW))) == {"Platform", "Research", "unattributed"}
+    assert set(_by_group(spend_report(store, IDENTITIES, by="model", now=NOW))) == {
+        "gpt-4o-mini", "gpt-4o", "claude-3-5-haiku"}
+    assert set(_by_group(spend_report(store, IDENTITIES, by="provider", now=NOW))) == {"openai", "anthropic"}
+    by_key = spend_report(store, IDENTITIES, by="key", now=NOW)
+    assert set(_by_group(by_key)) == {"key_support", "key_research", "key_dev"}
+    assert by_key["unattributed_usd"] == pytest.approx(_by_group(by_key)["key_dev"]["spend_usd"])
+    with pytest.raises(BrainError):
+        spend_report(store, IDENTITIES, by="colour", now=NOW)
+
+
+def test_price_notes_override_discount_and_price_unknown_models(store):
+    ingest_table(store, _rows([
+        {"timestamp": datetime(2025, 6, 10, tzinfo=UTC), "agent": "support-agent"},
+        {"timestamp": datetime(2025, 6, 20, tzinfo=UTC), "agent": "support-agent"},
+        {"timestamp": datetime(2025, 6, 20, tzinfo=UTC), "agent": "research", "provider": "self",
+         "model": "llama-local", "input_tokens": 2_000_000, "output_tokens": 1_000_000},
+    ]), "t")
+    plain = spend_report(store, IDENTITIES, now=NOW)
+    assert plain["unpriced_requests"] == 1 and plain["unpriced_tokens"] == 3_000_000
+    notes = [
+        {"provider": "openai", "model": "GPT-4o-mini", "discount_pct": 50, "valid_from": "2025-06-15"},
+        {"model": "llama-local", "input_mtok": 0.5, "output_mtok": "$1.0"},
+    ]
+    noted = spend_report(store, IDENTITIES, price_notes=notes, now=NOW)
+    groups, plain_groups = _by_group(noted), _by_group(plain)
+    assert groups["Support Agent"]["spend_usd"] == pytest.approx(plain_groups["Support Agent"]["spend_usd"] * 0.75)
+    assert groups["Research Assistant"]["spend_usd"] == pytest.approx(2.0)
+    assert noted["unpriced_requests"] == 0
+
+
+def test_agent_card_and_cost_fields(store):
+    ingest_table(store, _rows([{"timestamp": NOW - timedelta(days=d, hours=1), "agent": "support-agent",
+                                "run_id": f"x{d}"} for d in range(10)]), "t")
+    card = agent_card(store, SUPPORT, days=14, now=NOW, identities=IDENTITIES)
+    assert card["requests"] == 10 and card["owner"] == "Ada Lovelace" and len(card["daily"]) == 14
+    assert sum(d["requests"] for d in card["daily"]) == 10 and card["daily"][-1]["day"] == "2025-06-30"
+    assert card["models"][0]["model"] == "gpt-4o-mini"
+    assert card["spend_by_token_type_usd"]["input"] > 0
+    empty = agent_card(store, RESEARCH, now=NOW)
+    assert empty["spend_usd"] == 0 and empty["requests"] == 0
+    fields = agent_cost_fields(store, IDENTITIES, now=NOW)
+    assert set(fields) == {SUPPORT.node_id, RESEARCH.node_id}
+    assert fields[SUPPORT.node_id]["spend_usd"] == pytest.approx(agent_card(store, SUPPORT, now=NOW)["spend_usd"])
+    assert fields[RESEARCH.node_id]["spend_usd"] == 0
+
+
+def test_hourly_and_daily_series_for_the_anomaly_engine(store):
+    t = datetime(2025, 6, 29, 10, 15, tzinfo=UTC)
+    ingest_table(store, _rows([
+        {"timestamp": t, "agent": "support-agent", "api_key_id": "k1", "run_id": "a"},
+        {"timestamp": t, "agent": "support-agent", "api_key_id": "k2", "run_id": "a", "status": "error"},
+        {"timestamp": t, "api_key_id": "key_dev"},
+    ]), "t")
+    hourly = hourly_agent_series(store, IDENTITIES, NOW - timedelta(days=3), NOW)
+    assert hourly.column_names == ["agent", "hour", "provider", "model", "requests", "error_requests", "runs",
+                                   "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                                   "reasoning_tokens", "unpriced_requests", "cost_usd", "input_tokens_p95",
+                                   "output_tokens_p95"]
+    rows = {r["agent"]: r for r in hourly.to_pylist()}
+    assert rows[SUPPORT.node_id]["requests"] == 2 and rows[SUPPORT.node_id]["error_requests"] == 1
+    assert rows[SUPPORT.node_id]["hour"] == datetime(2025, 6, 29, 10, tzinfo=UTC)
+    assert "unattributed:key_dev" in rows
+    daily = daily_agent_series(store, IDENTITIES, NOW - timedelta(days=3), NOW)
+    assert "day" in daily.column_names and daily.num_rows == 2
+
+
+def test_window_bounds():
+    w = make_window(30, now=NOW)
+    assert w.start == datetime(2025, 6, 1, tzinfo=UTC) and w.end == datetime(2025, 7, 1, tzinfo=UTC)
+    w = make_window(since="2025-01-01", until="2025-01-31", now=NOW)
+    assert w.days == 31
+    with pytest.raises(BrainError):
+        make_window(since="2025-02-01", until="2025-01-01", now=NOW)
+
+
+_event = st.fixed_dictionaries({
+    "hours_ago": st.integers(0, 24 * 70),
+    "agent": st.sampled_from([None, "support-agent", "Research Assistant", "ghost"]),
+    "api_key_id": st.sampled_from([None, "key_support", "key_x"]),
+    "service_name": st.sampled_from([None, "support-svc", "svc-y"]),
+    "model": st.sampled_from(["gpt-4o-mini", "gpt-4o", "claude-3-5-haiku", "home-made"]),
+    "input_tokens": st.integers(0, 50_000),
+    "output_tokens": st.integers(0, 5_000),
+    "requests": st.integers(1, 4),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(_event, min_size=1, max_size=30), by=st.sampled_from(
+    ["agent", "owner", "team", "model", "provider", "key"]), days=st.integers(1, 60))
+def test_totals_always_add_up(tmp_path_factory, events, by, days):
+    store = Store(tmp_path_factory.mktemp("p") / "u.duckdb")
+    specs = [{**{k: v for k, v in e.items() if k != "hours_ago"},
+              "timestamp": NOW - timedelta(hours=e["hours_ago"]),
+              "provider": "anthropic" if e["model"].startswith("claude") else "openai"} for e in events]
+    ingest_table(store, _rows(specs), "p")
+    report = spend_report(store, IDENTITIES, by=by, days=days, now=NOW)
+    by_agent = spend_report(store, IDENTITIES, by="agent", days=days, now=NOW)
+    rows = report["rows"]
+    assert sum(r["spend_usd"] for r in rows) == pytest.approx(report["total_usd"], abs=1e-6)
+    attributed = sum(r["spend_usd"] for r in by_agent["rows"] if r["attributed"])
+    assert attributed + by_agent["unattributed_usd"] == pytest.approx(report["total_usd"], abs=1e-5)
+    assert report["unattributed_usd"] == pytest.approx(by_agent["unattributed_usd"], abs=1e-5)
+    assert report["unpriced_requests"] == by_agent["unpriced_requests"]
+    in_window = [s for s in specs if s["timestamp"] >= make_window(days, now=NOW).start]
+    assert report["requests"] == sum(s["requests"] for s in in_window)
+    assert report["unpriced_requests"] == sum(s["requests"] for s in in_window if s["model"] == "home-made")
+    store.close()

@@ -66,6 +66,17 @@ def _error_text(exc: BrainError) -> str:
 
 def tool_errors(fn):
     """Turn BrainError raised by a tool into a ToolError the model reads (isError), without a traceback."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except BrainError as exc:
+                raise ToolError(_error_text(exc)) from exc
+
+        async_wrapper.__signature__ = inspect.signature(fn)
+        return async_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import anyio
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
 from mcp_types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,35 @@ class ServerEvents:
 
     # -- wiring ----------------------------------------------------------------------------------
 
+    @staticmethod
+    def _connection(ctx):
+        """The long-lived handshake-era connection of a request (None on 2026-07-28 per-request envelopes)."""
+        # ServerSession is per request; its connection outlives it and can notify later.
+        # The SDK keeps it private (`_connection`); there is no public accessor in 2.3.
+        conn = getattr(getattr(ctx, "session", None), "_connection", None)
+        if conn is None or getattr(conn, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS:
+            return None
+        return conn
+
     async def track_session(self, ctx, call_next):
-        """Server middleware: remember each handshake-era session so list_changed can reach it."""
-        session = getattr(ctx, "session", None)
-        if session is not None and hasattr(session, "send_resource_list_changed"):
-            self._sessions.add(session)
+        """Server middleware: remember each handshake-era connection so list_changed can reach it."""
+        conn = self._connection(ctx)
+        if conn is not None:
+            self._sessions.add(conn)
         return await call_next(ctx)
 
     async def on_subscribe(self, ctx, params: SubscribeRequestParams) -> EmptyResult:
-        """resources/subscribe (handshake era): remember the URI for this session."""
-        self._subscribed.setdefault(ctx.session, set()).add(str(params.uri))
+        """resources/subscribe (handshake era): remember the URI for this connection."""
+        conn = self._connection(ctx)
+        if conn is not None:
+            self._subscribed.setdefault(conn, set()).add(str(params.uri))
         return EmptyResult()
 
     async def on_unsubscribe(self, ctx, params: UnsubscribeRequestParams) -> EmptyResult:
-        """resources/unsubscribe (handshake era): forget the URI for this session."""
-        self._subscribed.get(ctx.session, set()).discard(str(params.uri))
+        """resources/unsubscribe (handshake era): forget the URI for this connection."""
+        conn = self._connection(ctx)
+        if conn is not None:
+            self._subscribed.get(conn, set()).discard(str(params.uri))
         return EmptyResult()
 
     def install(self, server) -> None:

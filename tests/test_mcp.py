@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -383,3 +385,104 @@ async def test_monthly_cost_review_prompt_asks_for_the_review(client):
     result = await client.get_prompt("monthly_cost_review", {})
     text = result.messages[0].content.text
     assert "cost_leaderboard" in text and "three concrete actions" in text
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+async def test_set_owner_changes_only_the_owner_bytes(writer, vault):
+    path = vault / "Agents" / "Support Agent.md"
+    before = path.read_bytes()
+    out = await call(writer, "set_owner", name="Support Bot", owner="alan turing")
+    assert out["path"] == "Agents/Support Agent.md"
+    assert path.read_bytes() == before.replace(b'owner: "[[Ada Lovelace]]"', b'owner: "[[Alan Turing]]"')
+    owner = await call(writer, "owner_of", name="Support Agent")
+    assert owner["person"] == "Alan Turing"
+
+
+async def test_set_owner_accepts_a_team_and_rejects_unknown_owners(writer, vault):
+    await call(writer, "set_owner", name="Orphan Agent", owner="Platform")
+    assert (await call(writer, "owner_of", name="Orphan Agent"))["team"] == "Platform"
+    before = (vault / "Agents" / "Orphan Agent.md").read_bytes()
+    msg = await fail(writer, "set_owner", name="Orphan Agent", owner="Ada Lovelance")
+    assert "no person or team named 'Ada Lovelance'; did you mean 'Ada Lovelace'?" in msg
+    assert "did you mean 'Support Agent'" in await fail(writer, "set_owner", name="Suport Agent", owner="Platform")
+    assert (vault / "Agents" / "Orphan Agent.md").read_bytes() == before
+
+
+async def test_set_owner_refuses_a_note_edited_on_disk_since_the_brain_read_it(writer, vault, brain):
+    path = vault / "Agents" / "Support Agent.md"
+    brain.graph  # noqa: B018 - the brain has read the note
+    edited = path.read_text() + "\nEdited in Obsidian meanwhile.\n"
+    path.write_text(edited, encoding="utf-8")
+    stamp = brain.graph.notes["Agents/Support Agent"].mtime_ns
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    msg = await fail(writer, "set_owner", name="Support Agent", owner="Alan Turing")
+    assert "changed on disk since the brain read it" in msg
+    assert path.read_text() == edited
+    await call(writer, "set_owner", name="Support Agent", owner="Alan Turing")  # re-read: retry applies
+    assert path.read_text() == edited.replace("[[Ada Lovelace]]", "[[Alan Turing]]")
+
+
+async def test_record_change_creates_a_change_note_linked_to_the_agent(writer, vault):
+    out = await call(writer, "record_change", agent="support-agent", kind="prompt", summary="Prompt v3", when="2025-03-01T12:00:00Z")
+    assert out == {"path": "Changes/2025-03-01 Support Agent prompt.md", "created": True, "summary": out["summary"]}
+    text = (vault / out["path"]).read_text()
+    assert "type: change" in text and 'agent: "[[Support Agent]]"' in text and "Prompt v3" in text
+    node = await call(writer, "get_node", name="2025-03-01 Support Agent prompt")
+    assert node["type"] == "change"
+    assert any(e["relation"] == "changes" and e["name"] == "Support Agent" for e in node["links"]["out"])
+
+
+async def test_record_change_errors(writer):
+    assert "did you mean 'Support Agent'" in await fail(writer, "record_change", agent="Suport Agent", kind="deploy", summary="x")
+    await fail(writer, "record_change", agent="Support Agent", kind="rewrite", summary="x")
+    assert "ISO 8601" in await fail(writer, "record_change", agent="Support Agent", kind="deploy", summary="x", when="soon")
+    assert "summary" in await fail(writer, "record_change", agent="Support Agent", kind="deploy", summary=" ")
+    assert "no agent named 'CRM'" in await fail(writer, "record_change", agent="CRM", kind="deploy", summary="x")
+
+
+async def test_writes_notify_listening_clients(brain):
+    server = build_server(brain, allow_writes=True)
+    uri = "vault://note/Agents/Support%20Agent.md"
+    seen = set()
+    async with Client(server) as c, c.listen(resource_subscriptions=[uri, "brain://agents"]) as sub:
+        await call(c, "set_owner", name="Support Agent", owner="Alan Turing")
+        with anyio.fail_after(5):
+            async for event in sub:
+                seen.add(event.uri)
+                if seen == {uri, "brain://agents"}:
+                    break
+
+
+async def test_notification_hook_publishes_from_outside_a_request(brain):
+    server = build_server(brain)
+    async with Client(server) as c, c.listen(resources_list_changed=True) as sub:
+        await server.brain_events.resources_changed()
+        with anyio.fail_after(5):
+            event = await sub.__anext__()
+    assert type(event).__name__ == "ResourcesListChanged"
+
+
+async def test_handshake_era_clients_get_resource_updated_after_subscribing(brain):
+    import warnings
+
+    server = build_server(brain, allow_writes=True)
+    got: list = []
+    arrived = anyio.Event()
+
+    async def on_message(message) -> None:
+        got.append(message)
+        if type(message).__name__ == "ResourceUpdatedNotification":
+            arrived.set()
+
+    uri = "vault://note/Agents/Support%20Agent.md"
+    async with Client(server, mode="legacy", message_handler=on_message) as c:
+        assert c.server_capabilities.resources.subscribe is True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await c.subscribe_resource(uri)
+        await call(c, "set_owner", name="Support Agent", owner="Alan Turing")
+        with anyio.fail_after(5):
+            await arrived.wait()
+    assert [m.params.uri for m in got if type(m).__name__ == "ResourceUpdatedNotification"] == [uri]

@@ -4,11 +4,12 @@
 
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from brain.notes import CHANGE_KINDS, parse_when
-from mcp_server.common import READ_ONLY, WRITE, state_of, tool_errors, truncate_text
+from mcp_server.common import READ_ONLY, WRITE, BrainState, state_of, tool_errors, truncate_text
 
 ChangeKind = Literal["deploy", "prompt", "model", "schedule", "config", "docs"]
 assert set(ChangeKind.__args__) == set(CHANGE_KINDS)
@@ -21,6 +22,23 @@ def read_note_page(ctx: Context, path: str, offset: int = 0) -> dict[str, Any]:
     note = state_of(ctx).brain.read_note(path)
     page = truncate_text(note.text, offset, how=f" (read_note path={note.path!r})")
     return {"path": note.path, "id": note.id, **page}
+
+
+async def _notify(st: BrainState, path: str, listing_changed: bool = False) -> None:
+    """Tell subscribed clients that a note (and, for a change note, its agent) changed."""
+    note = st.brain.graph.notes.get(path[:-3])
+    agent = note.name if note is not None and note.type == "agent" else None
+    if note is not None and note.type == "change":
+        agent = _changed_agent(st, note)
+    await st.events.note_changed(path, agent_name=agent, listing_changed=listing_changed)
+
+
+def _changed_agent(st: BrainState, note) -> str | None:
+    g = st.brain.graph
+    for _, target, data in g.g.out_edges(note.id, data=True):
+        if data.get("relation") == "changes" and g.g.nodes[target].get("type") == "agent":
+            return g.name_of(target)
+    return None
 
 
 def register(server: MCPServer, allow_writes: bool) -> None:
@@ -41,7 +59,7 @@ def register(server: MCPServer, allow_writes: bool) -> None:
 
     @server.tool(annotations=WRITE, title="Record change")
     @tool_errors
-    def record_change(
+    async def record_change(
         agent: Annotated[str, Field(description="The agent this change touched (name, alias or agent id)")],
         kind: Annotated[ChangeKind, Field(description="What kind of change went live")],
         summary: Annotated[str, Field(description="One line: what changed and why")],
@@ -49,16 +67,20 @@ def register(server: MCPServer, allow_writes: bool) -> None:
         when: Annotated[str | None, Field(description="When it went live, ISO 8601 (default: now, UTC)")] = None,
     ) -> dict[str, Any]:
         """Write a new change note in Changes/ from the vault's change template, so cost anomalies can be explained."""
-        result = state_of(ctx).brain.record_change(agent, kind, summary, parse_when(when))
+        st = state_of(ctx)
+        result = await anyio.to_thread.run_sync(st.brain.record_change, agent, kind, summary, parse_when(when))
+        await _notify(st, result.path, listing_changed=True)
         return result.as_dict()
 
     @server.tool(annotations=WRITE.model_copy(update={"idempotent_hint": True}), title="Set owner")
     @tool_errors
-    def set_owner(
+    async def set_owner(
         name: Annotated[str, Field(description="The note to change (agent, tool, integration ...)")],
         owner: Annotated[str, Field(description="The person or team that owns it from now on")],
         ctx: Context,
     ) -> dict[str, Any]:
         """Set a note's owner to a person or team; only the owner property changes, the rest of the note is kept."""
-        result = state_of(ctx).brain.set_owner(name, owner)
+        st = state_of(ctx)
+        result = await anyio.to_thread.run_sync(st.brain.set_owner, name, owner)
+        await _notify(st, result.path)
         return result.as_dict()

@@ -11,6 +11,7 @@ from brain.errors import BrainError
 # Each module defines `register(subparsers)`; commands set `func(args) -> int`.
 _COMMAND_MODULES = [
     "brain.cli.vault_cmds",
+    "brain.cli.usage_cmds",
     "brain.cli.anomaly_cmds",
     "brain.cli.realworld_cmds",
     "brain.cli.demo_cmds",

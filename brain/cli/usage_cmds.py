@@ -1,0 +1,297 @@
+"""CLI commands over usage: ingest, quarantine, spend, agent."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from brain.brain import Brain
+from brain.cli.common import add_common, print_json, print_table, settings_from
+from brain.errors import BrainError
+
+CANONICAL_FORMATS = ("jsonl", "csv", "parquet")
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register ingest, quarantine, spend and agent."""
+    from brain.ingest.detect import COST_FORMATS, USAGE_FORMATS
+
+    p = sub.add_parser("ingest", help="load usage files (JSONL, CSV, Parquet; '-' = JSONL on stdin) into the store")
+    add_common(p, store=True)
+    p.add_argument("files", nargs="+", metavar="FILE", help="usage files; '-' reads JSONL from stdin")
+    p.add_argument(
+        "--format",
+        choices=[*CANONICAL_FORMATS, *USAGE_FORMATS, *COST_FORMATS],
+        help="force the format (default: from the extension and contents)",
+    )
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("quarantine", help="usage rows that were not trusted: reason, file and line")
+    add_common(p, store=True)
+    p.add_argument("--limit", type=int, default=100, help="rows to show (default: 100)")
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("spend", help="ranked spend, run-rate and projection by agent, owner, team, model...")
+    add_common(p, store=True)
+    p.add_argument("--by", choices=["agent", "owner", "team", "model", "provider", "key"], default="agent")
+    p.add_argument("--days", type=int, default=30, help="days back, today included (default: 30)")
+    p.add_argument("--since", help="first day (YYYY-MM-DD); overrides --days")
+    p.add_argument("--until", help="last day, inclusive (YYYY-MM-DD; default: today)")
+    p.set_defaults(func=cmd_spend)
+
+    p = sub.add_parser("agent", help="an agent's card: owner, dependencies, spend, run-rate, daily trend")
+    add_common(p, store=True)
+    p.add_argument("name", help="agent note name, alias or agent id")
+    p.add_argument("--days", type=int, default=30, help="days back, today included (default: 30)")
+    p.set_defaults(func=cmd_agent)
+
+
+class _Bar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.on = sys.stderr.isatty()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.on:
+            return
+        width = 24
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {phase[:40]:<40}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+            sys.stderr.flush()
+
+
+def _store(args, read_only: bool = False):
+    from brain.store import Store
+
+    return Store(settings_from(args).store_path, read_only=read_only)
+
+
+def cmd_ingest(args) -> int:
+    """Ingest files; canonical ones in one transaction, provider exports through their adapters."""
+    from brain.ingest import FileReport, ingest_files
+    from brain.ingest.detect import detect_format, ingest_source
+
+    canonical, other = [], []
+    for f in args.files:
+        fmt = args.format
+        if fmt is None and f != "-":
+            try:
+                fmt = detect_format(f)
+            except BrainError:
+                fmt = None
+        (canonical if fmt in (None, *CANONICAL_FORMATS) else other).append((f, fmt))
+    bar = _Bar()
+    files: list[dict] = []
+    store = _store(args)
+    try:
+        if canonical:
+            forced = args.format if args.format in CANONICAL_FORMATS else None
+            report = ingest_files(store, [f for f, _ in canonical], format=forced, progress=bar)
+            files += [fr.__dict__ for fr in report.files]
+        for f, fmt in other:
+            try:
+                rep = ingest_source(store, f, fmt)
+            except BrainError as exc:
+                files.append(FileReport(f, fmt, error=str(exc)).__dict__)
+                continue
+            files.append({"source": f, "format": fmt, **_report_counts(rep)})
+    finally:
+        bar.close()
+        store.close()
+    totals = {k: sum(int(x.get(k) or 0) for x in files) for k in ("accepted", "duplicates", "quarantined")}
+    readable = any(not x.get("error") for x in files)
+    if args.json:
+        print_json({**totals, "files": files})
+    else:
+        print_table(
+            [{**x, "error": x.get("error") or ""} for x in files],
+            [("source", "file"), ("format", "format"), ("accepted", "accepted"), ("duplicates", "duplicates"),
+             ("quarantined", "quarantined"), ("error", "error")],
+        )
+        print(
+            f"\n{totals['accepted']:,} accepted, {totals['duplicates']:,} duplicate, "
+            f"{totals['quarantined']:,} quarantined" + ("  (see `brain quarantine`)" if totals["quarantined"] else "")
+        )
+    if not readable:
+        print("Error: nothing could be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report_counts(rep) -> dict:
+    if hasattr(rep, "to_dict"):
+        d = rep.to_dict()
+    elif hasattr(rep, "__dict__"):
+        d = dict(rep.__dict__)
+    else:
+        d = dict(rep)
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str)) or v is None}
+
+
+def cmd_quarantine(args) -> int:
+    """List quarantined rows, newest ingest first."""
+    store = _store(args, read_only=True)
+    try:
+        rows = store.con.execute(
+            """SELECT ingest_id, source_file, source_line, reason, raw FROM quarantine
+            ORDER BY ingest_id DESC, source_file, source_line LIMIT ?""",
+            [args.limit],
+        ).fetchall()
+        total = store.con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    finally:
+        store.close()
+    data = [dict(zip(("ingest_id", "source_file", "source_line", "reason", "raw"), r, strict=True)) for r in rows]
+    if args.json:
+        print_json({"total": total, "rows": data})
+        return 0
+    if not data:
+        print("No quarantined rows.")
+        return 0
+    print_table(
+        [{**d, "raw": (d["raw"] or "")[:60]} for d in data],
+        [("source_file", "file"), ("source_line", "line"), ("reason", "reason"), ("raw", "row")],
+    )
+    if total > len(data):
+        print(f"\n{len(data)} of {total} rows shown (--limit)")
+    return 0
+
+
+def usd(x: float | None) -> str:
+    """Dollars for a table: cents above $1, four significant digits below."""
+    if x is None:
+        return "-"
+    if abs(x) >= 1:
+        return f"${x:,.2f}"
+    if x == 0:
+        return "$0"
+    return f"${x:.4g}"
+
+
+def sparkline(values: list[float]) -> str:
+    """A unicode sparkline of a series (flat series draw as the lowest bar)."""
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    return "".join(SPARK[0 if not span else int((v - lo) / span * (len(SPARK) - 1))] for v in values)
+
+
+def cmd_spend(args) -> int:
+    """Print the spend leaderboard for one grouping."""
+    from brain.spend import spend_report
+
+    brain = Brain.open(settings_from(args), read_only=True)
+    try:
+        report = spend_report(
+            brain.store,
+            brain.graph.agent_identities(),
+            by=args.by,
+            days=args.days,
+            since=args.since,
+            until=args.until,
+            price_notes=brain.graph.price_notes(),
+        )
+    finally:
+        brain.close()
+    if args.json:
+        print_json(report)
+        return 0
+    top = max((r["spend_usd"] or 0 for r in report["rows"]), default=0)
+    table = []
+    for r in report["rows"]:
+        change = r["change_vs_previous_pct"]
+        table.append(
+            {
+                "group": r["group"],
+                "bar": "█" * max(1, round(10 * (r["spend_usd"] or 0) / top)) if top else "",
+                "spend": usd(r["spend_usd"]),
+                "share": f"{r['share_pct']:.1f}%" if r["share_pct"] is not None else "-",
+                "requests": f"{r['requests']:,}",
+                "per_req": usd(r["cost_per_request_usd"]),
+                "per_1k_runs": usd(r["cost_per_1k_runs_usd"]),
+                "rate": usd(r["run_rate_usd_per_day"]),
+                "proj": usd(r["projected_30d_usd"]),
+                "change": f"{change:+.0f}%" if change is not None else "new",
+            }
+        )
+    print(f"Spend by {report['by']}, {report['since']} .. {report['until']} ({report['days']} days)\n")
+    print_table(
+        table,
+        [("group", args.by), ("spend", "spend"), ("bar", ""), ("share", "share"), ("requests", "requests"),
+         ("per_req", "$/request"), ("per_1k_runs", "$/1k runs"), ("rate", "$/day (7d)"),
+         ("proj", "next 30d"), ("change", "vs prev")],
+    )
+    print(
+        f"\nTotal {usd(report['total_usd'])} · unattributed {usd(report['unattributed_usd'])}"
+        f" · unpriced {report['unpriced_requests']:,} requests ({report['unpriced_tokens']:,} tokens)"
+        f" · run-rate {usd(report['run_rate_usd_per_day'])}/day"
+    )
+    return 0
+
+
+def cmd_agent(args) -> int:
+    """Print one agent's cost card."""
+    from brain.spend import agent_card
+
+    brain = Brain.open(settings_from(args), read_only=True)
+    try:
+        g = brain.graph
+        node_id = g.find(args.name)
+        node = g.node(node_id)
+        if node.get("type") != "agent":
+            raise BrainError(f"{args.name!r} is a {node.get('type')} note, not an agent")
+        identities = g.agent_identities()
+        ident = next(i for i in identities if i.node_id == node_id)
+        card = agent_card(
+            brain.store, ident, days=args.days, price_notes=g.price_notes(), identities=identities
+        )
+        owner = g.owner_of_id(node_id)
+        deps = g.dependencies(node_id, 1)
+    finally:
+        brain.close()
+    props = node.get("properties") or {}
+    card = {
+        **card,
+        "model": props.get("model"),
+        "owner": owner.get("person") or card.get("owner"),
+        "team": owner.get("team") or card.get("team"),
+        "depends_on": [d["name"] for d in deps],
+    }
+    if args.json:
+        print_json(card)
+        return 0
+    _print_card(card)
+    return 0
+
+
+def _print_card(c: dict) -> None:
+    used = ", ".join(m["model"] for m in c["models"][:3])
+    print(f"{c['name']}  (agent id: {c['agent_id']})")
+    print(f"  model       {c.get('model') or '-'}" + (f"   used: {used}" if used else ""))
+    print(f"  owner       {c.get('owner') or '(no owner)'}   team: {c.get('team') or '-'}")
+    print(f"  depends on  {', '.join(c['depends_on']) or '-'}")
+    print(f"\n  Last {c['days']} days ({c['since']} .. {c['until']})")
+    print(f"  spend       {usd(c['spend_usd'])}   requests {c['requests']:,}   runs {c['runs']:,}")
+    parts = c["spend_by_token_type_usd"]
+    print("  by type     " + "   ".join(f"{k.replace('_', ' ')} {usd(v)}" for k, v in parts.items() if v))
+    print(
+        f"  unit cost   {usd(c['cost_per_request_usd'])}/request   {usd(c['cost_per_run_usd'])}/run"
+        f"   {usd(c['cost_per_1k_runs_usd'])}/1k runs"
+    )
+    print(
+        f"  run-rate    {usd(c['run_rate_usd_per_day'])}/day   next 30 days {usd(c['projected_30d_usd'])}"
+        f"   this quarter {usd(c['projected_quarter_usd'])}"
+    )
+    if c["change_vs_previous_pct"] is not None:
+        print(f"  vs prev     {c['change_vs_previous_pct']:+.1f}% (previous {usd(c['previous_spend_usd'])})")
+    if c["unpriced_requests"]:
+        print(f"  unpriced    {c['unpriced_requests']:,} requests ({c['unpriced_tokens']:,} tokens)")
+    daily = [d["spend_usd"] or 0 for d in c["daily"]]
+    print(f"\n  daily       {sparkline(daily)}  max {usd(max(daily, default=0))}/day")

@@ -14,6 +14,7 @@ from brain.demo_company import Timeline
 # Share of each day's runs per UTC hour (normalised when a stream is built).
 CUSTOMER_HOURS = (2, 1.5, 1, 1, 1, 1.5, 2, 3, 4, 5, 6, 6.5, 7, 7.5, 8, 8, 7.5, 7, 6, 5, 4, 3.5, 3, 2.5)
 OFFICE_HOURS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 2, 5, 7, 8, 8, 6, 7, 8, 8, 7, 6, 4, 2, 1, 0.5, 0.3, 0.2)
+WORKING_HOURS = tuple(w if 7 <= h <= 19 else 0.0 for h, w in enumerate(OFFICE_HOURS))
 WEEKDAYS = (1.05, 1.05, 1.05, 1.05, 1.0, 0.85, 0.85)  # Mon..Sun multipliers
 OFFICE_WEEK = (1.0, 1.0, 1.0, 1.0, 0.9, 0.08, 0.05)
 SATURDAY = (0, 0, 0, 0, 0, 1, 0)
@@ -89,7 +90,7 @@ def demo_streams(tl: Timeline) -> list[Stream]:
         # A 12-step chain on every request, ~$0.42 per request; prompt v4 doubles every token count.
         Stream(
             "research", "anthropic", "claude-sonnet-4-5", agent="Research Assistant",
-            runs_per_day=85, weekdays=(1.0, 1.0, 1.0, 1.0, 0.9, 0.3, 0.25),
+            runs_per_day=85, hours=WORKING_HOURS, weekdays=(1.0, 1.0, 1.0, 1.0, 0.9, 0, 0),
             calls_min=12, calls_max=12, call_gap_s=9, fresh_input=6100, cache_read=3000,
             cache_write_first=3000, output=1020, token_sigma=0.25,
             token_step_at=tl.research_prompt_change, token_step_mult=2.0, id_prefix="msg_01",
@@ -143,9 +144,9 @@ def demo_streams(tl: Timeline) -> list[Stream]:
             continue
         s.append(
             Stream(
-                f"personal:{d.name}", d.provider, d.model, api_key_id=d.key, runs_per_day=4,
-                day_sigma=0.4, calls_min=5, calls_max=40, fresh_input=3000, output=600,
-                reasoning_share=0.6 if d.model.startswith("o") else 0.0, bucket=True, token_sigma=0.5,
+                f"personal:{d.name}", d.provider, d.model, api_key_id=d.key, runs_per_day=8,
+                day_sigma=0.3, calls_min=4, calls_max=20, fresh_input=3000, output=600,
+                reasoning_share=0.6 if d.model.startswith("o") else 0.0, bucket=True, token_sigma=0.25,
             )
         )
     return s

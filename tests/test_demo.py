@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections import defaultdict
+from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -187,17 +191,22 @@ def test_init_refuses_a_non_empty_folder_unless_forced(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from brain.demo import build_demo
+def demo(tmp_path_factory) -> tuple[Path, dict]:
+    """The demo built once through the CLI: its vault folder and its `--json` summary."""
+    from brain.cli import main
 
-    return build_demo(tmp_path_factory.mktemp("demo") / "demo-vault", seed=7, days=60, now=NOW)
+    path = tmp_path_factory.mktemp("demo") / "demo-vault"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["demo", str(path), "--seed", "7", "--days", "60", "--now", NOW.isoformat(), "--json"]) == 0
+    return path, json.loads(out.getvalue())
 
 
 def test_demo_vault_holds_the_company_and_only_the_gaps_we_planted(demo):
     from brain.graph import CompanyGraph
     from brain.vault import read_vault
 
-    vault = read_vault(demo.vault)
+    vault = read_vault(demo[0])
     assert vault.issues == []
     graph = CompanyGraph.from_vault(vault)
     agents = {i.name for i in graph.agent_identities()}
@@ -219,10 +228,10 @@ def test_demo_change_notes_sit_at_the_onsets(demo):
     from brain.graph import CompanyGraph
     from brain.vault import read_vault
 
-    graph = CompanyGraph.from_vault(read_vault(demo.vault))
+    graph = CompanyGraph.from_vault(read_vault(demo[0]))
     changes = {graph.name_of(n): graph.node(n)["properties"] for n in graph.nodes_of_type("change")}
     by_kind = {p["kind"]: p for p in changes.values()}
-    tl = demo.timeline
+    tl = Timeline(NOW, 60)
     assert by_kind["schedule"]["agent"] == "[[Daily Summariser]]"
     assert by_kind["schedule"]["date"] == tl.summariser_schedule_change.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert by_kind["prompt"]["agent"] == "[[Research Assistant]]"
@@ -230,23 +239,68 @@ def test_demo_change_notes_sit_at_the_onsets(demo):
     assert by_kind["deploy"]["expected_cost_change"] is True
 
 
-def test_demo_usage_lands_in_the_store(demo):
+def test_demo_usage_lands_in_the_store_fully_priced(demo):
     from brain.store import Store
 
-    with Store(demo.store, read_only=True) as store:
+    path, summary = demo
+    with Store(path / ".brain" / "usage.duckdb", read_only=True) as store:
         (events, unpriced) = store.con.execute(
             "SELECT count(*), count(*) FILTER (WHERE cost_est_usd IS NULL) FROM events"
         ).fetchone()
-    assert events == demo.events == demo.accepted
+    assert events == summary["events"] > 200_000
     assert unpriced == 0
+
+
+def test_demo_prints_leaderboards_and_headline_costs(demo):
+    summary = demo[1]
+    agents = [r["group"] for r in summary["by_agent"]]
+    assert agents[:2] == ["Support Agent", "Research Assistant"]
+    support = summary["by_agent"][0]
+    assert support["team"] == "Platform" and 35_000 <= support["runs"] <= 45_000
+    assert summary["headline"]["research_cost_per_request_usd"] == pytest.approx(0.42, rel=0.1)
+    assert summary["headline"]["research_cost_per_request_since_prompt_v4_usd"] == pytest.approx(0.84, rel=0.1)
+    assert summary["headline"]["support_cost_per_conversation_usd"] == pytest.approx(0.03, rel=0.15)
+    teams = {r["group"] for r in summary["by_team"]}
+    assert {"Platform", "Research", "Data", "Developer Experience", "Sales", "unattributed"} <= teams
+    totals = sum(r["spend_usd"] for r in summary["by_agent"]) + summary["unattributed_usd"]
+    assert totals == pytest.approx(summary["total_usd"], abs=0.01)
+
+
+def test_demo_lists_the_unclaimed_personal_keys(demo):
+    unattributed = {r["group"] for r in demo[1]["unattributed_keys"]}
+    unclaimed = {d.key for d in co.DEVELOPERS if not d.claimed_by}
+    assert unclaimed <= unattributed
+    assert not {d.key for d in co.DEVELOPERS if d.claimed_by} & unattributed
+    assert co.OPS_SHARED_KEY in unattributed
+
+
+def test_demo_anomalies_tell_the_three_stories_with_cause_and_change(demo):
+    stories = {(a["agent"], a["cause"], tuple(a["changes"][:1])) for a in demo[1]["anomalies"]}
+    tl = Timeline(NOW, 60)
+    assert stories == {
+        ("Lead Enricher", "volume", (f"{tl.loop_config_change:%Y-%m-%d} Lead Enricher retries on any error",)),
+        ("Daily Summariser", "volume", (f"{tl.summariser_schedule_change:%Y-%m-%d} Daily Summariser moved to the shared scheduler",)),
+        ("Research Assistant", "tokens_per_request", (f"{tl.research_prompt_change:%Y-%m-%d} Research Assistant prompt v4",)),
+    }
+    loop = next(a for a in demo[1]["anomalies"] if a["agent"] == "Lead Enricher")
+    assert loop["severity"] == "critical" and "error_rate" in loop["supporting"]
+
+
+def test_demo_prints_tables_on_a_terminal_run(demo, capsys):
+    from brain.cli.demo_cmds import _print_summary
+
+    _print_summary(demo[1])
+    out = capsys.readouterr().out
+    for needle in ("Spend by agent", "Spend by team", "Unattributed", "Inventory gaps", "Open anomalies"):
+        assert needle in out
 
 
 def test_demo_rebuilds_its_own_folder_but_refuses_someone_elses(demo, tmp_path):
     from brain.demo import build_demo
     from brain.errors import VaultError
 
-    again = build_demo(demo.vault, seed=7, days=60, now=NOW)
-    assert again.accepted == demo.accepted
+    again = build_demo(demo[0], seed=7, days=60, now=NOW)
+    assert again.accepted == demo[1]["events"]
     (tmp_path / "notes.md").write_text("mine\n")
     with pytest.raises(VaultError, match="not empty"):
         build_demo(tmp_path, now=NOW)

@@ -210,14 +210,22 @@ class Brain:
             )
 
     def attach_costs(self, days: int = 30, now=None) -> int:
-        """Set the cost fields on the graph's agent nodes; returns how many agents got them."""
+        """Set the cost fields (and open anomalies of the last 7 days) on the graph's agent nodes."""
         fields = self.agent_cost_fields(days=days, now=now)
+        by_agent: dict[str, list[dict]] = {}
+        try:
+            for a in self.anomalies(days=7, now=now):
+                if a.get("status") == "open":
+                    brief = {k: a.get(k) for k in ("id", "severity", "cause", "onset", "excess_usd_per_day")}
+                    by_agent.setdefault(a["agent_node"], []).append(brief)
+        except ImportError:
+            log.info("anomaly detection not available; agent nodes get no anomalies field")
         with self._lock:
             g = self.graph.g
             for nid in self.graph.nodes_of_type("agent"):
                 values = fields.get(nid) or {}
                 for k in COST_FIELDS:
-                    g.nodes[nid][k] = values.get(k, [] if k == "anomalies" else 0.0)
+                    g.nodes[nid][k] = by_agent.get(nid, []) if k == "anomalies" else values.get(k)
         return len(fields)
 
     def agent_costs(self, name: str, days: int = 30, now=None) -> dict:
@@ -226,8 +234,11 @@ class Brain:
 
         with self._lock:
             nid = self.graph.find(name, "agent")
-            identity = next(i for i in self.identities() if i.node_id == nid)
-            return spend.agent_card(self.store, identity, days=days, price_notes=self.graph.price_notes(), now=now)
+            identity = next(i for i in self.identities() if i.node_id == nid)  # find() checked the type
+            return spend.agent_card(
+                self.store, identity, days=days, price_notes=self.graph.price_notes(), now=now,
+                identities=self.identities(),
+            )
 
     def cost_leaderboard(self, group_by: str = "agent", days: int = 30, now=None) -> dict:
         """Spend grouped by agent, owner, team, model, provider or key, biggest first."""
@@ -239,11 +250,31 @@ class Brain:
             )
 
     def unattributed_usage(self, days: int = 30, now=None) -> dict:
-        """Usage no agent note claims, by key id and service name, so someone can claim it."""
-        report = self.cost_leaderboard(group_by="key", days=days, now=now)
-        rows = [r for r in report.get("rows", []) if r.get("agent") in (None, "unattributed") or r.get("attributed") is False]
+        """Usage no agent note claims, by key id / service name / agent field, so someone can claim it."""
+        report = self.cost_leaderboard(group_by="agent", days=days, now=now)
+        rows = []
+        for r in report.get("rows", []):
+            if r.get("attributed"):
+                continue
+            label = str(r.get("group") or "")
+            hint = label.split(":", 1)[1] if ":" in label else None
+            rows.append(
+                {
+                    "seen_as": hint,
+                    "spend_usd": r.get("spend_usd"),
+                    "requests": r.get("requests"),
+                    "run_rate_usd_per_day": r.get("run_rate_usd_per_day"),
+                    "projected_30d_usd": r.get("projected_30d_usd"),
+                    "how_to_claim": (
+                        f"add {hint!r} to an agent note's api_keys, service_names or agent_id" if hint else
+                        "usage rows carry no agent, key or service name; tag them at the source"
+                    ),
+                }
+            )
         return {
-            "days": days,
+            "days": report.get("days", days),
+            "since": report.get("since"),
+            "until": report.get("until"),
             "unattributed_usd": report.get("unattributed_usd", 0.0),
             "total_usd": report.get("total_usd", 0.0),
             "rows": rows,

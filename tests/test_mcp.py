@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 from pathlib import Path
 
 import anyio
+import pyarrow as pa
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from brain.brain import Brain
+from brain.ingest import ingest_table
 from brain.settings import Settings
 from mcp_server import build_server
 from tests.conftest import write_vault
@@ -486,3 +489,124 @@ async def test_handshake_era_clients_get_resource_updated_after_subscribing(brai
         with anyio.fail_after(5):
             await arrived.wait()
     assert [m.params.uri for m in got if type(m).__name__ == "ResourceUpdatedNotification"] == [uri]
+
+
+# -- costs and anomalies (real DuckDB store, canonical events ingested) ----------------------
+
+COLUMNS = ("timestamp", "agent", "api_key_id", "provider", "model", "input_tokens", "output_tokens", "requests", "run_id", "request_id", "status")
+
+
+def usage_rows(now: dt.datetime) -> pa.Table:
+    """30 days of hourly usage: a steady Support Agent that spikes 100x five hours ago, a bot, and an unclaimed key."""
+    rows = []
+    hour = (now - dt.timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    i = 0
+    while hour < now - dt.timedelta(hours=1):
+        spike = now - dt.timedelta(hours=7) <= hour < now - dt.timedelta(hours=2)
+        n = 2000 if spike else 20
+        rows.append((hour, "support-agent", None, "openai", "gpt-4o", 2000 * n, 200 * n, n, f"s{i}", f"s{i}", "ok"))
+        rows.append((hour, "Meeting Notes Bot", None, "openai", "gpt-4o-mini", 5000, 500, 5, f"m{i}", f"m{i}", "ok"))
+        if i % 24 == 0:
+            rows.append((hour, None, "key_mystery_99", "openai", "gpt-4o-mini", 50_000, 5_000, 10, None, f"u{i}", "ok"))
+        hour += dt.timedelta(hours=1)
+        i += 1
+    return pa.table({c: [r[k] for r in rows] for k, c in enumerate(COLUMNS)})
+
+
+@pytest.fixture
+def costed(brain) -> Brain:
+    ingest_table(brain.store, usage_rows(dt.datetime.now(dt.UTC)), "test-usage")
+    return brain
+
+
+@pytest.fixture
+async def cclient(costed):
+    async with Client(build_server(costed)) as c:
+        yield c
+
+
+async def test_agent_nodes_carry_cost_fields_and_open_anomalies(cclient):
+    node = await call(cclient, "get_node", name="Support Agent")
+    costs = node["costs"]
+    assert costs["spend_usd"] > 100 and costs["run_rate_usd_per_day"] > 0 and costs["projected_30d_usd"] > 0
+    assert costs["cost_per_request_usd"] > 0 and costs["cost_per_1k_runs_usd"] > 0
+    assert [a["severity"] for a in costs["anomalies"]] == ["critical"]
+    agents = await call(cclient, "list_agents", sort_by="spend_usd")
+    assert [a["name"] for a in agents["items"]] == ["Support Agent", "Meeting Notes Bot", "Orphan Agent"]
+    assert agents["items"][2]["spend_usd"] == 0.0
+
+
+async def test_agent_costs_card(cclient):
+    card = await call(cclient, "agent_costs", name="support bot", days=30)
+    assert card["name"] == "Support Agent" and card["owner"] == "Ada Lovelace"
+    assert card["spend_by_token_type_usd"]["input"] > card["spend_by_token_type_usd"]["output"] > 0
+    assert len(card["daily"]) == 30 and sum(d["requests"] for d in card["daily"]) == card["requests"]
+    for key in ("run_rate_usd_per_day", "cost_per_request_usd", "cost_per_run_usd", "cost_per_1k_runs_usd", "projected_30d_usd"):
+        assert card[key] > 0
+
+
+async def test_agent_costs_errors(cclient):
+    assert "no agent named 'Suport Agent'; did you mean 'Support Agent'?" in await fail(cclient, "agent_costs", name="Suport Agent")
+    assert "no agent named 'CRM'" in await fail(cclient, "agent_costs", name="CRM")
+    await fail(cclient, "agent_costs", name="Support Agent", days=0)
+
+
+async def test_cost_leaderboard_groupings(cclient):
+    board = await call(cclient, "cost_leaderboard", days=30)
+    assert board["rows"][0]["group"] == "Support Agent"
+    assert board["total_usd"] == pytest.approx(sum(r["spend_usd"] for r in board["rows"]), rel=1e-6)
+    teams = await call(cclient, "cost_leaderboard", group_by="team")
+    assert {r["group"] for r in teams["rows"]} == {"Platform", "unattributed"}
+    top = await call(cclient, "cost_leaderboard", group_by="model", limit=1)
+    assert [r["group"] for r in top["rows"]] == ["gpt-4o"] and "raise limit" in top["note"]
+    await fail(cclient, "cost_leaderboard", group_by="weather")
+
+
+async def test_unattributed_usage_names_the_key_to_claim(cclient):
+    out = await call(cclient, "unattributed_usage", days=30)
+    assert out["unattributed_usd"] > 0
+    assert [r["seen_as"] for r in out["rows"]] == ["key_mystery_99"]
+    assert "api_keys" in out["rows"][0]["how_to_claim"]
+
+
+async def test_anomalies_and_explain(cclient):
+    found = await call(cclient, "anomalies", days=7)
+    assert found["count"] == 1
+    a = found["anomalies"][0]
+    assert (a["agent"], a["severity"], a["cause"]) == ("Support Agent", "critical", "volume")
+    assert (await call(cclient, "anomalies", min_severity="critical"))["count"] == 1
+    full = await call(cclient, "explain_anomaly", id=a["id"])
+    assert full["decomposition"]["volume"] > 0 and full["owner"] == "Ada Lovelace"
+    msg = await fail(cclient, "explain_anomaly", id=a["id"][:-1] + "x")
+    assert f"did you mean '{a['id']}'" in msg
+    await fail(cclient, "anomalies", min_severity="apocalyptic")
+
+
+async def test_cost_resources(cclient):
+    board = json.loads(await read_text(cclient, "brain://leaderboard"))
+    assert board["rows"][0]["group"] == "Support Agent"
+    found = json.loads(await read_text(cclient, "brain://anomalies"))
+    assert found["count"] == 1
+    agent = json.loads(await read_text(cclient, "brain://agent/Support%20Agent"))
+    assert agent["cost_card"]["spend_usd"] > 100 and len(agent["cost_card"]["daily"]) == 30
+
+
+async def test_investigate_anomaly_prompt(cclient):
+    a = (await call(cclient, "anomalies"))["anomalies"][0]
+    text = (await cclient.get_prompt("investigate_anomaly", {"id": a["id"]})).messages[0].content.text
+    assert a["id"] in text and "decomposition" in text and "Ada Lovelace" in text
+    with pytest.raises(MCPError, match="no anomaly named"):
+        await cclient.get_prompt("investigate_anomaly", {"id": "000000000000"})
+
+
+async def test_monthly_cost_review_prompt_embeds_the_numbers(cclient):
+    text = (await cclient.get_prompt("monthly_cost_review", {})).messages[0].content.text
+    assert "Support Agent" in text and "key_mystery_99" in text and "critical" in text
+
+
+async def test_cost_tools_without_a_store_say_how_to_get_one(vault, tmp_path):
+    brain = Brain.open(Settings(vault=vault, store=tmp_path / "missing.duckdb"), read_only=True)
+    async with Client(build_server(brain)) as c:
+        assert "ingest usage first" in await fail(c, "cost_leaderboard")
+        node = await call(c, "get_node", name="Support Agent")
+        assert node["costs"] is None and "ingest usage first" in node["costs_note"]

@@ -1,0 +1,230 @@
+"""Usage store benchmark: ingest vs plain DuckDB, peak RSS, SQL pricing vs calc_price, warm queries.
+
+Run: .venv/bin/python tests/benchmarks/bench_usage.py [--rows 10000000]. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "bench-data"
+MODELS = [  # (provider, model, cache?, reasoning?)
+    ("openai", "gpt-4o", 1, 0),
+    ("openai", "gpt-4o-mini", 1, 0),
+    ("openai", "gpt-4.1-mini", 1, 0),
+    ("openai", "o3-mini", 1, 1),
+    ("anthropic", "claude-sonnet-4-5", 1, 0),
+    ("anthropic", "claude-3-5-haiku", 1, 0),
+    ("google", "gemini-2.5-pro", 1, 1),
+    ("google", "gemini-2.5-flash", 1, 1),
+    ("deepseek", "deepseek-chat", 1, 0),
+    ("mistral", "mistral-large-latest", 0, 0),
+    ("x-ai", "grok-3", 1, 0),
+    ("groq", "llama-3.3-70b-versatile", 0, 0),
+    ("selfhosted", "in-house-13b", 0, 0),  # unknown: unpriced
+]
+AGENTS = 500
+DAYS = 90
+
+
+def generate(rows: int, now: datetime) -> tuple[Path, Path]:
+    """Write `rows` canonical per-request events as Parquet and JSONL with DuckDB SQL (cached)."""
+    import duckdb
+
+    DATA.mkdir(exist_ok=True)
+    pq, js = DATA / f"usage_v2_{rows}.parquet", DATA / f"usage_v2_{rows}.jsonl"
+    if pq.exists() and js.exists():
+        return pq, js
+    start = now - timedelta(days=DAYS)
+    span_us = DAYS * 86_400_000_000
+    providers = "[" + ", ".join(f"'{p}'" for p, *_ in MODELS) + "]"
+    models = "[" + ", ".join(f"'{m}'" for _, m, *_ in MODELS) + "]"
+    cache = "[" + ", ".join(str(c) for *_, c, _ in MODELS) + "]"
+    reason = "[" + ", ".join(str(r) for *_, r in MODELS) + "]"
+    sql = f"""
+    SELECT
+      TIMESTAMPTZ '{start.isoformat()}' + to_microseconds((i * {span_us} // {rows}) + (hash(i, 9) % 60000000)::BIGINT)
+        AS "timestamp",
+      'agent-' || lpad((hash(i, 1) % {AGENTS})::VARCHAR, 3, '0') AS agent,
+      'key_' || lpad((hash(i, 1) % {AGENTS})::VARCHAR, 3, '0') AS api_key_id,
+      NULL::VARCHAR AS service_name,
+      {providers}[1 + m] AS provider,
+      {models}[1 + m] AS model,
+      inp AS input_tokens,
+      outp AS output_tokens,
+      CASE WHEN {cache}[1 + m] = 1 AND hash(i, 5) % 2 = 0 THEN inp // 2 ELSE 0 END AS cache_read_tokens,
+      CASE WHEN {cache}[1 + m] = 1 AND hash(i, 6) % 10 = 0 THEN inp // 5 ELSE 0 END AS cache_write_tokens,
+      CASE WHEN {reason}[1 + m] = 1 THEN outp // 2 ELSE 0 END AS reasoning_tokens,
+      1 AS requests,
+      'run-' || (i // 4) AS run_id,
+      'req_' || i AS request_id,
+      CASE WHEN hash(i, 7) % 100 = 0 THEN 'error' ELSE 'ok' END AS status,
+      NULL::DOUBLE AS cost_usd
+    FROM (
+      SELECT i, (((hash(i, 1) % {AGENTS}) * 7 + CASE WHEN hash(i, 2) % 10 < 8 THEN 0 ELSE 1 END)
+                 % {len(MODELS)})::INTEGER AS m,
+        (200 + hash(i, 3) % 8000 + CASE WHEN hash(i, 4) % 100 = 0 THEN 250000 ELSE 0 END)::BIGINT AS inp,
+        (20 + hash(i, 8) % 1500)::BIGINT AS outp
+      FROM range({rows}) t(i)
+    )"""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    t = time.perf_counter()
+    con.execute(f"COPY ({sql}) TO '{pq}' (FORMAT PARQUET)")
+    con.execute(f"COPY (SELECT * FROM read_parquet('{pq}')) TO '{js}' (FORMAT JSON)")
+    print(f"generated {rows:,} rows in {time.perf_counter() - t:.1f}s: {pq.stat().st_size / 1e6:.0f} MB parquet, "
+          f"{js.stat().st_size / 1e6:.0f} MB jsonl", flush=True)
+    return pq, js
+
+
+def child(kind: str, src: str, db: str) -> None:
+    """One measured run in this process; prints JSON with seconds and peak RSS."""
+    import duckdb
+
+    t = time.perf_counter()
+    if kind.startswith("plain"):
+        con = duckdb.connect(db)
+        reader = "read_parquet" if src.endswith(".parquet") else "read_json"
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{src}')")
+        n = con.execute("SELECT count(*) FROM t").fetchone()[0]
+        con.close()
+    else:
+        sys.path.insert(0, str(ROOT))
+        from brain.ingest import ingest_files
+        from brain.store import Store
+
+        store = Store(db)
+        n = ingest_files(store, [src]).accepted
+        store.close()
+    seconds = time.perf_counter() - t
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"kind": kind, "rows": n, "seconds": seconds, "rss_mb": rss_mb}))
+
+
+def measure(kind: str, src: Path, db: Path) -> dict:
+    for p in (db, Path(f"{db}.wal")):
+        p.unlink(missing_ok=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(src), str(db)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pricing(db: Path, sample: int) -> dict:
+    """Seconds to price every event in SQL vs calc_price per row extrapolated from a sample."""
+    sys.path.insert(0, str(ROOT))
+    import genai_prices
+    from genai_prices import Usage
+
+    from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL
+    from brain.store import Store
+
+    store = Store(db)
+    con = store.con
+    n = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    t = time.perf_counter()
+    total = con.execute(
+        f"""SELECT sum({EVENT_COST_SQL}), count(p.price_id) FROM
+        (SELECT *, {PRICE_KEY_COLUMNS_SQL} FROM events) e LEFT JOIN price_table p ON {PRICE_JOIN_SQL}"""
+    ).fetchone()
+    sql_s = time.perf_counter() - t
+    rows = con.execute(
+        f"""SELECT "timestamp", provider, model, input_tokens, output_tokens, cache_read_tokens,
+        cache_write_tokens, reasoning_tokens FROM events USING SAMPLE {sample} ROWS"""
+    ).fetchall()
+    store.close()
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for ts, prov, model, i, o, cr, cw, r in rows:
+            usage = Usage(input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
+                          output_reasoning_tokens=r)
+            with contextlib.suppress(LookupError):
+                genai_prices.calc_price(usage, model, provider_id=prov, genai_request_timestamp=ts)
+    per_row = (time.perf_counter() - t) / len(rows)
+    return {"events": n, "sql_s": sql_s, "calc_price_us_per_row": per_row * 1e6,
+            "calc_price_extrapolated_s": per_row * n, "priced": total[1], "total_usd": total[0]}
+
+
+def queries(db: Path, now: datetime, repeats: int) -> dict:
+    """Median warm time of spend --by agent --days 30 and of one agent card."""
+    sys.path.insert(0, str(ROOT))
+    from brain.identity import AgentIdentity
+    from brain.spend import agent_card, spend_report
+    from brain.store import Store
+
+    idents = [
+        AgentIdentity(node_id=f"Agents/Agent {k:03d}", name=f"Agent {k:03d}", agent_id=f"agent-{k:03d}",
+                      api_keys=(f"key_{k:03d}",), owner=f"Person {k % 40}", team=f"Team {k % 8}")
+        for k in range(AGENTS)
+    ]
+    store = Store(db, read_only=True)
+    out = {}
+    for name, fn in (
+        ("spend --by agent --days 30", lambda: spend_report(store, idents, by="agent", days=30, now=now)),
+        ("agent card", lambda: agent_card(store, random.choice(idents), days=30, now=now, identities=idents)),
+    ):
+        fn()  # warm
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        out[name] = statistics.median(times) * 1000
+    out["rollup_daily_rows"] = store.con.execute("SELECT count(*) FROM rollup_daily").fetchone()[0]
+    out["rollup_hourly_rows"] = store.con.execute("SELECT count(*) FROM rollup_hourly").fetchone()[0]
+    store.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--sample", type=int, default=3000, help="rows priced with calc_price")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    pq, js = generate(args.rows, now)
+    work = DATA / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    print(f"\n{args.rows:,} events, {AGENTS} agents, {DAYS} days, {len(MODELS)} models\n", flush=True)
+    print(f"{'source':<8} {'plain s':>8} {'ours s':>8} {'ratio':>6} {'ours rows/s':>12} "
+          f"{'plain RSS':>10} {'ours RSS':>9}", flush=True)
+    for label, src in (("parquet", pq), ("jsonl", js)):
+        plain = measure(f"plain-{label}", src, work / f"plain_{label}.duckdb")
+        ours = measure(f"ours-{label}", src, work / f"ours_{label}.duckdb")
+        print(f"{label:<8} {plain['seconds']:>8.2f} {ours['seconds']:>8.2f} {ours['seconds'] / plain['seconds']:>6.2f} "
+              f"{ours['rows'] / ours['seconds']:>12,.0f} {plain['rss_mb']:>8.0f}MB {ours['rss_mb']:>7.0f}MB",
+              flush=True)
+    db = work / "ours_parquet.duckdb"
+    p = pricing(db, args.sample)
+    print(f"\npricing {p['events']:,} events in SQL: {p['sql_s']:.2f}s ({p['priced']:,} priced, "
+          f"${p['total_usd']:,.0f}); calc_price {p['calc_price_us_per_row']:.0f} us/row -> "
+          f"{p['calc_price_extrapolated_s']:,.0f}s extrapolated; speed-up {p['calc_price_extrapolated_s'] / p['sql_s']:,.0f}x")
+    q = queries(db, now, args.repeats)
+    print(f"\nwarm queries (median of {args.repeats}; rollup_daily {q['rollup_daily_rows']:,} rows, "
+          f"rollup_hourly {q['rollup_hourly_rows']:,} rows):")
+    for name in ("spend --by agent --days 30", "agent card"):
+        print(f"  {name:<28} {q[name]:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

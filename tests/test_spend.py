@@ -229,3 +229,55 @@ def test_totals_always_add_up(tmp_path_factory, events, by, days):
     assert report["requests"] == sum(s["requests"] for s in in_window)
     assert report["unpriced_requests"] == sum(s["requests"] for s in in_window if s["model"] == "home-made")
     store.close()
+
+
+def _vault(tmp_path):
+    vault = tmp_path / "vault"
+    (vault / "Agents").mkdir(parents=True)
+    (vault / "People").mkdir()
+    (vault / "Agents" / "Support Agent.md").write_text(
+        "---\ntype: agent\nagent_id: support-agent\nmodel: gpt-4o-mini\napi_keys: [key_support]\n"
+        "owner: \"[[Ada Lovelace]]\"\n---\n# Support Agent\n"
+    )
+    (vault / "People" / "Ada Lovelace.md").write_text("---\ntype: person\n---\n")
+    return vault
+
+
+def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
+    import json
+
+    from brain.cli import main
+
+    vault = _vault(tmp_path)
+    today = datetime.now(UTC).replace(microsecond=0)
+    lines = [
+        {"timestamp": (today - timedelta(days=1)).isoformat(), "api_key_id": "key_support", "provider": "openai",
+         "model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 100, "request_id": "a"},
+        {"timestamp": (today - timedelta(days=2)).isoformat(), "api_key_id": "key_dev", "provider": "openai",
+         "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 100, "request_id": "b"},
+        {"timestamp": "not a time", "model": "gpt-4o"},
+    ]
+    usage = tmp_path / "usage.jsonl"
+    usage.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert main(["ingest", str(usage), "--vault", str(vault), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accepted"] == 2
+    assert main(["spend", "--vault", str(vault), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"rows", "total_usd", "unattributed_usd", "unpriced_requests"} <= set(report)
+    top = {r["group"]: r for r in report["rows"]}
+    assert top["Support Agent"]["agent_id"] == "support-agent" and "unattributed:key_dev" in top
+    for key in ("spend_usd", "requests", "runs", "cost_per_request_usd", "cost_per_1k_runs_usd",
+                "run_rate_usd_per_day", "projected_30d_usd"):
+        assert key in top["Support Agent"]
+    assert main(["spend", "--vault", str(vault), "--by", "owner"]) == 0
+    assert "Ada Lovelace" in capsys.readouterr().out
+    assert main(["agent", "support-agent", "--vault", str(vault)]) == 0
+    out = capsys.readouterr().out
+    assert "Support Agent" in out and "daily" in out and "Ada Lovelace" in out
+    assert main(["agent", "Support Agent", "--vault", str(vault), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "gpt-4o-mini"
+    assert main(["quarantine", "--vault", str(vault), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["reason"] == "unparseable timestamp"
+    assert main(["ingest", str(tmp_path / "missing.jsonl"), "--vault", str(vault)]) == 1
+    assert main(["agent", "nobody", "--vault", str(vault)]) == 1
+    assert "Error:" in capsys.readouterr().err

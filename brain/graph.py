@@ -248,6 +248,8 @@ class CompanyGraph:
             if d.get("type") == "ghost":
                 continue
             idx["path"][nid.lower()].add(nid)
+            if (d.get("properties") or {}).get("brain_generated") is True:
+                continue  # generated cost notes are found by path only, never by name
             idx["name"][str(d.get("title", "")).lower()].add(nid)
             if d.get("agent_id"):
                 idx["agent_id"][d["agent_id"].lower()].add(nid)
@@ -276,6 +278,8 @@ class CompanyGraph:
         pool: dict[str, str] = {}
         for nid, d in self.g.nodes(data=True):
             if d.get("type") == "ghost" or (node_type and d.get("type") != node_type):
+                continue
+            if (d.get("properties") or {}).get("brain_generated") is True:
                 continue
             title = str(d.get("title", nid))
             for k in (title, *(d.get("aliases") or ()), d.get("agent_id") or ""):
@@ -439,7 +443,7 @@ class CompanyGraph:
                 gaps.append(Gap("duplicate_api_key", "error", nids[0], f"api key {kid!r} is claimed by {', '.join(sorted(set(nids)))}"))
         for nid, note in self.notes.items():
             for hit in find_secrets(note):
-                gaps.append(Gap("secret_in_note", "error", nid, f"value that looks like a {hit.kind} in {hit.where}: {hit.masked}", hit.line))
+                gaps.append(Gap("secret_in_note", "error", nid, f"value that looks like {_article(hit.kind)} {hit.kind} in {hit.where}: {hit.masked}", hit.line))
         for issue in self.issues.values():
             kind = "broken_yaml" if "YAML" in issue.message or "frontmatter" in issue.message else "unreadable_file"
             gaps.append(Gap(kind, "error", issue.path, f"{issue.path}: {issue.message}", issue.line))
@@ -462,3 +466,7 @@ def _heading_match(fragment: str, headings: tuple[str, ...]) -> bool:
 
     f = norm(fragment)
     return any(norm(h) == f for h in headings)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

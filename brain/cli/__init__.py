@@ -16,6 +16,7 @@ _COMMAND_MODULES = [
     "brain.cli.realworld_cmds",
     "brain.cli.demo_cmds",
     "brain.cli.serve_cmds",
+    "brain.cli.publish_cmds",
 ]
 
 

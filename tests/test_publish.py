@@ -1,0 +1,127 @@
+"""brain publish: generated cost notes, dashboard, Bases file and charts, only inside Brain/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from brain.brain import Brain
+from brain.demo import build_demo
+from brain.errors import VaultError
+from brain.publish import publish
+from brain.settings import Settings
+from brain.vault import read_vault
+
+NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def demo_vault(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pub") / "vault"
+    build_demo(root, seed=3, days=40, now=NOW)
+    return root
+
+
+def _snapshot(root, skip_prefix="Brain/"):
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not rel.startswith(skip_prefix) and not rel.startswith(".brain/"):
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_publish_writes_parseable_notes_with_the_agents_figures(demo_vault):
+    before = _snapshot(demo_vault)
+    brain = Brain.open(Settings.from_env(demo_vault))
+    report = publish(brain, now=NOW)
+    assert report.written and not report.removed
+    assert _snapshot(demo_vault) == before  # nothing outside Brain/ was touched
+    vault = read_vault(demo_vault)
+    fields = brain.agent_cost_fields(days=30, now=NOW)
+    agents = brain.graph.nodes_of_type("agent")
+    assert agents
+    for nid in agents:
+        name = brain.graph.name_of(nid)
+        note = vault.notes[f"Brain/Costs/{name}"]
+        props = note.properties
+        assert props["brain_generated"] is True and note.error is None
+        assert props["agent"] == f"[[{nid}|{name}]]"
+        assert props["spend_usd"] == pytest.approx(fields[nid]["spend_usd"], abs=1e-4)
+        assert props["projected_30d_usd"] == pytest.approx(fields[nid]["projected_30d_usd"], abs=0.01)
+        assert any(lk.target == nid for lk in note.links)  # backlink to the agent note
+    # names stay unambiguous: the cost note is never what a name lookup returns
+    brain2 = Brain.open(Settings.from_env(demo_vault))
+    assert brain2.graph.find(brain.graph.name_of(agents[0])) == agents[0]
+    brain.close()
+    brain2.close()
+
+
+def test_dashboard_total_equals_brain_spend(demo_vault):
+    brain = Brain.open(Settings.from_env(demo_vault))
+    publish(brain, now=NOW)
+    dash = read_vault(demo_vault).notes["Brain/Cost Dashboard"]
+    total = brain.cost_leaderboard(group_by="agent", days=30, now=NOW.replace(minute=0))["total_usd"]
+    assert dash.properties["total_usd"] == pytest.approx(total, abs=0.01)
+    assert "## By team" in dash.body and "## Open anomalies" in dash.body
+    brain.close()
+
+
+def test_svg_and_base_files_are_valid(demo_vault):
+    brain = Brain.open(Settings.from_env(demo_vault))
+    publish(brain, now=NOW)
+    charts = sorted((demo_vault / "Brain/Costs/charts").glob("*.svg"))
+    assert len(charts) == len(brain.graph.nodes_of_type("agent"))
+    for c in charts:
+        root = ET.fromstring(c.read_text(encoding="utf-8"))
+        assert root.tag.endswith("svg")
+        assert len([e for e in root.iter() if e.tag.endswith("rect")]) >= 60
+    base = yaml.safe_load((demo_vault / "Brain/Agents by cost.base").read_text(encoding="utf-8"))
+    assert set(base) >= {"filters", "views"}
+    view = base["views"][0]
+    assert view["type"] == "table" and "note.spend_usd" in view["order"]
+    assert view["sort"][0] == {"property": "note.spend_usd", "direction": "DESC"}
+    brain.close()
+
+
+def test_publish_twice_changes_nothing(demo_vault):
+    brain = Brain.open(Settings.from_env(demo_vault))
+    publish(brain, now=NOW)
+    mtimes = {p: p.stat().st_mtime_ns for p in (demo_vault / "Brain").rglob("*") if p.is_file()}
+    again = publish(brain, now=NOW)
+    assert again.written == [] and again.removed == []
+    assert {p: p.stat().st_mtime_ns for p in (demo_vault / "Brain").rglob("*") if p.is_file()} == mtimes
+    brain.close()
+
+
+def test_files_of_agents_that_are_gone_are_removed(demo_vault, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_vault, copy)
+    brain = Brain.open(Settings.from_env(copy))
+    publish(brain, now=NOW)
+    victim = brain.graph.nodes_of_type("agent")[0]
+    name = brain.graph.name_of(victim)
+    brain.close()
+    (copy / f"{victim}.md").unlink()
+    (copy / "Brain/Costs/My own note.md").write_text("a person's note in the folder", encoding="utf-8")
+    brain = Brain.open(Settings.from_env(copy))
+    report = publish(brain, now=NOW)
+    assert f"Brain/Costs/{name}.md" in report.removed
+    assert not (copy / f"Brain/Costs/{name}.md").exists()
+    assert (copy / "Brain/Costs/My own note.md").exists()  # not generated: never removed
+    brain.close()
+
+
+def test_publish_folder_must_stay_inside_the_vault(demo_vault):
+    brain = Brain.open(Settings.from_env(demo_vault))
+    with pytest.raises(VaultError):
+        publish(brain, folder="../outside", now=NOW)
+    with pytest.raises(VaultError):
+        publish(brain, folder=".hidden", now=NOW)
+    brain.close()

@@ -100,6 +100,8 @@ def build_demo(
         raise VaultError("--days must be at least 1")
     now = now or co.default_now()
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    if now > co.default_now() + timedelta(minutes=5):
+        raise VaultError(f"--now {now.isoformat()} is in the future; the store refuses future usage")
     dest = Path(path).expanduser().resolve()
     previous = _previous_demo(dest)
     store = Path(store_path).expanduser().resolve() if store_path else dest / ".brain" / "usage.duckdb"
@@ -125,6 +127,8 @@ def build_demo(
     log.info("generated %d usage events", table.num_rows)
     with Store(store) as st:
         report = ingest_table(st, table, source="demo")
+    if report.quarantined:
+        log.warning("%d demo events were quarantined; see `brain quarantine`", report.quarantined)
     marker = dest / DEMO_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(

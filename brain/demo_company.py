@@ -110,8 +110,11 @@ class Timeline:
 
     @property
     def research_prompt_change(self) -> datetime:
-        """The research assistant's prompt v4 that doubled tokens per request."""
-        return self.today - timedelta(days=3) + timedelta(hours=10, minutes=5)
+        """The research assistant's prompt v4 that doubled tokens per request: a workday, 3-5 days ago."""
+        day = self.today - timedelta(days=3)
+        while day.weekday() >= 5:  # the assistant is used on workdays; ship the prompt on one
+            day -= timedelta(days=1)
+        return day + timedelta(hours=10, minutes=5)
 
     @property
     def loop_saturday(self) -> datetime:

@@ -304,3 +304,21 @@ def test_demo_rebuilds_its_own_folder_but_refuses_someone_elses(demo, tmp_path):
     (tmp_path / "notes.md").write_text("mine\n")
     with pytest.raises(VaultError, match="not empty"):
         build_demo(tmp_path, now=NOW)
+
+
+def test_demo_refuses_a_future_now(tmp_path, capsys):
+    from brain.cli import main
+
+    assert main(["demo", str(tmp_path / "d"), "--now", "2999-01-01T00:00:00Z"]) == 1
+    assert "in the future" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("day", range(22, 29))
+def test_story_dates_fall_where_the_stories_need_them(day):
+    tl = Timeline(datetime(2026, 11, day, 12, tzinfo=UTC), 60)
+    assert tl.research_prompt_change.weekday() < 5
+    assert timedelta(days=3) <= tl.today - tl.research_prompt_change.replace(hour=0, minute=0) <= timedelta(days=5)
+    start, end = tl.loop_window
+    assert start.weekday() == 5 and end <= tl.today
+    assert tl.loop_config_change < start < tl.now

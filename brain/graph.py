@@ -77,6 +77,7 @@ class CompanyGraph:
         self.resolver = Resolver()
         self._sources_by_key: dict[str, set[str]] = defaultdict(set)
         self._ghost_by_lower: dict[str, str] = {}
+        self._names: dict[str, dict[str, set[str]]] | None = None  # name index, rebuilt after edits
 
     # -- building ------------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class CompanyGraph:
         return cg
 
     def _set_node(self, note: Note) -> None:
+        self._names = None
         if note.id in self.g and self.g.nodes[note.id].get("type") == "ghost":
             self._ghost_by_lower.pop(note.id.lower(), None)
         attrs = {
@@ -204,6 +206,7 @@ class CompanyGraph:
         self._forget_keys(old)
         targets = [v for _, v in self.g.out_edges(note_id)]
         self.resolver.remove(note_id)
+        self._names = None
         if note_id in self.g:
             self.g.remove_node(note_id)
         self._reresolve(link_key(note_id))
@@ -243,6 +246,8 @@ class CompanyGraph:
         return sorted(n for n, d in self.g.nodes(data=True) if d.get("type") == node_type)
 
     def _name_index(self) -> dict[str, dict[str, set[str]]]:
+        if self._names is not None:
+            return self._names
         idx: dict[str, dict[str, set[str]]] = {"path": defaultdict(set), "name": defaultdict(set), "agent_id": defaultdict(set), "alias": defaultdict(set)}
         for nid, d in self.g.nodes(data=True):
             if d.get("type") == "ghost":
@@ -255,6 +260,7 @@ class CompanyGraph:
                 idx["agent_id"][d["agent_id"].lower()].add(nid)
             for a in d.get("aliases") or ():
                 idx["alias"][a.lower()].add(nid)
+        self._names = idx
         return idx
 
     def find(self, name: str, node_type: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import tempfile
@@ -58,8 +59,21 @@ def _round(v, nd: int = 6):
     return None if v is None else round(float(v), nd)
 
 
+def _yaml_value(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(x) for x in v) + "]"
+    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a valid YAML double-quoted scalar
+
+
 def _yaml_block(props: dict) -> str:
-    return "---\n" + yaml.safe_dump(props, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+    """Frontmatter for flat generated properties (fast; round-trips through any YAML reader)."""
+    return "---\n" + "".join(f"{k}: {_yaml_value(v)}\n" for k, v in props.items()) + "---\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +166,7 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
     by_agent = brain.cost_leaderboard(group_by="agent", days=days, now=now)
     by_team = brain.cost_leaderboard(group_by="team", days=days, now=now)
     try:
-        anomalies = [a for a in brain.anomalies(days=max(days, 7), now=now) if a.get("status") == "open"]
+        anomalies = [a for a in brain.anomalies(days=14, now=now) if a.get("status") == "open"]
     except Exception:  # anomalies are an addition; a failure there must not block the costs
         log.exception("anomaly scan failed; publishing costs without anomalies")
         anomalies = []

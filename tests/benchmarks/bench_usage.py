@@ -56,7 +56,7 @@ def generate(rows: int, now: datetime) -> tuple[Path, Path]:
     reason = "[" + ", ".join(str(r) for *_, r in MODELS) + "]"
     sql = f"""
     SELECT
-      TIMESTAMPTZ '{start.isoformat()}' + to_microseconds((i * {span_us} // {rows}) + (hash(i, 9) % 60000000)::BIGINT)
+      TIMESTAMPTZ '{start.isoformat()}' + to_microseconds(((i::HUGEINT * {span_us}) // {rows})::BIGINT + (hash(i, 9) % 60000000)::BIGINT)
         AS "timestamp",
       'agent-' || lpad((hash(i, 1) % {AGENTS})::VARCHAR, 3, '0') AS agent,
       'key_' || lpad((hash(i, 1) % {AGENTS})::VARCHAR, 3, '0') AS api_key_id,

@@ -62,8 +62,25 @@ class Brain:
         return self.settings.vault
 
     def identities(self) -> list[AgentIdentity]:
-        """Attribution records of every agent note, read fresh from the graph."""
-        return self.graph.agent_identities()
+        """Attribution records of every agent note; recomputed only after the graph changes."""
+        with self._lock:
+            version = self._graph_version()
+            cached = self.__dict__.get("_identities")
+            if cached is None or cached[0] is not version:
+                cached = (version, self.graph.agent_identities(), self.graph.price_notes())
+                self._identities = cached
+            return cached[1]
+
+    def price_notes(self) -> list[dict]:
+        """Properties of the vault's price notes (cached with the identities)."""
+        self.identities()
+        return self._identities[2]
+
+    def _graph_version(self) -> object:
+        """An object that stays the same until the graph is edited (the graph's cached name index)."""
+        # CompanyGraph drops and rebuilds its name index on every upsert/remove, including the
+        # live-vault watcher's; a public version counter on the graph would be the cleaner seam.
+        return self.graph._name_index()
 
     def inventory_gaps(self) -> list:
         """Inventory gaps of the graph (usage checks join in once the store exists)."""
@@ -206,7 +223,7 @@ class Brain:
 
         with self._lock:
             return spend.agent_cost_fields(
-                self.store, self.identities(), days=days, price_notes=self.graph.price_notes(), now=now
+                self.store, self.identities(), days=days, price_notes=self.price_notes(), now=now
             )
 
     def attach_costs(self, days: int = 30, now=None) -> int:
@@ -234,10 +251,10 @@ class Brain:
 
         with self._lock:
             nid = self.graph.find(name, "agent")
-            identity = next(i for i in self.identities() if i.node_id == nid)  # find() checked the type
+            everyone = self.identities()
+            identity = next(i for i in everyone if i.node_id == nid)  # find() checked the type
             return spend.agent_card(
-                self.store, identity, days=days, price_notes=self.graph.price_notes(), now=now,
-                identities=self.identities(),
+                self.store, identity, days=days, price_notes=self.price_notes(), now=now, identities=everyone
             )
 
     def cost_leaderboard(self, group_by: str = "agent", days: int = 30, now=None) -> dict:
@@ -246,7 +263,7 @@ class Brain:
 
         with self._lock:
             return spend.spend_report(
-                self.store, self.identities(), by=group_by, days=days, price_notes=self.graph.price_notes(), now=now
+                self.store, self.identities(), by=group_by, days=days, price_notes=self.price_notes(), now=now
             )
 
     def unattributed_usage(self, days: int = 30, now=None) -> dict:

@@ -87,6 +87,7 @@ class CompanyGraph:
         cg = cls()
         cg.root = vault.root
         cg.ignore_filters = vault.ignore_filters
+        cg.templates = vault.templates
         for path in vault.files:
             cg.resolver.add_file(path)
         for issue in vault.issues:

@@ -8,7 +8,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import frontmatter
@@ -26,6 +26,8 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 _YAML = frontmatter.YAMLHandler()
 NOTE_TYPES = ("agent", "tool", "integration", "person", "team", "change", "price")
+# Node types besides NOTE_TYPES: "note" (anything else), "ghost" (unresolved link target) and
+# "template" (a note in Obsidian's templates folder: a pattern, never a company record).
 FOLDER_TYPES = {
     "agents": "agent",
     "tools": "tool",
@@ -86,6 +88,7 @@ class Vault:
     files: list[str] = field(default_factory=list)  # non-note files (attachments)
     issues: list[VaultIssue] = field(default_factory=list)
     ignore_filters: tuple[str, ...] = ()
+    templates: str | None = None  # Obsidian's templates folder: its notes get type "template"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,7 +305,7 @@ def decode_note_bytes(data: bytes) -> tuple[str | None, str | None]:
         )
 
 
-def read_note_file(root: Path, rel_path: str) -> tuple[Note | None, VaultIssue | None]:
+def read_note_file(root: Path, rel_path: str, templates: str | None = None) -> tuple[Note | None, VaultIssue | None]:
     """Read one `.md` file of the vault; a problem is returned as a VaultIssue, never raised."""
     full = root / rel_path
     try:
@@ -315,6 +318,8 @@ def read_note_file(root: Path, rel_path: str) -> tuple[Note | None, VaultIssue |
     if text is None:
         return None, VaultIssue(rel_path, problem or "unreadable")
     note = parse_note(note_id, text, error=problem, mtime_ns=st.st_mtime_ns, size=st.st_size)
+    if templates and note_id.lower().startswith(templates.lower() + "/"):
+        note = replace(note, type="template")  # Obsidian templates are patterns, not company notes
     issue = VaultIssue(rel_path, note.error, note.error_line) if note.error else None
     return note, issue
 
@@ -328,6 +333,16 @@ def load_ignore_filters(root: Path) -> tuple[str, ...]:
         return ()
     filters = data.get("userIgnoreFilters") if isinstance(data, dict) else None
     return tuple(f for f in filters or () if isinstance(f, str) and f.strip())
+
+
+def load_templates_folder(root: Path) -> str | None:
+    """The folder of Obsidian's core Templates plugin (`.obsidian/templates.json`), if set."""
+    try:
+        data = json.loads((root / ".obsidian" / "templates.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    folder = data.get("folder") if isinstance(data, dict) else None
+    return folder.strip().strip("/") or None if isinstance(folder, str) else None
 
 
 def is_ignored(rel_path: str, filters: tuple[str, ...]) -> bool:
@@ -385,12 +400,12 @@ def read_vault(root: str | os.PathLike) -> Vault:
     if not root.is_dir():
         raise VaultError(f"vault folder {str(root)!r} does not exist or is not a folder")
     root = root.resolve()
-    vault = Vault(root=root, ignore_filters=load_ignore_filters(root))
+    vault = Vault(root=root, ignore_filters=load_ignore_filters(root), templates=load_templates_folder(root))
     for rel in walk_vault(root, vault.ignore_filters, vault.issues):
         if not rel.lower().endswith(".md"):
             vault.files.append(rel)
             continue
-        note, issue = read_note_file(root, rel)
+        note, issue = read_note_file(root, rel, vault.templates)
         if issue is not None:
             vault.issues.append(issue)
         if note is not None:

@@ -281,7 +281,7 @@ class VaultWatcher:
                     else:
                         if known is not None and known.mtime_ns == st.st_mtime_ns and known.size == st.st_size and not files.intersection({rel}):
                             continue
-                        note, issue = read_note_file(self.root, rel)
+                        note, issue = read_note_file(self.root, rel, getattr(self.graph, "templates", None))
                         if note is None and issue is not None and "cannot read" in issue.message:
                             exists = full.is_file()  # vanished mid-read?
                             if exists:

@@ -40,8 +40,8 @@ def test_templates_are_not_agents_and_link_nowhere(graph):
     templates = {f"Templates/{t.capitalize()}" for t in NOTE_TYPES}
     assert templates <= set(graph.notes)
     for tid in templates:
-        assert graph.node(tid)["type"] == "note"
-        assert graph.node(tid)["properties"]["type"] == "template"
+        assert graph.node(tid)["type"] == "template"
+        assert graph.node(tid)["properties"]["type"] == tid.split("/")[1].lower()
         assert list(graph.g.out_edges(tid)) == []
     assert not templates & {i.node_id for i in graph.agent_identities()}
 

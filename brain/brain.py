@@ -66,7 +66,7 @@ class Brain:
         with self._lock:
             version = self._graph_version()
             cached = self.__dict__.get("_identities")
-            if cached is None or cached[0] is not version:
+            if cached is None or cached[0] != version:
                 cached = (version, self.graph.agent_identities(), self.graph.price_notes())
                 self._identities = cached
             return cached[1]
@@ -76,11 +76,14 @@ class Brain:
         self.identities()
         return self._identities[2]
 
-    def _graph_version(self) -> object:
-        """An object that stays the same until the graph is edited (the graph's cached name index)."""
-        # CompanyGraph drops and rebuilds its name index on every upsert/remove, including the
-        # live-vault watcher's; a public version counter on the graph would be the cleaner seam.
-        return self.graph._name_index()
+    def _graph_version(self) -> int:
+        """A counter that changes whenever the graph is edited (watcher, write tools)."""
+        return self.graph.version
+
+    def data_version(self) -> tuple[int, int]:
+        """(graph version, store version): changes when the vault or the usage data changes."""
+        store = self.__dict__.get("store")
+        return self.graph.version, getattr(store, "version", 0)
 
     def inventory_gaps(self) -> list:
         """Inventory gaps of the graph (usage checks join in once the store exists)."""
@@ -328,7 +331,7 @@ class Brain:
     def refresh_note(self, rel_path: str) -> None:
         """Re-read one note file into the graph (after a write, or when it changed on disk)."""
         with self._lock:
-            note, issue = read_note_file(self.root, rel_path)
+            note, issue = read_note_file(self.root, rel_path, getattr(self.graph, "templates", None))
             if note is None:
                 self.graph.remove_note(rel_path[:-3])
                 return

@@ -78,6 +78,7 @@ class CompanyGraph:
         self._sources_by_key: dict[str, set[str]] = defaultdict(set)
         self._ghost_by_lower: dict[str, str] = {}
         self._names: dict[str, dict[str, set[str]]] | None = None  # name index, rebuilt after edits
+        self.version = 0  # bumps on every edit, so callers can tell when cached answers went stale
 
     # -- building ------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class CompanyGraph:
 
     def _set_node(self, note: Note) -> None:
         self._names = None
+        self.version += 1
         if note.id in self.g and self.g.nodes[note.id].get("type") == "ghost":
             self._ghost_by_lower.pop(note.id.lower(), None)
         attrs = {
@@ -208,6 +210,7 @@ class CompanyGraph:
         targets = [v for _, v in self.g.out_edges(note_id)]
         self.resolver.remove(note_id)
         self._names = None
+        self.version += 1
         if note_id in self.g:
             self.g.remove_node(note_id)
         self._reresolve(link_key(note_id))
@@ -216,11 +219,13 @@ class CompanyGraph:
     def add_file(self, path: str) -> None:
         """A non-note file (attachment) appeared: links to it stop being ghosts."""
         self.resolver.add_file(path)
+        self.version += 1
         self._reresolve(link_key(path))
 
     def remove_file(self, path: str) -> None:
         """A non-note file went away: links to it become ghosts."""
         self.resolver.remove_file(path)
+        self.version += 1
         self._reresolve(link_key(path))
 
     def _forget_keys(self, note: Note) -> None:

@@ -38,14 +38,17 @@ class BrainState:
     allow_writes: bool
     events: Any  # mcp_server.events.ServerEvents
     costs_at: float | None = None
+    costs_version: tuple | None = None
     costs_error: str | None = None
     extra: dict = field(default_factory=dict)
 
     def ensure_costs(self) -> None:
         """Attach cost fields to agent nodes when missing or older than COSTS_MAX_AGE_S (errors kept, not raised)."""
         now = time.monotonic()
-        if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S:
+        version = self.brain.data_version()
+        if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S and version == self.costs_version:
             return
+        self.costs_version = version
         try:
             self.brain.attach_costs()
             self.costs_error = None

@@ -52,9 +52,9 @@ class Brain:
     @cached_property
     def store(self):
         """The DuckDB usage store (created with its schema on first use)."""
-        from brain.store import Store
+        from brain.live import open_store
 
-        return Store(self.settings.store_path, read_only=self.read_only)
+        return open_store(self.settings.store_path, read_only=self.read_only)
 
     @property
     def root(self):

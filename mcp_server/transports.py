@@ -9,6 +9,8 @@ import os
 import sys
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
@@ -88,19 +90,71 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     allow_writes: bool = False,
+    watch: bool = True,
+    publish_folder: str | None = None,
+    otlp: tuple[str, int] | None = None,
 ) -> int:
     """Open the brain and serve it over stdio or HTTP until the client leaves or the process is stopped."""
+    from brain.live import LiveBrain
     from mcp_server.server import build_server
 
     brain = Brain.open(settings, read_only=True)
     brain.graph  # noqa: B018 - read the vault now so a bad --vault fails before serving
     server = build_server(brain, allow_writes=allow_writes)
     token = os.environ.get(TOKEN_ENV) or None
+    live = LiveBrain(brain, watch=watch, publish_folder=publish_folder, otlp=otlp)
+
+    async def main() -> None:
+        notify = Notifier(server.brain_events, brain, anyio.lowlevel.current_token())
+        live.on_vault_change = notify.vault_changed
+        live.on_store_change = notify.store_changed
+        live.start()
+        try:
+            if http:
+                await run_http(server, host, port, token)
+            else:
+                await run_stdio(server)
+        finally:
+            live.stop()
+
     try:
-        if http:
-            anyio.run(run_http, server, host, port, token)
-        else:
-            anyio.run(run_stdio, server)
+        anyio.run(main)
     finally:
         brain.close()
     return 0
+
+
+class Notifier:
+    """Turns live-brain changes (from background threads) into MCP notifications on the server's loop."""
+
+    MAX_PER_NOTE = 50  # past this many notes in one batch, send the list change only
+
+    def __init__(self, events, brain: Brain, token):
+        self.events = events
+        self.brain = brain
+        self.token = token
+
+    def _run(self, fn, *args) -> None:
+        try:
+            anyio.from_thread.run(fn, *args, token=self.token)
+        except Exception:  # the loop may be shutting down; a lost notification is not fatal
+            log.debug("could not deliver a notification", exc_info=True)
+
+    def vault_changed(self, change) -> None:
+        """Notes appeared, went or changed on disk."""
+        g = self.brain.graph
+        if change.added or change.removed:
+            self._run(self.events.resources_changed)
+        changed = sorted(change.modified | change.added)
+        if len(changed) > self.MAX_PER_NOTE:
+            self._run(self.events.resource_updated, "brain://agents")
+            return
+        for nid in changed:
+            d = g.g.nodes.get(nid) or {}
+            agent = d.get("title") if d.get("type") == "agent" else None
+            self._run(self.events.note_changed, d.get("path") or nid + ".md", agent)
+
+    def store_changed(self) -> None:
+        """New usage landed: the listings that show costs changed."""
+        for uri in ("brain://agents", "brain://leaderboard", "brain://anomalies"):
+            self._run(self.events.resource_updated, uri)

@@ -189,9 +189,17 @@ def acknowledge(
         close = [i for i in found if i.startswith(anomaly_id[:4])]
         raise NotFound("anomaly", anomaly_id, close[:3])
     status = "planned" if planned else "acknowledged"
-    with brain.store.transaction() as con:
-        con.execute(
-            "INSERT OR REPLACE INTO anomaly_acks VALUES (?, ?, ?, ?)",
-            [anomaly_id, status, note, _utc(now)],
-        )
+
+    def _record(store) -> None:
+        with store.transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO anomaly_acks VALUES (?, ?, ?, ?)",
+                [anomaly_id, status, note, _utc(now)],
+            )
+
+    write = getattr(brain.store, "write", None)  # a running server's shared store writes this way
+    if write is not None:
+        write(_record)
+    else:
+        _record(brain.store)
     return replace(found[anomaly_id], status=status, note=note)

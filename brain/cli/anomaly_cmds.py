@@ -82,11 +82,21 @@ def cmd_anomalies(args) -> int:
 
 def cmd_ack(args) -> int:
     """Record an ack for one anomaly id."""
-    from brain.anomaly import acknowledge
+    from brain.anomaly import Anomaly, acknowledge
+    from brain.live import remote_call, running_server
 
-    brain = Brain.open(settings_from(args))
+    settings = settings_from(args)
+    server = running_server(settings.store_path)
+    if server is not None and getattr(args, "now", None) is None:  # the server owns the store: ask it
+        d = remote_call(server, "/ack", {"id": args.anomaly_id, "note": args.note, "planned": args.planned})
+        if getattr(args, "json", False):
+            print_json(d)
+        else:
+            print(f"{d['id']} ({d['agent']}, {d['cause']}, onset {d['onset']}) is now {d['status']}: {d.get('note')}")
+        return 0
+    brain = Brain.open(settings)
     try:
-        a = acknowledge(
+        a: Anomaly = acknowledge(
             brain, args.anomaly_id, note=args.note, planned=args.planned, now=getattr(args, "now", None)
         )
     finally:

@@ -68,43 +68,40 @@ class _Bar:
 
 
 def _store(args, read_only: bool = False):
-    from brain.store import Store
+    from brain.live import open_store
 
-    return Store(settings_from(args).store_path, read_only=read_only)
+    return open_store(settings_from(args).store_path, read_only=read_only)
 
 
 def cmd_ingest(args) -> int:
-    """Ingest files; canonical ones in one transaction, provider exports through their adapters."""
-    from brain.ingest import FileReport, ingest_files
-    from brain.ingest.detect import detect_format, ingest_source
+    """Ingest files; through the running `brain serve` when there is one, else straight into the store."""
+    from brain.live import ingest_paths, open_store, remote_ingest, running_server, stdin_to_file
 
-    canonical, other = [], []
-    for f in args.files:
-        fmt = args.format
-        if fmt is None and f != "-":
-            try:
-                fmt = detect_format(f)
-            except BrainError:
-                fmt = None
-        (canonical if fmt in (None, *CANONICAL_FORMATS) else other).append((f, fmt))
+    settings = settings_from(args)
+    server = running_server(settings.store_path)
     bar = _Bar()
-    files: list[dict] = []
-    store = _store(args)
     try:
-        if canonical:
-            forced = args.format if args.format in CANONICAL_FORMATS else None
-            report = ingest_files(store, [f for f, _ in canonical], format=forced, progress=bar)
-            files += [fr.__dict__ for fr in report.files]
-        for f, fmt in other:
+        if server is not None:
+            paths = list(args.files)
+            tmp = None
+            if "-" in paths:
+                tmp = stdin_to_file(settings.store_path.parent / "incoming")
+                paths = [str(tmp) if p == "-" else p for p in paths]
             try:
-                rep = ingest_source(store, f, fmt)
-            except BrainError as exc:
-                files.append(FileReport(f, fmt, error=str(exc)).__dict__)
-                continue
-            files.append({"source": f, "format": fmt, **_report_counts(rep)})
+                print(f"handing {len(paths)} file(s) to the running server (pid {server['pid']})", file=sys.stderr)
+                result = remote_ingest(server, paths, args.format)
+            finally:
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
+        else:
+            store = open_store(settings.store_path)
+            try:
+                result = ingest_paths(store, args.files, args.format, progress=bar)
+            finally:
+                store.close()
     finally:
         bar.close()
-        store.close()
+    files = result["files"]
     totals = {k: sum(int(x.get(k) or 0) for x in files) for k in ("accepted", "duplicates", "quarantined")}
     readable = any(not x.get("error") for x in files)
     if args.json:
@@ -123,16 +120,6 @@ def cmd_ingest(args) -> int:
         print("Error: nothing could be read", file=sys.stderr)
         return 1
     return 0
-
-
-def _report_counts(rep) -> dict:
-    if hasattr(rep, "to_dict"):
-        d = rep.to_dict()
-    elif hasattr(rep, "__dict__"):
-        d = dict(rep.__dict__)
-    else:
-        d = dict(rep)
-    return {k: v for k, v in d.items() if isinstance(v, (int, float, str)) or v is None}
 
 
 def cmd_quarantine(args) -> int:

@@ -85,9 +85,26 @@ class Brain:
         store = self.__dict__.get("store")
         return self.graph.version, getattr(store, "version", 0)
 
-    def inventory_gaps(self) -> list:
-        """Inventory gaps of the graph (usage checks join in once the store exists)."""
-        return self.graph.inventory_gaps()
+    def inventory_gaps(self, days: int = 30) -> list:
+        """Graph gaps plus usage gaps: keys nobody claims and models we cannot price."""
+        from brain.graph import Gap
+
+        gaps = list(self.graph.inventory_gaps())
+        if not self.settings.store_path.exists():
+            return gaps
+        with self._lock:
+            for r in self.unattributed_usage(days=days).get("rows", []):
+                gaps.append(Gap("unclaimed_usage", "warning", str(r.get("seen_as")),
+                                f"{r.get('seen_as')} spent ${r.get('spend_usd') or 0:,.2f} in {days} days and no agent note claims it "
+                                "(add it to an agent's api_keys, service_names or agent_id)"))
+            rows = self.store.con.execute(
+                "SELECT provider, model, any_value(detail) FROM price_models WHERE status <> 'priced' GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+        for provider, model, detail in rows:
+            gaps.append(Gap("unpriced_model", "warning", f"{provider or '?'}/{model}",
+                            f"model {model!r} ({provider or 'no provider'}) is not in genai-prices: its usage is unpriced, "
+                            f"not $0; add a price note{': ' + detail if detail else ''}"))
+        return gaps
 
     def close(self) -> None:
         """Close the store connection if it was opened."""

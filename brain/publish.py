@@ -278,7 +278,7 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
     out += ["## By agent\n", "| agent | spend | run-rate/day | per request | per 1k runs | next 30 days |", "|---|---:|---:|---:|---:|---:|"]
     for r in by_agent.get("rows", []):
         label = r.get("group")
-        link = _cell_link(f"{folder}/Costs/{safe_file_name(label)}", label) if r.get("agent_id") else f"`{label}`"
+        link = _cell_link(f"{folder}/Costs/{safe_file_name(label)}", label) if r.get("attributed") else f"`{label}`"
         out.append(f"| {link} | {_money(r.get('spend_usd'))} | {_money(r.get('run_rate_usd_per_day'))} | {_money(r.get('cost_per_request_usd'))} | "
                    f"{_money(r.get('cost_per_1k_runs_usd'))} | {_money(r.get('projected_30d_usd'))} |")
     out += ["", "## By team\n", "| team | spend | run-rate/day | next 30 days |", "|---|---:|---:|---:|"]
@@ -294,7 +294,7 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
                    f"30-day impact {_money(a.get('projected_30d_impact_usd'))}; changes: {changes}")
     out += ["", "## Unattributed usage\n", "Claim a key by adding it to an agent note's `api_keys`.\n", "| key / service | spend | requests |", "|---|---:|---:|"]
     for r in unattributed.get("rows", []):
-        out.append(f"| `{r.get('group')}` | {_money(r.get('spend_usd'))} | {r.get('requests', 0):,} |")
+        out.append(f"| `{r.get('seen_as')}` | {_money(r.get('spend_usd'))} | {r.get('requests', 0):,} |")
     out += ["", "## Inventory gaps\n"]
     if not gaps:
         out.append("None.")

@@ -241,6 +241,10 @@ def cmd_agent(args) -> int:
         )
         owner = g.owner_of_id(node_id)
         deps = g.dependencies(node_id, 1)
+        try:
+            anomalies = [a for a in brain.anomalies(days=14) if a.get("agent_node") == node_id and a.get("status") == "open"]
+        except BrainError as exc:
+            anomalies = [{"error": str(exc)}]
     finally:
         brain.close()
     props = node.get("properties") or {}
@@ -250,6 +254,7 @@ def cmd_agent(args) -> int:
         "owner": owner.get("person") or card.get("owner"),
         "team": owner.get("team") or card.get("team"),
         "depends_on": [d["name"] for d in deps],
+        "anomalies": anomalies,
     }
     if args.json:
         print_json(card)
@@ -282,3 +287,12 @@ def _print_card(c: dict) -> None:
         print(f"  unpriced    {c['unpriced_requests']:,} requests ({c['unpriced_tokens']:,} tokens)")
     daily = [d["spend_usd"] or 0 for d in c["daily"]]
     print(f"\n  daily       {sparkline(daily)}  max {usd(max(daily, default=0))}/day")
+    open_ = [a for a in c.get("anomalies") or [] if "error" not in a]
+    if open_:
+        print(f"\n  {len(open_)} open anomal{'y' if len(open_) == 1 else 'ies'} (brain anomalies):")
+        for a in open_:
+            changes = ", ".join(a.get("changes") or []) or "no change note nearby"
+            print(
+                f"  ! {a['severity']:<8} since {a['onset']}  cause {a['cause']}: "
+                f"{usd(a['expected_usd_per_day'])}/day -> {usd(a['actual_usd_per_day'])}/day  ({changes})  id {a['id']}"
+            )

@@ -35,10 +35,38 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "nodes": g.g.number_of
 """
 
 
+REFERENCE = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+import obsidiantools.api as otools
+from pathlib import Path
+t1 = time.perf_counter()
+v = otools.Vault(Path(sys.argv[1])).connect().gather()
+t2 = time.perf_counter()
+links = sum(len(x) for x in v.wikilinks_index.values())
+print(json.dumps({"load_s": t2 - t1, "links": links, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def reference_run(root: Path) -> dict | None:
+    """obsidiantools on the same vault, if installed (pip install -e '.[bench]')."""
+    try:
+        import obsidiantools  # noqa: F401
+    except ImportError:
+        print("reference: obsidiantools not installed (pip install -e '.[bench]'); skipped")
+        return None
+    out = subprocess.run([sys.executable, "-c", REFERENCE, str(root)], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        print(f"reference: obsidiantools failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notes", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-reference", action="store_true", help="skip the obsidiantools side-by-side run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "vault"
@@ -54,6 +82,12 @@ def main() -> None:
         print(f"graph: {r0['nodes']} nodes, {r0['edges']} edges ({r0['property_edges']} from properties/fields)")
         print(f"cold load (read + parse + graph), median of {args.repeat}: {load:.3f} s   target <= 1.5 s")
         print(f"peak RSS of the loading process (incl. interpreter + imports): {rss:.0f} MB   target <= 400 MB")
+        ref = None if args.no_reference else reference_run(root)
+        if ref is not None:
+            print(f"reference obsidiantools, same vault, same run: load {ref['load_s']:.2f} s "
+                  f"({ref['load_s'] / load:.0f}x ours), peak RSS {ref['peak_rss_mb']:.0f} MB, "
+                  f"{ref['links']} wikilinks found vs our {r0['edges']} links ({r0['property_edges']} from properties "
+                  "and Dataview fields)")
 
         from brain.graph import CompanyGraph
         from brain.vault import read_note_file, read_vault

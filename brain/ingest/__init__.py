@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +70,31 @@ class IngestReport:
         }
 
 
+# DuckDB memory cap while ingesting (env BRAIN_INGEST_MEMORY overrides): staging, dedupe and
+# rollups spill to `<store>.tmp/` beyond it instead of growing the process (10M rows: 5.4 GB
+# peak RSS uncapped). Process RSS ends up a few hundred MB above it (Python, Arrow, allocator).
+INGEST_MEMORY_LIMIT = "1GB"
+
+
+@contextmanager
+def _ingest_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Cap DuckDB's memory and drop insertion-order preservation for one ingest, then restore."""
+    wanted = {
+        "memory_limit": os.environ.get("BRAIN_INGEST_MEMORY", INGEST_MEMORY_LIMIT),
+        "preserve_insertion_order": "false",
+    }
+    before = {
+        k: con.execute("SELECT current_setting(?)", [k]).fetchone()[0] for k in wanted
+    }
+    for k, v in wanted.items():
+        con.execute(f"SET {k} = '{v}'")
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            con.execute(f"SET {k} = '{v}'")
+
+
 @dataclass(frozen=True)
 class _Staged:
     source: str
@@ -97,39 +124,60 @@ def _stage_file(con: duckdb.DuckDBPyConnection, n: int, path: str, fmt: str) -> 
         raise IngestError(f"cannot read {path} as jsonl: {canonical._first_line(exc)}") from exc
 
 
+def _dropped_lines(con: duckdb.DuckDBPyConnection, t: str, events_empty: bool) -> int:
+    """Fill `_dropped` with the staged lines that are duplicates; returns how many.
+
+    Within the source the first line of an event id wins. Candidates are found by grouping on a
+    64-bit hash of the id (integers group much faster than long strings); only those rows are
+    then compared by the id itself, so a hash collision never drops an event.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _dropped AS
+        SELECT _line FROM (
+            SELECT _line, row_number() OVER (PARTITION BY event_id ORDER BY _line) AS rn
+            FROM {t}
+            WHERE _reason IS NULL AND hash(event_id) IN (
+                SELECT h FROM (SELECT hash(event_id) AS h FROM {t} WHERE _reason IS NULL)
+                GROUP BY h HAVING count(*) > 1)
+        ) WHERE rn > 1"""
+    )
+    if not events_empty:
+        con.execute(
+            f"""INSERT INTO _dropped
+            SELECT s._line FROM {t} s
+            WHERE s._reason IS NULL AND s.event_id IN (SELECT event_id FROM events)
+              AND s._line NOT IN (SELECT _line FROM _dropped)"""
+        )
+    return con.execute("SELECT count(*) FROM _dropped").fetchone()[0]
+
+
 def _commit_stage(con: duckdb.DuckDBPyConnection, ingest_id: int, staged: _Staged) -> FileReport:
     """Move one staged source into quarantine and events (inside the caller's transaction)."""
     t, src = staged.table, staged.source
     rows, bad = con.execute(f"SELECT count(*), count(_reason) FROM {t}").fetchone()
-    con.execute(
-        f"""INSERT INTO quarantine
-        SELECT ?, ?, _line, _reason, _raw, now() FROM {t} s WHERE _reason IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = ?
-                          AND q.source_line = s._line AND q.raw IS NOT DISTINCT FROM s._raw)""",
-        [ingest_id, src, src],
-    )
+    if bad:
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, _line, _reason, _raw, now() FROM {t} s WHERE _reason IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = ?
+                              AND q.source_line = s._line AND q.raw IS NOT DISTINCT FROM s._raw)""",
+            [ingest_id, src, src],
+        )
     pairs = con.execute(f"SELECT DISTINCT provider, model FROM {t} WHERE _reason IS NULL").fetchall()
     ensure_prices(con, pairs)
+    events_empty = con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchone()[0]
+    dropped = _dropped_lines(con, t, events_empty)
+    keep = " AND s._line NOT IN (SELECT _line FROM _dropped)" if dropped else ""
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
-    before = con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
-    con.execute(
+    accepted = con.execute(
         f"""INSERT INTO events
-        WITH dup AS (
-            SELECT event_id, min(_line) AS keep FROM {t} WHERE _reason IS NULL
-            GROUP BY event_id HAVING count(*) > 1
-        ), fresh AS (
-            SELECT s.*, {canonical_price_keys()} FROM {t} s
-            WHERE s._reason IS NULL
-              AND NOT EXISTS (SELECT 1 FROM dup WHERE dup.event_id = s.event_id AND dup.keep <> s._line)
-              AND NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = s.event_id)
-        )
         SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
                ? AS source_file, e._line AS source_line, ? AS ingest_id
-        FROM fresh e LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
+        FROM (SELECT s.*, {canonical_price_keys()} FROM {t} s WHERE s._reason IS NULL{keep}) e
+        LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
         [src, ingest_id],
-    )
-    after = con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
-    accepted = after - before
+    ).fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS _dropped")
     return FileReport(src, staged.format, rows, accepted, rows - bad - accepted, bad)
 
 
@@ -190,6 +238,13 @@ def ingest_files(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest canonical JSONL/CSV/Parquet files (`-` = JSONL on stdin) in one transaction."""
+    with _ingest_settings(store.con):
+        return _ingest_files(store, paths, format, progress)
+
+
+def _ingest_files(
+    store: Store, paths: Sequence[str | Path], format: str | None, progress: Progress | None
+) -> IngestReport:
     con = store.con
     staged: list[_Staged] = []
     failed: list[FileReport] = []
@@ -232,16 +287,21 @@ def ingest_table(store: Store, table: pa.Table, source: str) -> IngestReport:
     view = "_arrow_src"
     con.register(view, table)
     try:
-        picks = ", ".join(f'"{c}"' for c in canonical.CANONICAL_NAMES)
-        raw = f"(SELECT {picks}, row_number() OVER () AS _line FROM {view})"
-        try:
-            name = _stage(con, 0, raw)
-        except duckdb.Error as exc:
-            raise IngestError(f"{source}: {canonical._first_line(exc)}") from exc
-        staged = [_Staged(source, "arrow", name)]
-        try:
-            return _run(store, staged, [], None)
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        with _ingest_settings(con):
+            return _arrow(store, view, source)
     finally:
         con.unregister(view)
+
+
+def _arrow(store: Store, view: str, source: str) -> IngestReport:
+    con = store.con
+    picks = ", ".join(f'"{c}"' for c in canonical.CANONICAL_NAMES)
+    raw = f"(SELECT {picks}, row_number() OVER () AS _line FROM {view})"
+    try:
+        name = _stage(con, 0, raw)
+    except duckdb.Error as exc:
+        raise IngestError(f"{source}: {canonical._first_line(exc)}") from exc
+    try:
+        return _run(store, [_Staged(source, "arrow", name)], [], None)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -1,0 +1,70 @@
+"""Every CLI command has help and is documented in the README; errors are one line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from brain.cli import build_parser, main
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def _commands() -> list[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_and_is_in_the_readme(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert len(capsys.readouterr().out) > 100
+    assert re.search(rf"\bbrain {command}\b", README), f"`brain {command}` is not in the README"
+
+
+def test_unknown_name_is_one_clear_line(make_vault, capsys):
+    root = make_vault({"Agents/Support Agent.md": "---\ntype: agent\n---\n"})
+    assert main(["show", "Suport Agent", "--vault", str(root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["Error: no note named 'Suport Agent'; did you mean 'Support Agent'?"]
+
+
+def test_missing_vault_is_one_clear_line(tmp_path, capsys):
+    assert main(["graph", "--vault", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: vault folder")
+
+
+def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
+    import json
+
+    import pyarrow as pa
+
+    from brain.ingest import ingest_table
+    from brain.store import Store
+
+    root = make_vault({"Agents/Bot.md": "---\ntype: agent\nowner: '[[Ada]]'\napi_keys: [key_bot]\n---\n", "People/Ada.md": ""})
+    table = pa.table({
+        "timestamp": ["2026-11-20T10:00:00Z"] * 3,
+        "api_key_id": ["key_bot", "key_nobody", "key_bot"],
+        "provider": ["openai", "openai", "acme"],
+        "model": ["gpt-4o-mini", "gpt-4o-mini", "acme-llm-9"],
+        "input_tokens": [1000, 2000, 10],
+        "output_tokens": [100, 200, 1],
+        "request_id": ["a", "b", "c"],
+    })
+    with Store(root / ".brain" / "usage.duckdb") as st:
+        ingest_table(st, table, source="test")
+    capsys.readouterr()
+    assert main(["check", "--vault", str(root), "--json"]) == 0  # warnings only: exit 0
+    gaps = json.loads(capsys.readouterr().out)["gaps"]
+    kinds = {(g["kind"], g["node"]) for g in gaps}
+    assert ("unpriced_model", "acme/acme-llm-9") in kinds
+    assert any(k == "unclaimed_usage" and "key_nobody" in n for k, n in kinds)
+    assert not any("key_bot" in n for k, n in kinds if k == "unclaimed_usage")

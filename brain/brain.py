@@ -80,6 +80,16 @@ class Brain:
         """A counter that changes whenever the graph is edited (watcher, write tools)."""
         return self.graph.version
 
+    def costs_version(self) -> int:
+        """Changes when agent cost fields may change: agent identities, price notes or usage data."""
+        idents = self.identities()
+        store = self.__dict__.get("store")
+        return hash((
+            tuple((i.node_id, i.agent_id, i.aliases, i.api_keys, i.service_names) for i in idents),
+            repr(self.price_notes()),
+            getattr(store, "version", 0),
+        ))
+
     def data_version(self) -> tuple[int, int]:
         """(graph version, store version): changes when the vault or the usage data changes."""
         store = self.__dict__.get("store")

@@ -41,13 +41,13 @@ def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
 
 
-def open_store(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S) -> Store:
+def open_store(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S, create: bool = False) -> Store:
     """Open the store, waiting (with backoff) while another process holds its write lock."""
     deadline = time.monotonic() + wait_s
     delay = 0.02
     while True:
         try:
-            if read_only and not Path(path).exists():
+            if read_only and create and not Path(path).exists():
                 Store(path).close()  # create it with its schema, then reopen read-only
             return Store(path, read_only=read_only)
         except StoreError as exc:
@@ -82,7 +82,7 @@ class SharedStore:
         self._lock = lock or threading.RLock()  # held by readers; taken to swap connections
         self._write_lock = threading.Lock()
         open_store(self.path).close()  # create or migrate once
-        self._store = open_store(self.path, read_only=True)
+        self._store = open_store(self.path, read_only=True, create=True)
         self.listeners: list[Callable[[Any], None]] = []
 
     @property

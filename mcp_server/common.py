@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,24 +39,26 @@ class BrainState:
     allow_writes: bool
     events: Any  # mcp_server.events.ServerEvents
     costs_at: float | None = None
-    costs_version: tuple | None = None
+    costs_version: object = None
     costs_error: str | None = None
     extra: dict = field(default_factory=dict)
+    costs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ensure_costs(self) -> None:
-        """Attach cost fields to agent nodes when missing or older than COSTS_MAX_AGE_S (errors kept, not raised)."""
-        now = time.monotonic()
-        version = self.brain.data_version()
-        if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S and version == self.costs_version:
-            return
-        self.costs_version = version
-        try:
-            self.brain.attach_costs()
-            self.costs_error = None
-        except (BrainError, ImportError) as exc:
-            self.costs_error = str(exc)
-            log.info("agent cost fields unavailable: %s", exc)
-        self.costs_at = now
+        """Attach cost fields to agent nodes when missing, stale or older than COSTS_MAX_AGE_S (errors kept)."""
+        with self.costs_lock:  # a second caller waits for the computation in flight, then reuses it
+            now = time.monotonic()
+            version = self.brain.costs_version()
+            if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S and version == self.costs_version:
+                return
+            self.costs_version = version
+            try:
+                self.brain.attach_costs()
+                self.costs_error = None
+            except (BrainError, ImportError) as exc:
+                self.costs_error = str(exc)
+                log.info("agent cost fields unavailable: %s", exc)
+            self.costs_at = now
 
 
 def state_of(ctx: Context) -> BrainState:

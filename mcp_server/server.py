@@ -52,6 +52,7 @@ def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-
     prompts.register(server, state)
     events.install(server)
     server.brain_events = events
+    server.brain_state = state
     return server
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import threading
 
 import anyio
 import anyio.from_thread
@@ -109,6 +110,8 @@ def serve(
         live.on_vault_change = notify.vault_changed
         live.on_store_change = notify.store_changed
         live.start()
+        # compute agent cost fields in the background, so the first get_node is not the one to wait
+        threading.Thread(target=server.brain_state.ensure_costs, name="brain-warm-costs", daemon=True).start()
         try:
             if http:
                 await run_http(server, host, port, token)

@@ -154,3 +154,61 @@ def test_ack_goes_through_the_running_server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
+    """Spans sent to `brain serve --otlp` land through the server; --publish refreshes Brain/ after."""
+    import urllib.request
+
+    from tests.test_mcp_e2e import free_port
+
+    vault = make_company(tmp_path / "vault")
+    store = tmp_path / "u.duckdb"
+    port = free_port()
+    ts = int(time.time() - 3600) * 1_000_000_000
+    doc = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "whatever-svc"}}]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": [{
+            "traceId": f"{i:032x}", "spanId": f"{i:016x}", "name": "chat", "startTimeUnixNano": str(ts + i),
+            "attributes": [
+                {"key": "gen_ai.agent.name", "value": {"stringValue": "support-agent"}},
+                {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100000"}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "10000"}},
+            ]} for i in range(1, 201)]}]}]}
+    args = ["serve", "--vault", str(vault), "--store", str(store), "--otlp", "--otlp-port", str(port), "--publish"]
+    async with Client(StdioServerParameters(command=BRAIN, args=args)) as client:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=json.dumps(doc).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        end = time.monotonic() + 20
+        while True:  # the receiver starts with the server; retry until it answers
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    assert resp.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < end, "OTLP receiver did not come up"
+                await anyio.sleep(0.1)
+
+        async def landed():
+            r = await client.call_tool("agent_costs", {"name": "Support Agent", "days": 7})
+            return r.structured_content["requests"] >= 200 and r
+
+        card = await _wait(landed, 10.0)
+        assert card, "OTLP spans not visible through the server"
+        # 200 calls x (100k in + 10k out) on gpt-4o-mini: 200 x ($0.015 + $0.006) = $4.20
+        assert abs(card.structured_content["spend_usd"] - 4.2) < 1e-6
+        note = vault / "Brain" / "Costs" / "Support Agent.md"
+
+        def published_spend():
+            if not note.exists():
+                return None
+            text = note.read_text(encoding="utf-8")
+            line = next((ln for ln in text.splitlines() if ln.startswith("spend_usd:")), "")
+            return float(line.split(":", 1)[1]) if line else None
+
+        end = time.monotonic() + 20
+        while (published_spend() or 0) < 4.2 - 1e-3:
+            assert time.monotonic() < end, f"cost note not refreshed: {published_spend()}"
+            await anyio.sleep(0.1)

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 import pyarrow as pa
 
@@ -76,7 +77,8 @@ def make_window(
     return Window(start, end, now)
 
 
-def _match_rows(identities: Sequence[AgentIdentity]) -> pa.Table:
+@lru_cache(maxsize=8)
+def _match_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
     seen: dict[tuple[str, str], str] = {}
     for ident in sorted(identities, key=lambda i: i.node_id):
         values = [("agent", v) for v in (ident.agent_id, ident.name, ident.node_id, *ident.aliases)]
@@ -94,7 +96,8 @@ def _match_rows(identities: Sequence[AgentIdentity]) -> pa.Table:
     )
 
 
-def _ident_rows(identities: Sequence[AgentIdentity]) -> pa.Table:
+@lru_cache(maxsize=8)
+def _ident_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
     fields = ("node_id", "name", "agent_id", "owner", "team")
     return pa.table(
         {f: [getattr(i, f) for i in identities] for f in fields},
@@ -103,30 +106,59 @@ def _ident_rows(identities: Sequence[AgentIdentity]) -> pa.Table:
 
 
 @contextmanager
-def _registered(store: Store, identities: Sequence[AgentIdentity], price_notes: Sequence[dict]) -> Iterator:
+def _registered(store: Store, identities: Sequence[AgentIdentity], price_notes: Sequence[dict]) -> Iterator[bool]:
+    """Register the attribution tables (and `_notes` when there are price notes); yields has-notes."""
     con = store.con
-    con.register("_m", _match_rows(identities))
-    con.register("_ident", _ident_rows(identities))
-    con.register("_notes", price_notes_table(price_notes))
+    idents = tuple(identities)
+    names = ["_m", "_ident"]
+    con.register("_m", _match_rows(idents))
+    con.register("_ident", _ident_rows(idents))
+    notes = price_notes_table(price_notes) if price_notes else None
+    if notes is not None and notes.num_rows:
+        con.register("_notes", notes)
+        names.append("_notes")
     try:
-        yield con
+        yield "_notes" in names
     finally:
-        for name in ("_m", "_ident", "_notes"):
+        for name in names:
             con.unregister(name)
 
 
-def attributed_sql(table: str, bucket: str, where: str) -> str:
-    """Rollup rows (vault notes applied) with `node_id` (NULL = unattributed) and `agent_label`."""
-    adjusted = adjusted_costs_sql(f"(SELECT * FROM {table} WHERE {where})", bucket)
+def _mapping_sql(source: str) -> str:
+    """Distinct (agent, api_key_id, service_name) of a relation, each attributed once (needs `_m`)."""
     return f"""
-    SELECT a.*, coalesce(ma.node_id, mk.node_id, ms.node_id) AS node_id,
+    SELECT c.agent, c.api_key_id, c.service_name,
+        coalesce(ma.node_id, mk.node_id, ms.node_id) AS node_id,
         coalesce(ma.node_id, mk.node_id, ms.node_id,
-                 '{UNATTRIBUTED}' || coalesce(':' || coalesce(a.api_key_id, a.service_name, a.agent), ''))
+                 '{UNATTRIBUTED}' || coalesce(':' || coalesce(c.api_key_id, c.service_name, c.agent), ''))
             AS agent_label
-    FROM ({adjusted}) a
-    LEFT JOIN _m ma ON ma.kind = 'agent' AND ma.value = lower(a.agent)
-    LEFT JOIN _m mk ON mk.kind = 'key' AND mk.value = lower(a.api_key_id)
-    LEFT JOIN _m ms ON ms.kind = 'service' AND ms.value = lower(a.service_name)"""
+    FROM (SELECT DISTINCT agent, api_key_id, service_name FROM {source}) c
+    LEFT JOIN (SELECT * FROM _m WHERE kind = 'agent') ma ON ma.value = lower(c.agent)
+    LEFT JOIN (SELECT * FROM _m WHERE kind = 'key') mk ON mk.value = lower(c.api_key_id)
+    LEFT JOIN (SELECT * FROM _m WHERE kind = 'service') ms ON ms.value = lower(c.service_name)"""
+
+
+_SAME_TRIPLE = """a.agent IS NOT DISTINCT FROM m.agent AND a.api_key_id IS NOT DISTINCT FROM m.api_key_id
+        AND a.service_name IS NOT DISTINCT FROM m.service_name"""
+
+
+def _costed_sql(table: str, bucket: str, where: str, notes: bool) -> str:
+    """Rollup rows of a window with vault price notes applied (the rows as they are without notes)."""
+    window = f"(SELECT * FROM {table} WHERE {where})"
+    return adjusted_costs_sql(window, bucket) if notes else f"SELECT * FROM {window}"
+
+
+def attributed_sql(table: str, bucket: str, where: str, notes: bool = True) -> str:
+    """Rollup rows (vault notes applied) with `node_id` (NULL = unattributed) and `agent_label`.
+
+    Attribution is worked out once per distinct (agent, key, service) of the window, a few
+    thousand rows, and joined back on equality: cheaper than matching every rollup row.
+    """
+    return f"""
+    SELECT a.*, m.node_id, m.agent_label
+    FROM ({_costed_sql(table, bucket, where, notes)}) a
+    JOIN ({_mapping_sql(f"(SELECT agent, api_key_id, service_name FROM {table} WHERE {where})")}) m
+      ON {_SAME_TRIPLE}"""
 
 
 _GROUP_SQL = {
@@ -153,33 +185,52 @@ def _quarter_bounds(d: date) -> tuple[datetime, datetime]:
     return _midnight(q0), _midnight(q1)
 
 
-def _aggregate(store: Store, group_sql: str, w: Window, extra_where: str = "", params: Sequence = ()) -> list[dict]:
+def _aggregate(
+    store: Store, group_sql: str, w: Window, notes: bool, extra_where: str = "", params: Sequence = ()
+) -> list[dict]:
     """Per-group figures for the window, previous period, run-rate tail and quarter-to-date."""
     prev_start = w.start - (w.end - w.start)
     as_of = min(w.now, w.end)
     rr_start = max(w.start, _midnight(as_of.date()) - timedelta(days=RUN_RATE_DAYS - 1))
     q_start, _ = _quarter_bounds((as_of - timedelta(microseconds=1)).date())
     lo = min(prev_start, q_start)
-    cur = "a.day >= $start AND a.day < $end"
+    flags = {
+        "f_cur": "day >= $start AND day < $end",
+        "f_prev": "day >= $prev AND day < $start",
+        "f_rr": "day >= $rr AND day < $end",
+        "f_q": "day >= $q AND day < $end",
+    }
+    measures = [*(f"cost_{t}_usd" for t in TOKEN_TYPES), "requests", "error_requests", "runs",
+                "unpriced_requests", "unpriced_tokens", "reported_cost_usd"]
+    cost = _COST.replace("cost_", "a.cost_")
     parts = ", ".join(
-        f"coalesce(sum(a.cost_{t}_usd) FILTER (WHERE {cur}), 0) AS spend_{t}" for t in TOKEN_TYPES
+        f"coalesce(sum(a.cost_{t}_usd) FILTER (WHERE a.f_cur), 0) AS spend_{t}" for t in TOKEN_TYPES
     )
+    # One scan of the window: rollup rows summed per (agent, key, service, provider, model) and
+    # which of the periods they fall in (a few thousand rows), then attributed and grouped.
     sql = f"""
+    WITH pre AS MATERIALIZED (
+        SELECT agent, api_key_id, service_name, provider, model,
+            {", ".join(f"{sql} AS {name}" for name, sql in flags.items())},
+            {", ".join(f"sum({m}) AS {m}" for m in measures)},
+            sum(input_tokens + output_tokens) AS tokens
+        FROM ({_costed_sql("rollup_daily", "day", "day >= $lo AND day < $end", notes)})
+        GROUP BY ALL
+    )
     SELECT {group_sql} AS grp, any_value(a.node_id) AS node_id, bool_or(a.node_id IS NOT NULL) AS attributed,
         {parts},
-        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE a.day >= $prev AND a.day < $start), 0) AS prev_spend,
-        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE a.day >= $rr AND a.day < $end), 0) AS rr_spend,
-        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE a.day >= $q AND a.day < $end), 0) AS qtd_spend,
-        coalesce(sum({_COST.replace("cost_", "a.cost_")}) FILTER (WHERE {cur} AND a.node_id IS NULL), 0)
-            AS unattributed_spend,
-        coalesce(sum(a.requests) FILTER (WHERE {cur}), 0) AS requests,
-        coalesce(sum(a.error_requests) FILTER (WHERE {cur}), 0) AS error_requests,
-        coalesce(sum(a.runs) FILTER (WHERE {cur}), 0) AS runs,
-        coalesce(sum(a.unpriced_requests) FILTER (WHERE {cur}), 0) AS unpriced_requests,
-        coalesce(sum(a.unpriced_tokens) FILTER (WHERE {cur}), 0) AS unpriced_tokens,
-        sum(a.reported_cost_usd) FILTER (WHERE {cur}) AS reported_cost_usd,
-        coalesce(sum(a.input_tokens + a.output_tokens) FILTER (WHERE {cur}), 0) AS tokens
-    FROM ({attributed_sql("rollup_daily", "day", "day >= $lo AND day < $end")}) a
+        coalesce(sum({cost}) FILTER (WHERE a.f_prev), 0) AS prev_spend,
+        coalesce(sum({cost}) FILTER (WHERE a.f_rr), 0) AS rr_spend,
+        coalesce(sum({cost}) FILTER (WHERE a.f_q), 0) AS qtd_spend,
+        coalesce(sum({cost}) FILTER (WHERE a.f_cur AND a.node_id IS NULL), 0) AS unattributed_spend,
+        coalesce(sum(a.requests) FILTER (WHERE a.f_cur), 0) AS requests,
+        coalesce(sum(a.error_requests) FILTER (WHERE a.f_cur), 0) AS error_requests,
+        coalesce(sum(a.runs) FILTER (WHERE a.f_cur), 0) AS runs,
+        coalesce(sum(a.unpriced_requests) FILTER (WHERE a.f_cur), 0) AS unpriced_requests,
+        coalesce(sum(a.unpriced_tokens) FILTER (WHERE a.f_cur), 0) AS unpriced_tokens,
+        sum(a.reported_cost_usd) FILTER (WHERE a.f_cur) AS reported_cost_usd,
+        coalesce(sum(a.tokens) FILTER (WHERE a.f_cur), 0) AS tokens
+    FROM (SELECT a.*, m.node_id, m.agent_label FROM pre a JOIN ({_mapping_sql("pre")}) m ON {_SAME_TRIPLE}) a
     LEFT JOIN _ident i ON i.node_id = a.node_id
     WHERE TRUE {extra_where}
     GROUP BY ALL"""
@@ -242,8 +293,8 @@ def spend_report(
     if by not in GROUPINGS:
         raise BrainError(f"cannot group spend by {by!r}; use one of {', '.join(GROUPINGS)}")
     w = make_window(days, since, until, now)
-    with _registered(store, identities, price_notes):
-        rows = _aggregate(store, _GROUP_SQL[by], w)
+    with _registered(store, identities, price_notes) as notes:
+        rows = _aggregate(store, _GROUP_SQL[by], w, notes)
     names = {i.node_id: i for i in identities}
     for row in rows:
         ident = names.get(row["node_id"]) if row["attributed"] else None
@@ -293,21 +344,23 @@ def agent_card(
     w = make_window(days, now=now)
     everyone = list(identities) if identities is not None else [identity]
     where, params = _identity_filter(identity)
-    with _registered(store, everyone, price_notes):
-        rows = _aggregate(store, "a.node_id", w, where, params)
-        daily = store.con.execute(
-            f"""SELECT a.day, sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests) AS requests
-            FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end")}) a
-            WHERE a.node_id = $p0 GROUP BY a.day""",
+    with _registered(store, everyone, price_notes) as notes:
+        rows = _aggregate(store, "a.node_id", w, notes, where, params)
+        daily, models = {}, []
+        for is_model, day, provider, model, spend, requests in store.con.execute(
+            f"""SELECT grouping(a.day) = 1, a.day, a.provider, a.model,
+                sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests)
+            FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end", notes)}) a
+            WHERE a.node_id = $p0
+            GROUP BY GROUPING SETS ((a.day), (a.provider, a.model))
+            ORDER BY spend DESC""",
             {"start": w.start, "end": w.end, "p0": identity.node_id},
-        ).fetchall()
-        models = store.con.execute(
-            f"""SELECT a.provider, a.model, sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests)
-            FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end")}) a
-            WHERE a.node_id = $p0 GROUP BY ALL ORDER BY spend DESC""",
-            {"start": w.start, "end": w.end, "p0": identity.node_id},
-        ).fetchall()
-    by_day = {d.astimezone(UTC).date(): (s, n) for d, s, n in daily}
+        ).fetchall():
+            if is_model:
+                models.append((provider, model, spend, requests))
+            else:
+                daily[day] = (spend, requests)
+    by_day = {d.astimezone(UTC).date(): sn for d, sn in daily.items()}
     series = []
     for k in range(w.days):
         d = (w.start + timedelta(days=k)).date()
@@ -374,8 +427,8 @@ def agent_cost_fields(
 ) -> dict[str, dict]:
     """The graph's cost fields for every agent note in one query (zeros for agents with no usage)."""
     w = make_window(days, now=now)
-    with _registered(store, identities, price_notes):
-        rows = _aggregate(store, "a.node_id", w, " AND a.node_id IS NOT NULL")
+    with _registered(store, identities, price_notes) as notes:
+        rows = _aggregate(store, "a.node_id", w, notes, " AND a.node_id IS NOT NULL")
     empty = _empty_row()
     out = {i.node_id: {f: empty[f] for f in COST_FIELDS} for i in identities}
     for row in rows:
@@ -406,13 +459,13 @@ def _series(
     bucket: str,
 ) -> pa.Table:
     sums = ", ".join(f"sum(a.{c})::BIGINT AS {c}" for c in _SERIES_COLUMNS)
-    with _registered(store, identities, price_notes):
+    with _registered(store, identities, price_notes) as notes:
         return store.con.sql(
             f"""SELECT a.agent_label AS agent, a.{bucket} AS {bucket}, a.provider, a.model, {sums},
                 sum({_COST.replace("cost_", "a.cost_")}) AS cost_usd,
                 max(a.input_tokens_p95) AS input_tokens_p95,
                 max(a.output_tokens_p95) AS output_tokens_p95
-            FROM ({attributed_sql(table, bucket, f"{bucket} >= $since AND {bucket} < $until")}) a
+            FROM ({attributed_sql(table, bucket, f"{bucket} >= $since AND {bucket} < $until", notes)}) a
             GROUP BY ALL ORDER BY agent, {bucket}, a.provider, a.model""",
             params={"since": since, "until": until},
         ).to_arrow_table()

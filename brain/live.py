@@ -414,7 +414,7 @@ class LiveBrain:
             from brain.collector import start_collector
 
             shared = self.shared
-            self.collector = start_collector(lambda: _NoClose(shared), host=self.otlp[0], port=self.otlp[1])
+            self.collector = start_collector(lambda: NoCloseStore(shared), host=self.otlp[0], port=self.otlp[1])
             log.warning("OTLP receiver on %s", self.collector.endpoint)
         return self
 
@@ -450,7 +450,7 @@ class LiveBrain:
             self.on_store_change()
 
 
-class _NoClose:
+class NoCloseStore:
     """The shared store as the OTLP writer sees it: it ingests through the server and never closes it."""
 
     def __init__(self, shared: SharedStore):

@@ -212,3 +212,30 @@ async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
         while (published_spend() or 0) < 4.2 - 1e-3:
             assert time.monotonic() < end, f"cost note not refreshed: {published_spend()}"
             await anyio.sleep(0.1)
+
+
+def test_collect_shares_the_store_and_refuses_a_served_one(tmp_path):
+    """`brain collect` keeps the store readable and takes `brain ingest` through it; it will not
+    start on a store a running `brain serve` owns."""
+    from tests.test_mcp_e2e import free_port
+
+    vault = make_company(tmp_path / "vault")
+    store = tmp_path / "u.duckdb"
+    proc = subprocess.Popen([BRAIN, "collect", "--vault", str(vault), "--store", str(store), "--port", str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while running_server(store) is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "slow"
+            time.sleep(0.05)
+        r = _ingest(vault, store, _usage_file(tmp_path / "x.parquet", 5_000))
+        assert r.returncode == 0 and json.loads(r.stdout)["accepted"] == 5_000, r.stderr
+        assert "running server" in r.stderr
+        s = subprocess.run([BRAIN, "spend", "--vault", str(vault), "--store", str(store), "--json"], capture_output=True, text=True, timeout=120)
+        assert s.returncode == 0 and json.loads(s.stdout)["total_usd"] > 0, s.stderr
+        second = subprocess.run([BRAIN, "collect", "--vault", str(vault), "--store", str(store), "--port", str(free_port())],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "owns" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

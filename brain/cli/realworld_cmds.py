@@ -45,12 +45,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_collect(args) -> int:
     """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
     from brain.collector import start_collector
-    from brain.store import Store
+    from brain.errors import StoreError
+    from brain.live import ControlServer, NoCloseStore, SharedStore, running_server
 
     settings = settings_from(args)
     store_path = settings.store_path
+    server = running_server(store_path)
+    if server is not None:
+        raise StoreError(
+            f"a running `brain serve` (pid {server['pid']}) owns {store_path}; "
+            "start it with --otlp to receive spans there, or stop it first"
+        )
+    # Like the server: the store stays read-only between batches (CLI readers work beside it),
+    # and `brain ingest` hands its files to this process through .brain/server.json.
+    shared = SharedStore(store_path)
+    control = ControlServer(shared).start()
     collector = start_collector(
-        lambda: Store(store_path),
+        lambda: NoCloseStore(shared),
         host=args.host,
         port=args.port,
         batch_rows=args.batch_rows,
@@ -65,6 +76,8 @@ def cmd_collect(args) -> int:
         pass
     finally:
         collector.stop()
+        control.stop()
+        shared.close()
         signal.signal(signal.SIGTERM, previous)
     s = collector.snapshot()
     print(

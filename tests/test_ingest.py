@@ -241,3 +241,33 @@ def test_rollups_do_not_depend_on_how_usage_was_split_into_ingests(tmp_path_fact
         assert _rounded(a) == _rounded(b)
     one.close()
     two.close()
+
+
+def test_rollups_grouped_by_strings_equal_rollups_grouped_by_attribution_hash(store):
+    # The string grouping is the fallback when the attribution hash collides; both must agree.
+    from brain.ingest.rollups import ROLLUPS, _rebuild
+
+    t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    rows = [
+        {"timestamp": t0 + timedelta(minutes=7 * i), "agent": ["a", "b", None][i % 3],
+         "api_key_id": [None, "key_1"][i % 2], "provider": "openai", "model": ["gpt-4o", "gpt-4o-mini"][i % 2],
+         "input_tokens": 100 + i, "output_tokens": 10, "run_id": f"r{i // 4}", "request_id": f"q{i}"}
+        for i in range(300)
+    ]
+    ingest_table(store, pa.Table.from_pylist(rows), "t")
+    q = "SELECT * FROM {t} ORDER BY ALL"
+    hashed = {t: _rounded(store.con.execute(q.format(t=t)).fetchall()) for t, _, _ in ROLLUPS}
+    lo, hi = store.con.execute(
+        'SELECT min(epoch_us("timestamp") // 3600000000), max(epoch_us("timestamp") // 3600000000) FROM events'
+    ).fetchone()
+    for table, bucket, unit_us in ROLLUPS:
+        store.con.execute(f"DELETE FROM {table}")
+        _rebuild(store.con, 1, table, bucket, unit_us, False, lo, hi)
+        assert _rounded(store.con.execute(q.format(t=table)).fetchall()) == hashed[table]
+
+
+def test_ingest_restores_the_connection_settings(store, tmp_path):
+    before = store.con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
+    ingest_files(store, [_jsonl(tmp_path / "u.jsonl", [{**BASE, "request_id": "a"}])])
+    after = store.con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
+    assert after == before

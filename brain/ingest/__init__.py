@@ -83,16 +83,20 @@ def _ingest_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         "memory_limit": os.environ.get("BRAIN_INGEST_MEMORY", INGEST_MEMORY_LIMIT),
         "preserve_insertion_order": "false",
     }
-    before = {
-        k: con.execute("SELECT current_setting(?)", [k]).fetchone()[0] for k in wanted
-    }
+    setting = "SELECT current_setting(?)"
+    before: dict[str, str | None] = {}
+    for k in wanted:
+        value = con.execute(setting, [k]).fetchone()[0]
+        con.execute(f"RESET {k}")
+        # None = it was the default: RESET again afterwards (printed sizes are rounded).
+        before[k] = None if con.execute(setting, [k]).fetchone()[0] == value else str(value)
     for k, v in wanted.items():
         con.execute(f"SET {k} = '{v}'")
     try:
         yield
     finally:
         for k, v in before.items():
-            con.execute(f"SET {k} = '{v}'")
+            con.execute(f"RESET {k}" if v is None else f"SET {k} = '{v}'")
 
 
 @dataclass(frozen=True)

@@ -226,3 +226,45 @@ def test_change_point_finds_a_step():
     v = np.r_[np.full(10, 1.0), np.full(7, 3.0)]
     v[3] = np.nan
     assert change_point(v) == 10
+
+
+def _working_hours(days: int, seed: int) -> np.ndarray:
+    """Runs of 12 calls on weekdays only, the working day starting and ending an hour early or late."""
+    rng = np.random.default_rng(seed)
+    req = np.zeros(days * 24)
+    for day in range(days):
+        if day % 7 >= 5:  # START is a Monday
+            continue
+        first, last = 8 + rng.integers(-1, 2), 18 + rng.integers(-1, 2)
+        for h in range(first, last + 1):
+            req[day * 24 + h] = 12 * rng.poisson(2.5)
+    return req
+
+
+def test_issue4_working_hours_agent_in_a_window_opening_on_a_weekend_does_not_alarm():
+    days = 42
+    hours = days * 24
+    series = {
+        f"Agents/Office {seed}": [
+            stream(hours, _working_hours(days, seed), usd_per_mtok=3, tokens_per_request=8000, calls_per_run=12)
+        ]
+        for seed in (11, 12)
+    }
+    since = at(5, 23)  # a Saturday evening: the agent's first hours in the window are its quiet weekend
+    found = scan_series(table(series), since, at(days), report_from=at(days - 14))
+    assert [(a.agent, a.onset, a.severity) for a in found if a.severity != "info"] == []
+
+
+def test_prompt_change_before_a_weekend_is_one_alarm_with_its_change_note():
+    days = 36
+    hours = days * 24
+    req = _working_hours(days, 13)
+    onset = at(30, 10)  # a Wednesday; the shift runs on through the weekend into Monday
+    tpr = np.where(np.arange(hours) >= 30 * 24 + 10, 16_000.0, 8000.0)
+    note = ChangeNote("Changes/Prompt v4", "Prompt v4", onset - timedelta(hours=1), onset - timedelta(hours=1),
+                      frozenset({"Agents/Office"}))
+    found = scan_series(
+        table({"Agents/Office": [stream(hours, req, usd_per_mtok=3, tokens_per_request=tpr, calls_per_run=12)]}),
+        START, at(days), changes=[note],
+    )
+    assert [(a.granularity, a.cause, a.changes) for a in found] == [("day", "tokens_per_request", ["Prompt v4"])]

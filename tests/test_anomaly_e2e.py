@@ -138,3 +138,29 @@ def test_planned_change_note_marks_the_anomaly_planned(company):
     finally:
         brain.close()
     assert [a.status for a in found] == ["planned"]
+
+
+@pytest.mark.parametrize(
+    ("seed", "now"),
+    [(5, datetime(2026, 11, 27, 23, tzinfo=UTC)), (4, datetime(2026, 10, 15, 18, tzinfo=UTC))],
+)
+def test_issue4_steady_working_hours_agents_raise_no_alarm_on_the_demo(tmp_path, seed, now):
+    """Regression: these scans flagged Code Review Copilot every weekday at 09:00 and the Research
+    Assistant's working hours as 'expected 0 requests/hour'; only the planted stories may warn."""
+    from brain.demo import build_demo
+    from brain.demo_company import Timeline
+
+    demo = build_demo(tmp_path / "demo", seed=seed, now=now)
+    brain = Brain.open(Settings.from_env(demo.vault, demo.store))
+    try:
+        found = detect_anomalies(brain, days=14, now=now, min_severity="warn")
+    finally:
+        brain.close()
+    tl = Timeline(now, 60)
+    assert sorted((a.agent, a.granularity, a.cause, a.changes[:1]) for a in found) == [
+        ("Daily Summariser", "hour", "volume",
+         [f"{tl.summariser_schedule_change:%Y-%m-%d} Daily Summariser moved to the shared scheduler"]),
+        ("Lead Enricher", "hour", "volume", [f"{tl.loop_config_change:%Y-%m-%d} Lead Enricher retries on any error"]),
+        ("Research Assistant", "day", "tokens_per_request",
+         [f"{tl.research_prompt_change:%Y-%m-%d} Research Assistant prompt v4"]),
+    ]

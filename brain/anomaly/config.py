@@ -16,7 +16,8 @@ class AnomalyConfig:
     seasonal_weekday_min_days: int = 14  # hour-of-day x weekday from here
     seasonal_hour_min_days: int = 7  # hour-of-day from here, flat below
     cold_start_days: int = 3  # below: gross absolute thresholds only
-    adapt_days: int = 7  # flagged buckets leave the baseline for this long, then count again
+    adapt_days: int = 7  # flagged buckets leave the baseline for this long from the first flag of a
+    # run of flags (recurring within this long), then count again: a new normal is learnt, not alarmed forever
     dispersion_floor: float = 0.10  # floor of the robust log spread (flat series)
     dispersion_default: float = 0.30  # spread assumed when history is too thin to measure it
     # fast hourly path
@@ -32,11 +33,13 @@ class AnomalyConfig:
     slow_sigma_floor: float = 0.05  # floor of daily log-residual sigma
     slow_min_ratio: float = 1.5  # actual / expected daily cost
     slow_min_excess_usd_per_day: float = 2.0
+    slow_episode_gap_days: int = 3  # flagged days this close form one episode (a weekend between)
     # cold start (< cold_start_days of history): absolute only
     cold_start_usd_per_hour: float = 25.0
     cold_start_requests_per_hour: float = 5000.0
     # severity
     warn_excess_usd_per_day: float = 10.0
+    warn_min_impact_usd: float = 2.0  # projected 30-day (or, once over, total) excess below this: info
     critical_excess_usd_per_day: float = 200.0
     critical_ratio: float = 5.0
     critical_ratio_min_usd_per_day: float = 25.0

@@ -15,6 +15,7 @@ _SLOT_SIGMA_SCALE = 1.39  # MAD around a 4-sample median understates sigma by th
 _SLOW_COST_FLOOR_USD = 0.5
 _SLOW_REQUEST_FLOOR = 5.0
 _ACTIVE_SLOT_REQUESTS = 3.0  # slots quieter than this are Poisson noise, not dispersion
+_PREDATES_WINDOW_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,19 @@ def _log_ratio(x: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 
 def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: AnomalyConfig, spread: bool = True):
-    """Expected value per (agent, hour-of-day) for day d and each agent's dispersion, from day lo on."""
+    """Expected value per (agent, hour-of-day) for day d, each agent's dispersion, the test level
+    and whether the hour was active on any day of the window (the agent's working hours).
+
+    The test level lifts an hour that was active on any day of the window to the mean of its
+    neighbours' medians and to half its own largest sample: work that starts or ends a little
+    earlier or later from day to day leaves the shoulder slots near zero in most samples, and
+    such a slot is not a spike when the work lands in it. Hours idle on every day keep their
+    zero, so work in new hours (a job now running hourly) still counts in its first hour.
+    """
     n_agents = xm.shape[0]
     mu = np.zeros((n_agents, 24))
+    ever = np.zeros((n_agents, 24), dtype=bool)
+    top = np.zeros((n_agents, 24))
     phi = np.full(n_agents, cfg.dispersion_default)
     week = [d - 7 * k for k in range(1, 5) if d - 7 * k >= lo]
     for kind in (WEEKDAY, HOUR_OF_DAY, FLAT):
@@ -62,11 +73,11 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
         if kind == WEEKDAY and week:
             slots = xm[np.ix_(idx, week)]
             m = nanmedian(slots, axis=1)
-            hod = None
+            active = np.nanmax(np.nan_to_num(window, nan=0.0), axis=1) > 0  # on any day
+            peak = np.nan_to_num(slots, nan=0.0).max(axis=1)
             gaps = np.isnan(m)
             if gaps.any():
-                hod = nanmedian(window, axis=1)
-                m = np.where(gaps, hod, m)
+                m = np.where(gaps, nanmedian(window, axis=1), m)
             p = (
                 robust_sigma(_log_ratio(slots, m[:, None, :]).reshape(len(idx), -1), 1,
                              cfg.dispersion_floor, cfg.dispersion_default, _SLOT_SIGMA_SCALE)
@@ -74,16 +85,23 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
             )
         elif kind == FLAT:
             m = np.repeat(nanmedian(window.reshape(len(idx), -1), axis=1)[:, None], 24, axis=1)
+            active = np.zeros(m.shape, dtype=bool)  # one level for every hour: nothing to smooth
+            peak = m
             res = _log_ratio(window, m[:, None, :]).reshape(len(idx), -1)
             p = robust_sigma(res, 1, cfg.dispersion_floor, cfg.dispersion_default)
         else:
             m = nanmedian(window, axis=1)
+            peak = np.nan_to_num(window, nan=0.0).max(axis=1)
+            active = peak > 0
             res = _log_ratio(window, m[:, None, :]).reshape(len(idx), -1)
             p = robust_sigma(res, 1, cfg.dispersion_floor, cfg.dispersion_default)
         mu[idx] = np.nan_to_num(m)
+        ever[idx] = active
+        top[idx] = peak
         if spread:
             phi[idx] = p
-    return mu, phi
+    neighbours = (np.roll(mu, 1, axis=1) + np.roll(mu, -1, axis=1)) / 2
+    return mu, phi, np.where(ever, np.maximum(np.maximum(mu, neighbours), top / 2), mu), ever
 
 
 def _z(x: np.ndarray, mu: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -118,13 +136,22 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
     cost = s.cost_usd.reshape(n_agents, n_days, 24)
     tokens_day = (s.input_tokens + s.output_tokens).reshape(n_agents, n_days, 24).sum(axis=2)
     req_day, cost_day = req.sum(axis=2), cost.sum(axis=2)
+    # An agent first seen in the window's first week predates the window (a weekly rhythm hides
+    # it for up to a week): its quiet first days are zeros. Later first sightings are births.
     agent_day0 = s.first_hour // 24
+    agent_day0 = np.where(agent_day0 < _PREDATES_WINDOW_DAYS, 0, agent_day0)
     absent = np.arange(n_days)[None, :] < agent_day0[:, None]  # before the agent existed: not zeros
-    future = np.arange(n_hours).reshape(n_days, 24) >= s.n_valid
-    excluded = absent[:, :, None] | future[None, :, :]
+    hour_grid = np.arange(n_hours).reshape(n_days, 24)
+    future = hour_grid >= s.n_valid
+    unknown = future | (hour_grid < s.first_valid)  # outside [since, until): no data, not zeros
+    excluded = absent[:, :, None] | unknown[None, :, :]
     req_m = np.where(excluded, np.nan, req)
     cost_m = np.where(excluded, np.nan, cost)
+    runs = s.runs.reshape(n_agents, n_days, 24)
+    runs_m = np.where(excluded, np.nan, runs)
     day_out = absent.copy()
+    if s.first_valid > 0:
+        day_out[:, 0] = True  # a partial first day is no daily baseline
 
     with np.errstate(divide="ignore", invalid="ignore"):
         y_cost = np.log(cost_day + _SLOW_COST_FLOOR_USD)
@@ -156,27 +183,36 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
         exists = agent_day0 <= d
         mode = np.where(exists, _mode(np.clip(d - np.maximum(agent_day0, lo), 0, None), cfg), COLD)
         modes[:, d] = mode
-        mu, phi_r = _hourly_baseline(req_m, d, lo, mode, cfg)
-        kappa, _ = _hourly_baseline(cost_m, d, lo, mode, cfg, spread=False)
+        mu, phi_r, mu_test, working = _hourly_baseline(req_m, d, lo, mode, cfg)
+        kappa, _, kappa_test, _ = _hourly_baseline(cost_m, d, lo, mode, cfg, spread=False)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cpr = np.nansum(cost_m[:, lo:d], axis=(1, 2)) / np.nansum(req_m[:, lo:d], axis=(1, 2))
+            window_req = np.nansum(req_m[:, lo:d], axis=(1, 2))
+            cpr = np.nansum(cost_m[:, lo:d], axis=(1, 2)) / window_req
+            calls_per_run = window_req / np.nansum(runs_m[:, lo:d], axis=(1, 2))
         priced = np.isfinite(cpr) & (cpr > 0)
         cpr = np.where(priced, cpr, 1.0)
+        # In its working hours an agent's requests arrive in runs of several calls and the Poisson
+        # noise is on runs, so z counts runs: the hour's requests in usual-size runs, or the runs
+        # it reported (a loop of one-call runs in an agent whose runs are usually long). An hour
+        # idle on every day of the window keeps request counts: any work there is a new schedule.
+        lump = np.where(np.isfinite(calls_per_run), np.maximum(calls_per_run, 1.0), 1.0)[:, None]
+        lump = np.where(working, lump, 1.0)
         exp_req[:, d], exp_cost[:, d] = mu, kappa
 
         x, c = req[:, d], cost[:, d]
-        hit_r = (_z(x, mu, phi_r) >= cfg.fast_z) & ((x + 1) / (mu + 1) >= cfg.fast_ratio)
+        z_r = np.maximum(_z(x / lump, mu_test / lump, phi_r), _z(runs[:, d], mu_test / lump, phi_r))
+        hit_r = (z_r >= cfg.fast_z) & ((x + 1) / (mu_test + 1) >= cfg.fast_ratio)
         # per-request cost jumps (an expensive model, giant contexts) independent of volume noise
         with np.errstate(divide="ignore", invalid="ignore"):
             cpr_ratio = c / np.maximum(x, 1.0) / cpr[:, None]
-            cost_ratio = c / kappa
+            cost_ratio = c / kappa_test
         hit_c = (
             priced[:, None]
             & (x >= cfg.fast_min_requests_for_cost)
             & (cpr_ratio >= cfg.fast_ratio)
             & ~(cost_ratio < cfg.fast_ratio)
         )
-        hit = (hit_r | hit_c) & (c - kappa >= cfg.fast_min_excess_usd_per_hour)
+        hit = (hit_r | hit_c) & (c - kappa_test >= cfg.fast_min_excess_usd_per_hour)
         hit &= (mode > COLD)[:, None]
         flat = mode == FLAT  # a flat level cannot know a daily job's hour: demand a new extreme too
         if flat.any():
@@ -190,12 +226,13 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
         for h in hours_of_day[hit.any(axis=0)]:  # episode bookkeeping only where something fired
             t = d * 24 + h
             f = hit[:, h]
-            new = f & (t - last_flag > cfg.episode_gap_hours)
+            new = f & (t - last_flag > adapt_hours)  # flags recurring within a week are one regime
             ep_start = np.where(new, t, ep_start)
             last_flag = np.where(f, t, last_flag)
             keep_out = f & (t - ep_start < adapt_hours)
             req_m[keep_out, d, h] = np.nan
             cost_m[keep_out, d, h] = np.nan
+            runs_m[keep_out, d, h] = np.nan
             day_out[keep_out, d] = True
 
         if (d + 1) * 24 > s.n_valid or d <= lo:
@@ -219,13 +256,14 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
         flag &= cost_day[:, d] - expected >= cfg.slow_min_excess_usd_per_day
         flag &= (mode > COLD) & ~fast[:, d].any(axis=1)
         slow[:, d] = flag
-        new = flag & (d - slow_last > 1)
+        new = flag & (d - slow_last > cfg.adapt_days)
         slow_start = np.where(new, d, slow_start)
         slow_last = np.where(flag, d, slow_last)
         keep_out = flag & (d - slow_start < cfg.adapt_days)
         day_out[keep_out, d] = True
         req_m[keep_out, d, :] = np.nan
         cost_m[keep_out, d, :] = np.nan
+        runs_m[keep_out, d, :] = np.nan
 
     return Detection(
         fast=fast.reshape(n_agents, n_hours),

@@ -58,7 +58,13 @@ def cause_of(decomposition: dict[str, float]) -> str:
 
 
 def severity_of(ratio: float, excess_usd_per_day: float, projected_30d_usd: float, cfg: AnomalyConfig) -> str:
-    """info / warn / critical from relative size, $/day excess and the 30-day projection."""
+    """info / warn / critical from relative size, $/day excess and the 30-day projection.
+
+    An episode that is over and cost less than `warn_min_impact_usd` in all stays info, however
+    steep its hourly rate: a one-hour blip of cents is not worth a page.
+    """
+    if projected_30d_usd < cfg.warn_min_impact_usd:
+        return "info"
     if excess_usd_per_day >= cfg.critical_excess_usd_per_day or projected_30d_usd >= 30 * cfg.critical_excess_usd_per_day:
         return "critical"
     if ratio >= cfg.critical_ratio and excess_usd_per_day >= cfg.critical_ratio_min_usd_per_day:

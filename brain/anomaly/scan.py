@@ -241,7 +241,7 @@ def scan_series(
     min_rank = SEVERITIES.index(min_severity)
     out: list[Anomaly] = []
     runs = [("hour", ep) for ep in _episodes(det.fast, cfg.episode_gap_hours)]
-    runs += [("day", ep) for ep in _episodes(det.slow, 1)]
+    runs += [("day", ep) for ep in _episodes(det.slow, cfg.slow_episode_gap_days)]
     for granularity, (a, buckets) in runs:
         width = 1 if granularity == "hour" else 24
         last_end = (int(buckets[-1]) + 1) * width
@@ -252,7 +252,7 @@ def scan_series(
         meta = agents.get(node) or AgentInfo(node_id=node, name=_name_of(node), related=frozenset({node}))
         onset = s.hour_time(info["onset_hour"])
         detected = s.hour_time(int(buckets[0]) * width)
-        ongoing = last_end + (cfg.episode_gap_hours if granularity == "hour" else 24) >= s.n_valid
+        ongoing = last_end + (cfg.episode_gap_hours if granularity == "hour" else 24 * cfg.slow_episode_gap_days) >= s.n_valid
         excess = max(info["excess"], 0.0)
         projected = excess * 30 if ongoing else max(info["total_excess"], 0.0)
         expected_day = max(info["expected_day"], 0.0)

@@ -36,6 +36,7 @@ class DenseSeries:
     models: tuple[str, ...]
     start_hour: int  # hours since the Unix epoch of column 0 (a midnight)
     n_valid: int  # hours up to `until`; columns past it are the future, not zeros
+    first_valid: int  # hours of the first day before `since`: unknown, not zeros
     requests: np.ndarray
     error_requests: np.ndarray
     runs: np.ndarray
@@ -151,6 +152,7 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
         models=tuple(str(m) for m in models),
         start_hour=start,
         n_valid=n_valid,
+        first_valid=min(_hours_since_epoch(since) - start, n_valid),
         requests=requests,
         error_requests=grid("error_requests"),
         runs=grid("runs"),

@@ -35,7 +35,7 @@ def main() -> None:
     cfg = AnomalyConfig()
     since_inc = until - timedelta(days=cfg.baseline_days + 1)
     recent = table.filter(pc.field("hour") >= pa.scalar(since_inc, pa.timestamp("us", tz="UTC")))
-    print(f"agents={args.agents} days={ev.DAYS} rows={table.num_rows:,} (newest-hour input: {recent.num_rows:,} rows)")
+    print(f"agents={len(names)} ({args.agents} + working-hours negatives) days={ev.DAYS} rows={table.num_rows:,} (newest-hour input: {recent.num_rows:,} rows)")
 
     full, inc = [], []
     for _ in range(args.repeat):

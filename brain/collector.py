@@ -104,7 +104,7 @@ class Collector:
     @property
     def host(self) -> str:
         """The address the receiver is bound to."""
-        return self._server.server_address[0]
+        return str(self._server.server_address[0])
 
     @property
     def port(self) -> int:

@@ -6,6 +6,7 @@ import difflib
 import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 
@@ -79,6 +80,9 @@ class CompanyGraph:
         self._ghost_by_lower: dict[str, str] = {}
         self._names: dict[str, dict[str, set[str]]] | None = None  # name index, rebuilt after edits
         self.version = 0  # bumps on every edit, so callers can tell when cached answers went stale
+        self.root: Path | None = None  # the vault folder, once built from one
+        self.ignore_filters: tuple[str, ...] = ()
+        self.templates: str | None = None  # Obsidian's templates folder
 
     # -- building ------------------------------------------------------------------------------
 

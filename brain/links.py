@@ -75,8 +75,8 @@ _DV_INLINE_RE = re.compile(r"[\[(]([^\[\]()\n:]+?)::\s*([^\]\)\n]*(?:\[\[[^\]]*\
 def split_link_text(inner: str) -> tuple[str, str | None, str | None]:
     """Split the inside of [[...]] into (target, fragment, alias); handles table-escaped '\\|'."""
     inner = inner.replace("\\|", "|")
-    target, _, alias = inner.partition("|")
-    alias = alias.strip() or None if _ else None
+    target, piped, alias_text = inner.partition("|")
+    alias = (alias_text.strip() or None) if piped else None
     target, hashed, frag = target.partition("#")
     fragment = frag.strip() if hashed else None
     if fragment is not None:
@@ -248,9 +248,9 @@ class Resolver:
             hit = self._by_path.get(low)
             if hit is not None:
                 return hit
-            rel = self._by_path.get(posixpath.normpath(posixpath.join(src_folder, low)))
-            if rel is not None:
-                return rel
+            joined = self._by_path.get(posixpath.normpath(posixpath.join(src_folder, low)))
+            if joined is not None:
+                return joined
             # Obsidian falls back to any path ending in the given one.
             base = posixpath.basename(low)
             cands = [c for c in self._by_name.get(base, ()) if c.lower().endswith("/" + low)]

@@ -142,7 +142,8 @@ def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, pro
     from brain.ingest.canonical import FORMATS as CANONICAL_FORMATS
     from brain.ingest.detect import detect_format, ingest_source
 
-    canonical, other = [], []
+    canonical: list[tuple[str, str | None]] = []
+    other: list[tuple[str, str | None]] = []
     for f in paths:
         detected = fmt
         if detected is None and f != "-":
@@ -158,9 +159,9 @@ def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, pro
         files += [dict(fr.__dict__) for fr in report.files]
     for f, f_fmt in other:
         try:
-            rep = ingest_source(store, f, f_fmt)
+            rep = ingest_source(store, f, f_fmt or "")
         except BrainError as exc:
-            files.append(dict(FileReport(f, f_fmt, error=str(exc)).__dict__))
+            files.append(dict(FileReport(f, f_fmt or "", error=str(exc)).__dict__))
             continue
         d = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep.__dict__)
         files.append({"source": f, "format": f_fmt, **{k: v for k, v in d.items() if isinstance(v, (int, float, str)) or v is None}})
@@ -387,8 +388,8 @@ class LiveBrain:
         self.on_store_change = on_store_change
         self.shared: SharedStore | None = None
         self.control: ControlServer | None = None
-        self.watcher = None
-        self.collector = None
+        self.watcher: Any = None
+        self.collector: Any = None
         self.publisher: Debounced | None = None
 
     def start(self) -> LiveBrain:
@@ -404,7 +405,8 @@ class LiveBrain:
         if self.publish_folder:
             from brain.publish import publish
 
-            self.publisher = Debounced(lambda: publish(brain, folder=self.publish_folder), delay_s=2.0, name="brain-publish")
+            folder = self.publish_folder
+            self.publisher = Debounced(lambda: publish(brain, folder=folder), delay_s=2.0, name="brain-publish")
             self.publisher.trigger()
         if self.watch:
             from brain.watch import VaultWatcher

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -79,7 +80,7 @@ class VaultWatcher:
         self._pending = _Pending()
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._observer = None
+        self._observer: Any = None
         self._worker: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------

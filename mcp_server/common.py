@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -44,26 +44,38 @@ class BrainState:
     extra: dict = field(default_factory=dict)
     costs_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def ensure_costs(self) -> None:
-        """Attach cost fields to agent nodes when missing, stale or older than COSTS_MAX_AGE_S (errors kept)."""
-        with self.costs_lock:  # a second caller waits for the computation in flight, then reuses it
-            now = time.monotonic()
-            version = self.brain.costs_version()
-            if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S and version == self.costs_version:
-                return
-            self.costs_version = version
-            try:
-                self.brain.attach_costs()
-                self.costs_error = None
-            except (BrainError, ImportError) as exc:
-                self.costs_error = str(exc)
-                log.info("agent cost fields unavailable: %s", exc)
-            self.costs_at = now
+    def ensure_costs(self, wait: bool = True) -> bool:
+        """Attach cost fields to agent nodes when missing, stale or older than COSTS_MAX_AGE_S (errors kept).
+
+        With wait=False, return False at once when another thread is computing them.
+        """
+        if not self.costs_lock.acquire(blocking=wait):
+            return False
+        try:
+            self._ensure_costs()
+        finally:
+            self.costs_lock.release()
+        return True
+
+    def _ensure_costs(self) -> None:
+        """Recompute the cost fields when stale (the caller holds costs_lock)."""
+        now = time.monotonic()
+        version = self.brain.costs_version()
+        if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S and version == self.costs_version:
+            return
+        self.costs_version = version
+        try:
+            self.brain.attach_costs()
+            self.costs_error = None
+        except (BrainError, ImportError) as exc:
+            self.costs_error = str(exc)
+            log.info("agent cost fields unavailable: %s", exc)
+        self.costs_at = now
 
 
 def state_of(ctx: Context) -> BrainState:
     """The lifespan-held BrainState of the request."""
-    return ctx.request_context.lifespan_context
+    return cast(BrainState, ctx.request_context.lifespan_context)
 
 
 def _error_text(exc: BrainError) -> str:

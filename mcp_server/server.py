@@ -26,7 +26,14 @@ links and costs; dependents/impact answer "what breaks if X breaks"; cost_leader
 agent_costs and anomalies answer "what costs what and why did it change"."""
 
 
-def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-brain") -> MCPServer:
+class BrainServer(MCPServer):
+    """An MCPServer that also carries the brain's notification hook and lifespan state."""
+
+    brain_events: ServerEvents
+    brain_state: BrainState
+
+
+def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-brain") -> BrainServer:
     """An MCPServer exposing `brain`; write tools only when `allow_writes`; `server.brain_events` is the notify hook."""
     events = ServerEvents()
     state = BrainState(brain=brain, allow_writes=allow_writes, events=events)
@@ -36,7 +43,7 @@ def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-
         await anyio.to_thread.run_sync(_warm, brain)
         yield state
 
-    server = MCPServer(
+    server = BrainServer(
         name=name,
         title="Company Brain",
         instructions=INSTRUCTIONS,

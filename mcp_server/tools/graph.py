@@ -2,12 +2,13 @@
 
 # No `from __future__ import annotations`: the SDK reads these signatures at runtime.
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from brain.brain import AGENT_SORT_KEYS
+from brain.brain import AGENT_SORT_KEYS, COST_FIELDS
+from brain.errors import BrainError
 from brain.vault import NOTE_TYPES
 from mcp_server.common import READ_ONLY, cap_list, check_limit, paginate, state_of, tool_errors
 
@@ -19,8 +20,8 @@ SortKey = Literal["name", "spend_usd", "run_rate_usd_per_day", "projected_30d_us
 Name = Annotated[str, Field(description="Note name, vault path, alias or agent id (any case), e.g. 'Support Agent'")]
 Depth = Annotated[int, Field(ge=1, le=MAX_DEPTH, description="How many hops to follow (1 = direct only)")]
 
-assert set(NodeType.__args__) == {*NOTE_TYPES, "note"}
-assert set(SortKey.__args__) == set(AGENT_SORT_KEYS)
+assert set(get_args(NodeType)) == {*NOTE_TYPES, "note"}
+assert set(get_args(SortKey)) == set(AGENT_SORT_KEYS)
 
 
 def _walk_result(name: str, kind: str, hits: list[dict], hint: str) -> dict[str, Any]:
@@ -49,8 +50,15 @@ def register(server: MCPServer) -> None:
     def get_node(name: Name, ctx: Context) -> dict[str, Any]:
         """Everything about one note by name: type, properties, links in and out, owner, and for agents the cost fields."""
         st = state_of(ctx)
-        st.ensure_costs()
+        ready = st.ensure_costs(wait=False)  # never queue behind the start-up computation
         card = st.brain.node_card(name)
+        if not ready and card.get("type") == "agent" and card.get("costs") is None:
+            try:
+                c = st.brain.agent_costs(card["id"])
+                card["costs"] = {k: c.get(k) for k in COST_FIELDS if k != "anomalies"}
+                card["costs_note"] = "all agents' cost fields are still being computed; anomalies will follow"
+            except BrainError as exc:
+                card["costs_note"] = f"cost fields unavailable: {exc}"
         for direction in ("out", "in"):
             links = card["links"][direction]
             card["links"][direction], note = cap_list(

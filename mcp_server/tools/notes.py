@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations`: the SDK reads these signatures at runtime.
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -12,7 +12,7 @@ from brain.notes import CHANGE_KINDS, parse_when
 from mcp_server.common import READ_ONLY, WRITE, BrainState, state_of, tool_errors, truncate_text
 
 ChangeKind = Literal["deploy", "prompt", "model", "schedule", "config", "docs"]
-assert set(ChangeKind.__args__) == set(CHANGE_KINDS)
+assert set(get_args(ChangeKind)) == set(CHANGE_KINDS)
 
 NotePath = Annotated[str, Field(description="Vault-relative note path, e.g. 'Agents/Support Agent.md' ('.md' optional)")]
 

@@ -143,12 +143,28 @@ def _m0005_price_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m0006_bucketed_events(con: duckdb.DuckDBPyConnection) -> None:
+    # `bucketed`: the row is a provider usage-export bucket (a snapshot a later export of the
+    # same bucket may grow and replace); per-request rows are insert-only. Rows the OpenAI and
+    # Anthropic usage adapters made before this migration are recognised by their bucket keys.
+    # (NOT NULL before the UPDATE: DuckDB refuses the constraint after updates in one transaction)
+    con.execute("ALTER TABLE events ADD COLUMN bucketed BOOLEAN DEFAULT false")
+    con.execute("ALTER TABLE events ALTER COLUMN bucketed SET NOT NULL")
+    con.execute(
+        "UPDATE events SET bucketed = true "
+        "WHERE event_id LIKE 'openai-usage:%' OR event_id LIKE 'anthropic-usage:%'"
+    )
+    con.execute("ALTER TABLE ingests ADD COLUMN replaced BIGINT DEFAULT 0")
+    con.execute("ALTER TABLE ingests ALTER COLUMN replaced SET NOT NULL")
+
+
 MIGRATIONS = (
     ("0001_events", _m0001_events),
     ("0002_ingests_quarantine", _m0002_ingests_quarantine),
     ("0003_rollups", _m0003_rollups),
     ("0004_anomaly_acks", _m0004_anomaly_acks),
     ("0005_price_table", _m0005_price_table),
+    ("0006_bucketed_events", _m0006_bucketed_events),
 )
 
 

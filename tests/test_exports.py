@@ -204,3 +204,25 @@ def test_litellm_bad_timestamp_names_the_row(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(IngestError, match="nope.json: no such file"):
         read_source(tmp_path / "nope.json", "openai_usage")
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("openai_usage.json", "openai_usage"), ("anthropic_usage.json", "anthropic_usage")])
+def test_export_downloaded_again_with_a_grown_bucket_replaces_it(tmp_path, name, fmt):
+    from brain.ingest.detect import ingest_source
+    from brain.store import Store
+
+    page = json.loads((FIXTURES / name).read_text())
+    last = page["data"][-1]["results"][0]
+    for k in ("input_tokens", "uncached_input_tokens", "output_tokens", "num_model_requests"):
+        if k in last:
+            last[k] *= 3  # today's partial bucket, downloaded again in the evening
+    grown = tmp_path / name
+    grown.write_text(json.dumps(page))
+    totals = "SELECT sum(requests), sum(input_tokens), sum(output_tokens), round(sum(cost_usd), 9) FROM rollup_daily"
+    with Store(tmp_path / "twice.duckdb") as twice, Store(tmp_path / "once.duckdb") as once:
+        ingest_source(twice, FIXTURES / name, fmt)
+        report = ingest_source(twice, grown, fmt)
+        assert (report.accepted, report.replaced) == (0, 1)
+        ingest_source(once, grown, fmt)
+        assert twice.con.execute(totals).fetchall() == once.con.execute(totals).fetchall()
+        assert twice.con.execute("SELECT bool_and(bucketed) FROM events").fetchall() == [(True,)]

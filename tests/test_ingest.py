@@ -271,3 +271,99 @@ def test_ingest_restores_the_connection_settings(store, tmp_path):
     ingest_files(store, [_jsonl(tmp_path / "u.jsonl", [{**BASE, "request_id": "a"}])])
     after = store.con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
     assert after == before
+
+
+# --- bucketed sources (provider usage exports): a grown bucket replaces the stored one --------
+
+BUCKET = {"timestamp": datetime(2025, 3, 1, tzinfo=UTC), "api_key_id": "key_1", "provider": "openai",
+          "model": "gpt-4o", "cache_read_tokens": 0, "status": "ok"}
+
+
+def _buckets(*specs) -> pa.Table:
+    """Bucket rows (request_id, hour offset, requests, input, output) as an export adapter hands them."""
+    return pa.Table.from_pylist([
+        {**BUCKET, "request_id": rid, "timestamp": BUCKET["timestamp"] + timedelta(hours=h),
+         "requests": n, "input_tokens": i, "output_tokens": o}
+        for rid, h, n, i, o in specs
+    ])
+
+
+def _store_state(store: Store) -> tuple:
+    return (
+        store.con.execute("SELECT event_id, requests, input_tokens, output_tokens, cost_est_usd FROM events ORDER BY ALL").fetchall(),
+        store.con.execute("SELECT * EXCLUDE (input_tokens_p95, output_tokens_p95) FROM rollup_hourly ORDER BY ALL").fetchall(),
+        store.con.execute("SELECT * EXCLUDE (input_tokens_p95, output_tokens_p95) FROM rollup_daily ORDER BY ALL").fetchall(),
+        store.con.execute("SELECT count(*) FROM ingests").fetchall(),
+    )
+
+
+def test_reimported_grown_bucket_replaces_the_stored_one(store):
+    ingest_table(store, _buckets(("b:00", 0, 10, 1000, 100), ("b:01", 1, 4, 400, 40)), "export-morning", bucketed=True)
+    later = _buckets(("b:00", 0, 10, 1000, 100), ("b:01", 1, 9, 900, 90), ("b:02", 2, 2, 200, 20))
+    report = ingest_table(store, later, "export-evening", bucketed=True)
+    assert (report.accepted, report.replaced, report.duplicates) == (1, 1, 1)
+    assert report.files[0].replaced == 1
+    # totals equal the newest buckets, not the sum of both downloads
+    fresh = Store(store.path.parent / "fresh.duckdb")
+    ingest_table(fresh, later, "export-evening", bucketed=True)
+    assert _store_state(store)[:3] == _store_state(fresh)[:3]
+    assert _rollup_totals(store, "rollup_daily") == (21, 3, 2100, 210, *_rollup_totals(fresh, "rollup_daily")[4:])
+    assert store.con.execute("SELECT replaced FROM ingests ORDER BY ingest_id").fetchall() == [(0,), (1,)]
+    fresh.close()
+
+
+def test_identical_bucket_reimport_changes_nothing(store):
+    rows = _buckets(("b:00", 0, 10, 1000, 100), ("b:01", 1, 4, 400, 40))
+    ingest_table(store, rows, "export", bucketed=True)
+    before = _store_state(store)[:3]
+    again = ingest_table(store, rows, "export", bucketed=True)
+    assert (again.accepted, again.replaced, again.duplicates) == (0, 0, 2)
+    assert _store_state(store)[:3] == before
+
+
+def test_per_request_sources_stay_insert_only_first_wins(store):
+    ingest_table(store, _buckets(("r1", 0, 1, 1000, 100)), "spans")
+    report = ingest_table(store, _buckets(("r1", 0, 1, 5000, 500)), "spans-again")
+    assert (report.accepted, report.replaced, report.duplicates) == (0, 0, 1)
+    # nor does a bucket replace a per-request event that shares its id
+    report = ingest_table(store, _buckets(("r1", 0, 3, 9000, 900)), "export", bucketed=True)
+    assert (report.accepted, report.replaced, report.duplicates) == (0, 0, 1)
+    assert store.con.execute("SELECT input_tokens, bucketed FROM events").fetchall() == [(1000, False)]
+
+
+def test_replacing_a_bucket_that_moved_recomputes_both_hours(store):
+    ingest_table(store, _buckets(("b:x", 0, 5, 500, 50)), "old", bucketed=True)
+    ingest_table(store, _buckets(("b:x", 3, 5, 500, 50)), "new", bucketed=True)
+    assert store.con.execute("SELECT hour, requests FROM rollup_hourly").fetchall() == [
+        (BUCKET["timestamp"] + timedelta(hours=3), 5)]
+
+
+def test_crash_while_replacing_buckets_leaves_the_store_unchanged(store):
+    ingest_table(store, _buckets(("b:00", 0, 10, 1000, 100)), "morning", bucketed=True)
+    before = _store_state(store)
+
+    def crash(phase: str, done: int, total: int) -> None:
+        if phase == "updating rollups":  # the old bucket is deleted and the new one inserted by now
+            raise KeyboardInterrupt
+
+    grown = _buckets(("b:00", 0, 30, 3000, 300), ("b:01", 1, 1, 100, 10))
+    with pytest.raises(KeyboardInterrupt):
+        ingest_table(store, grown, "evening", bucketed=True, progress=crash)
+    assert _store_state(store) == before
+    assert ingest_table(store, grown, "evening", bucketed=True).replaced == 1  # and it can be retried
+
+
+def test_overlapping_sources_lists_keys_fed_by_an_export_and_by_telemetry(store):
+    from brain.ingest import overlapping_sources
+
+    now = BUCKET["timestamp"] + timedelta(days=2)
+    ingest_table(store, _buckets(("b:00", 0, 10, 1000, 100)), "openai_usage.json", bucketed=True)
+    spans = _buckets(("span-1", 0, 1, 100, 10), ("span-2", 30, 1, 100, 10))  # day 1 overlaps, day 2 does not
+    ingest_table(store, spans, "otlp")
+    other_key = pa.Table.from_pylist([{**spans.to_pylist()[0], "request_id": "span-3", "api_key_id": "key_2"}])
+    ingest_table(store, other_key, "otlp")
+    assert overlapping_sources(store, days=30, now=now) == [{
+        "api_key_id": "key_1", "day": "2025-03-01", "bucketed_sources": ["openai_usage.json"],
+        "request_sources": ["otlp"], "bucketed_requests": 10, "request_requests": 1,
+    }]
+    assert overlapping_sources(store, days=1, now=now) == []

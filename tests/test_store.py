@@ -14,8 +14,9 @@ BLANK_SCHEMA = {
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
         "reasoning_tokens", "requests", "run_id", "request_id", "status", "cost_usd",
         "event_id", "cost_est_usd", "price_id", "source_file", "source_line", "ingest_id",
+        "bucketed",
     ],
-    "ingests": ["ingest_id", "started_at", "sources", "accepted", "duplicates", "quarantined"],
+    "ingests": ["ingest_id", "started_at", "sources", "accepted", "duplicates", "quarantined", "replaced"],
     "price_models": [
         "provider", "model", "status", "matched_provider", "matched_model", "detail",
         "genai_prices_version",
@@ -91,3 +92,27 @@ def test_unopenable_store_is_a_store_error(tmp_path):
     bad.write_text("this is not duckdb")
     with pytest.raises(StoreError):
         Store(bad)
+
+
+def test_migration_marks_existing_export_buckets_as_bucketed(tmp_path):
+    import duckdb
+
+    from brain import store as store_mod
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for name, fn in store_mod.MIGRATIONS[:5]:
+        fn(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+    con.execute(
+        "INSERT INTO events (timestamp, model, event_id, ingest_id) VALUES "
+        "(now(), 'gpt-4o', 'openai-usage:1:2:key_a::gpt-4o:::', 1), (now(), 'gpt-4o', 'req_1', 1)"
+    )
+    con.execute("INSERT INTO ingests VALUES (1, now(), ['x'], 2, 0, 0)")
+    con.close()
+    store = Store(path)
+    assert store.con.execute("SELECT event_id, bucketed FROM events ORDER BY event_id").fetchall() == [
+        ("openai-usage:1:2:key_a::gpt-4o:::", True), ("req_1", False)]
+    assert store.con.execute("SELECT replaced FROM ingests").fetchall() == [(0,)]
+    store.close()

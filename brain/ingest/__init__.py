@@ -1,4 +1,21 @@
-"""Usage ingest: canonical files and Arrow tables into the store, bulk, idempotent and atomic."""
+"""Usage ingest: canonical files and Arrow tables into the store, bulk, idempotent and atomic.
+
+Dedupe. Every event has an `event_id` (its `request_id`, else a content hash). Per-request
+sources (canonical files, OTLP spans, LiteLLM logs) are insert-only: the first row of an id wins
+and later rows with that id are counted as duplicates. Bucketed sources (OpenAI usage API and
+Anthropic usage report exports, flagged by their adapters: `ingest_table(..., bucketed=True)`,
+stored as `events.bucketed`) are snapshots: the bucket's key is its `request_id`, and a re-import
+whose values differ REPLACES the stored bucket (today's partial bucket grows between downloads),
+while an identical re-import is a no-op. Replacement is part of the ingest's one transaction and
+the rollup buckets of both the old and the new row are recomputed. A bucketed row never replaces
+a per-request event that happens to share its id.
+
+Double counting. The same model calls must come in through ONE source: either per-request
+telemetry (OTLP, LiteLLM, canonical logs) or a provider usage export, never both for the same api
+keys — the store cannot tell that a bucket of 40 requests and 40 spans are the same calls, and
+would count them twice. `overlapping_sources(store)` lists the (api key, day) pairs where both
+kinds of source carry usage, for `brain check` to flag.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -23,7 +41,7 @@ from brain.store import CANONICAL_COLUMNS, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileReport", "IngestReport", "ingest_files", "ingest_table"]
+__all__ = ["FileReport", "IngestReport", "ingest_files", "ingest_table", "overlapping_sources"]
 
 # progress(phase, done, total): phase is a short label ("reading x.jsonl", "rollups", ...).
 Progress = Callable[[str, int, int], None]
@@ -31,7 +49,11 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class FileReport:
-    """What happened to one source: rows accepted, duplicates skipped, quarantined, or its error."""
+    """What happened to one source: rows accepted, duplicates skipped, quarantined, or its error.
+
+    `rows` = accepted + replaced + duplicates + quarantined; `replaced` counts bucket rows that
+    replaced a stored bucket of the same key with different values.
+    """
 
     source: str
     format: str
@@ -40,6 +62,7 @@ class FileReport:
     duplicates: int = 0
     quarantined: int = 0
     error: str | None = None
+    replaced: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,7 @@ class IngestReport:
     quarantined: int
     files: tuple[FileReport, ...] = field(default_factory=tuple)
     hours_touched: int = 0
+    replaced: int = 0
 
     @property
     def readable(self) -> bool:
@@ -65,6 +89,7 @@ class IngestReport:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
+            "replaced": self.replaced,
             "hours_touched": self.hours_touched,
             "files": [f.__dict__ for f in self.files],
         }
@@ -104,6 +129,7 @@ class _Staged:
     source: str
     format: str
     table: str
+    bucketed: bool = False
 
 
 def _stage(con: duckdb.DuckDBPyConnection, n: int, raw_sql: str, malformed: bool = False) -> str:
@@ -128,12 +154,15 @@ def _stage_file(con: duckdb.DuckDBPyConnection, n: int, path: str, fmt: str) -> 
         raise IngestError(f"cannot read {path} as jsonl: {canonical._first_line(exc)}") from exc
 
 
-def _dropped_lines(con: duckdb.DuckDBPyConnection, t: str, events_empty: bool) -> int:
-    """Fill `_dropped` with the staged lines that are duplicates; returns how many.
+def _dropped_lines(con: duckdb.DuckDBPyConnection, t: str, events_empty: bool, bucketed: bool) -> tuple[int, int]:
+    """Fill `_dropped` with the staged lines that are duplicates; returns (dropped, replaced).
 
     Within the source the first line of an event id wins. Candidates are found by grouping on a
     64-bit hash of the id (integers group much faster than long strings); only those rows are
-    then compared by the id itself, so a hash collision never drops an event.
+    then compared by the id itself, so a hash collision never drops an event. A line whose id is
+    already stored is dropped, except in a bucketed source when the stored event is a bucket with
+    different values: that event is deleted here (its hour noted in `_replaced_hours` for the
+    rollups) and the line goes in as its replacement.
     """
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _dropped AS
@@ -145,14 +174,35 @@ def _dropped_lines(con: duckdb.DuckDBPyConnection, t: str, events_empty: bool) -
                 GROUP BY h HAVING count(*) > 1)
         ) WHERE rn > 1"""
     )
-    if not events_empty:
+    replaced = 0
+    if events_empty:
+        pass
+    elif not bucketed:
         con.execute(
             f"""INSERT INTO _dropped
             SELECT s._line FROM {t} s
             WHERE s._reason IS NULL AND s.event_id IN (SELECT event_id FROM events)
               AND s._line NOT IN (SELECT _line FROM _dropped)"""
         )
-    return con.execute("SELECT count(*) FROM _dropped").fetchone()[0]
+    else:
+        differs = " OR ".join(f's."{c}" IS DISTINCT FROM e."{c}"' for c, _ in CANONICAL_COLUMNS)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _stored AS
+            SELECT s._line, s.event_id, e."timestamp" AS old_ts, e.bucketed AND ({differs}) AS replace
+            FROM {t} s JOIN events e ON e.event_id = s.event_id
+            WHERE s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _dropped)"""
+        )
+        con.execute("INSERT INTO _dropped SELECT _line FROM _stored WHERE NOT replace")
+        replaced = con.execute("SELECT count(*) FROM _stored WHERE replace").fetchone()[0]
+        if replaced:
+            con.execute(
+                "INSERT INTO _replaced_hours SELECT DISTINCT epoch_us(old_ts) // 3600000000 FROM _stored WHERE replace"
+            )
+            con.execute(
+                "DELETE FROM events WHERE bucketed AND event_id IN (SELECT event_id FROM _stored WHERE replace)"
+            )
+        con.execute("DROP TABLE _stored")
+    return con.execute("SELECT count(*) FROM _dropped").fetchone()[0], replaced
 
 
 def _commit_stage(con: duckdb.DuckDBPyConnection, ingest_id: int, staged: _Staged) -> FileReport:
@@ -170,19 +220,20 @@ def _commit_stage(con: duckdb.DuckDBPyConnection, ingest_id: int, staged: _Stage
     pairs = con.execute(f"SELECT DISTINCT provider, model FROM {t} WHERE _reason IS NULL").fetchall()
     ensure_prices(con, pairs)
     events_empty = con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchone()[0]
-    dropped = _dropped_lines(con, t, events_empty)
+    dropped, replaced = _dropped_lines(con, t, events_empty, staged.bucketed)
     keep = " AND s._line NOT IN (SELECT _line FROM _dropped)" if dropped else ""
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
-    accepted = con.execute(
+    inserted = con.execute(
         f"""INSERT INTO events
         SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
-               ? AS source_file, e._line AS source_line, ? AS ingest_id
+               ? AS source_file, e._line AS source_line, ? AS ingest_id, ? AS bucketed
         FROM (SELECT s.*, {canonical_price_keys()} FROM {t} s WHERE s._reason IS NULL{keep}) e
         LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
-        [src, ingest_id],
+        [src, ingest_id, staged.bucketed],
     ).fetchone()[0]
     con.execute("DROP TABLE IF EXISTS _dropped")
-    return FileReport(src, staged.format, rows, accepted, rows - bad - accepted, bad)
+    accepted = inserted - replaced
+    return FileReport(src, staged.format, rows, accepted, rows - bad - inserted, bad, replaced=replaced)
 
 
 def canonical_price_keys() -> str:
@@ -203,21 +254,25 @@ def _run(
     if staged:
         with store.transaction():
             ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0]
+            con.execute("CREATE OR REPLACE TEMP TABLE _replaced_hours (h BIGINT)")
             for i, s in enumerate(staged):
                 if progress:
                     progress(f"storing {Path(s.source).name}", i, len(staged))
                 reports.append(_commit_stage(con, ingest_id, s))
             if progress:
                 progress("updating rollups", len(staged), len(staged))
-            hours = rebuild_touched(con, ingest_id)
+            hours = rebuild_touched(con, ingest_id, replaced_hours="_replaced_hours")
+            con.execute("DROP TABLE _replaced_hours")
             con.execute(
-                "INSERT INTO ingests VALUES (?, now(), ?, ?, ?, ?)",
+                "INSERT INTO ingests (ingest_id, started_at, sources, accepted, duplicates, quarantined, replaced) "
+                "VALUES (?, now(), ?, ?, ?, ?, ?)",
                 [
                     ingest_id,
                     [s.source for s in staged],
                     sum(r.accepted for r in reports),
                     sum(r.duplicates for r in reports),
                     sum(r.quarantined for r in reports),
+                    sum(r.replaced for r in reports),
                 ],
             )
         for s in staged:
@@ -230,6 +285,7 @@ def _run(
         sum(r.quarantined for r in reports),
         files,
         hours,
+        sum(r.replaced for r in reports),
     )
     log.info("ingest %s: %s", ingest_id, report.to_dict())
     return report
@@ -280,8 +336,19 @@ def _ingest_files(
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def ingest_table(store: Store, table: pa.Table, source: str) -> IngestReport:
-    """Ingest a pyarrow table in canonical columns (optional ones may be missing)."""
+def ingest_table(
+    store: Store,
+    table: pa.Table,
+    source: str,
+    *,
+    bucketed: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest a pyarrow table in canonical columns (optional ones may be missing).
+
+    `bucketed=True` marks every row a provider usage-export bucket keyed by its `request_id`: a
+    re-import with different values replaces the stored bucket (see the module docstring).
+    """
     con = store.con
     missing = [c for c in canonical.CANONICAL_NAMES if c not in table.column_names]
     if "timestamp" in missing:
@@ -292,12 +359,12 @@ def ingest_table(store: Store, table: pa.Table, source: str) -> IngestReport:
     con.register(view, table)
     try:
         with _ingest_settings(con):
-            return _arrow(store, view, source)
+            return _arrow(store, view, source, bucketed, progress)
     finally:
         con.unregister(view)
 
 
-def _arrow(store: Store, view: str, source: str) -> IngestReport:
+def _arrow(store: Store, view: str, source: str, bucketed: bool, progress: Progress | None) -> IngestReport:
     con = store.con
     picks = ", ".join(f'"{c}"' for c in canonical.CANONICAL_NAMES)
     raw = f"(SELECT {picks}, row_number() OVER () AS _line FROM {view})"
@@ -306,6 +373,43 @@ def _arrow(store: Store, view: str, source: str) -> IngestReport:
     except duckdb.Error as exc:
         raise IngestError(f"{source}: {canonical._first_line(exc)}") from exc
     try:
-        return _run(store, [_Staged(source, "arrow", name)], [], None)
+        return _run(store, [_Staged(source, "arrow", name, bucketed)], [], progress)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def overlapping_sources(store: Store, days: int = 30, now: datetime | None = None) -> list[dict]:
+    """(api key, day) pairs with usage from both a bucketed export and a per-request source: likely double counted.
+
+    Only events carrying an `api_key_id` can be matched (an export falls back to the project or
+    workspace id when it is not grouped by key). Days are UTC; the window is the `days` days
+    up to `now`. Each dict: `api_key_id`, `day` (ISO date), `bucketed_sources`,
+    `request_sources` (source files), `bucketed_requests`, `request_requests`.
+    """
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    rows = store.con.execute(
+        """WITH keys AS (
+            SELECT DISTINCT api_key_id FROM events
+            WHERE bucketed AND api_key_id IS NOT NULL AND "timestamp" >= ?)
+        SELECT api_key_id, CAST("timestamp" AS DATE) AS day,
+               list_sort(list(DISTINCT source_file) FILTER (WHERE bucketed)),
+               list_sort(list(DISTINCT source_file) FILTER (WHERE NOT bucketed)),
+               sum(requests) FILTER (WHERE bucketed), sum(requests) FILTER (WHERE NOT bucketed)
+        FROM events
+        WHERE "timestamp" >= ? AND api_key_id IN (SELECT api_key_id FROM keys)
+        GROUP BY ALL
+        HAVING bool_or(bucketed) AND bool_or(NOT bucketed)
+        ORDER BY day, api_key_id""",
+        [since, since],
+    ).fetchall()
+    return [
+        {
+            "api_key_id": key,
+            "day": day.isoformat(),
+            "bucketed_sources": bucketed_sources,
+            "request_sources": request_sources,
+            "bucketed_requests": int(bucketed_requests),
+            "request_requests": int(request_requests),
+        }
+        for key, day, bucketed_sources, request_sources, bucketed_requests, request_requests in rows
+    ]

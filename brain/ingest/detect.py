@@ -38,6 +38,9 @@ CANONICAL_SCHEMA = pa.schema(
 # Formats whose rows are usage events (read_source) and those that are provider cost reports.
 USAGE_FORMATS = ("otlp_json", "openai_usage", "anthropic_usage", "litellm")
 COST_FORMATS = ("openai_costs", "anthropic_costs")
+# Usage formats whose rows are provider-side buckets keyed by (bucket start, grouping): a later
+# export of the same bucket replaces the stored one (ingest_table(..., bucketed=True)).
+BUCKETED_FORMATS = frozenset({"openai_usage", "anthropic_usage"})
 
 _SNIFF_BYTES = 256 * 1024
 
@@ -218,4 +221,4 @@ def ingest_source(store, path: str | Path, fmt: str):
         return import_provider_costs(store, read_cost_source(path, fmt), source=str(path))
     from brain.ingest import ingest_table
 
-    return ingest_table(store, read_source(path, fmt), source=str(path))
+    return ingest_table(store, read_source(path, fmt), source=str(path), bucketed=fmt in BUCKETED_FORMATS)

@@ -75,12 +75,18 @@ def _rebuild(
     by_hash: bool,
     touched_lo: int,
     touched_hi: int,
+    replaced_hours: str | None = None,
 ) -> int:
-    """Refresh `table` for the buckets this ingest touched; returns how many buckets."""
+    """Refresh `table` for the buckets this ingest touched; returns how many buckets.
+
+    `replaced_hours` names a table of epoch hours (`h`) whose events this ingest deleted (replaced
+    buckets): those buckets are recomputed too.
+    """
     b = f'epoch_us(e."timestamp") // {unit_us}'
+    also = f" UNION SELECT DISTINCT h * 3600000000 // {unit_us} FROM {replaced_hours}" if replaced_hours else ""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _touched AS
-        SELECT DISTINCT {b} AS b FROM events e WHERE e.ingest_id = ?""",
+        SELECT DISTINCT {b} AS b FROM events e WHERE e.ingest_id = ?{also}""",
         [ingest_id],
     )
     n = con.execute("SELECT count(*) FROM _touched").fetchone()[0]
@@ -123,11 +129,15 @@ def _rebuild(
     return n
 
 
-def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
-    """Bring the hourly and daily rollups up to date with this ingest's events; returns hours touched."""
+def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int, replaced_hours: str | None = None) -> int:
+    """Bring the hourly and daily rollups up to date with this ingest's events; returns hours touched.
+
+    `replaced_hours`: a table of epoch hours (`h`) of events this ingest deleted, recomputed too.
+    """
+    also = f" UNION ALL SELECT h FROM {replaced_hours}" if replaced_hours else ""
     lo, hi = con.execute(
-        'SELECT min(epoch_us("timestamp") // 3600000000), max(epoch_us("timestamp") // 3600000000) '
-        "FROM events WHERE ingest_id = ?",
+        "SELECT min(h), max(h) FROM ("
+        'SELECT epoch_us("timestamp") // 3600000000 AS h FROM events WHERE ingest_id = ?' + also + ")",
         [ingest_id],
     ).fetchone()
     if lo is None:
@@ -135,7 +145,7 @@ def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
     by_hash = _combo_hash_is_exact(con, ingest_id)
     hours = 0
     for table, bucket, unit_us in ROLLUPS:
-        n = _rebuild(con, ingest_id, table, bucket, unit_us, by_hash, lo, hi)
+        n = _rebuild(con, ingest_id, table, bucket, unit_us, by_hash, lo, hi, replaced_hours)
         hours = hours or n
     con.execute("DROP TABLE IF EXISTS _touched")
     con.execute("DROP TABLE IF EXISTS _stale")

@@ -71,7 +71,7 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
             continue
         window = xm[idx, lo:d, :]
         if kind == WEEKDAY and week:
-            slots = xm[np.ix_(idx, week)]
+            slots = xm[np.ix_(idx, np.asarray(week, dtype=np.intp))]
             m = nanmedian(slots, axis=1)
             active = np.nanmax(np.nan_to_num(window, nan=0.0), axis=1) > 0  # on any day
             peak = np.nan_to_num(slots, nan=0.0).max(axis=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ class PeriodStats:
 def compare_signals(base: PeriodStats, actual: PeriodStats, new_models: list[str]) -> tuple[dict, list[str]]:
     """Per-factor expected vs actual (and ratio), and the supporting signals worth naming."""
     b, a = base.factors(), actual.factors()
-    signals: dict[str, dict] = {}
+    signals: dict[str, Any] = {}
     for name in b:
         exp, act = b[name], a[name]
         ratio = act / exp if exp and act is not None else None

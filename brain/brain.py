@@ -96,7 +96,7 @@ class Brain:
         return self.graph.version, getattr(store, "version", 0)
 
     def inventory_gaps(self, days: int = 30) -> list:
-        """Graph gaps plus usage gaps: keys nobody claims and models we cannot price."""
+        """Graph gaps plus usage gaps: unclaimed keys, unpriced models, keys fed by two sources."""
         from brain.graph import Gap
 
         gaps = list(self.graph.inventory_gaps())
@@ -110,6 +110,19 @@ class Brain:
             rows = self.store.con.execute(
                 "SELECT provider, model, any_value(detail) FROM price_models WHERE status <> 'priced' GROUP BY ALL ORDER BY ALL"
             ).fetchall()
+            from brain.ingest import overlapping_sources
+
+            overlaps = overlapping_sources(self.store, days=days)
+        by_key: dict[str, list[dict]] = {}
+        for o in overlaps:
+            by_key.setdefault(o["api_key_id"], []).append(o)
+        for key, days_ in sorted(by_key.items()):
+            first = days_[0]
+            gaps.append(Gap("overlapping_sources", "warning", key,
+                            f"key {key} has usage from a provider export ({', '.join(first['bucketed_sources'])}) and from "
+                            f"per-request telemetry ({', '.join(first['request_sources'])}) on {len(days_)} day(s) since "
+                            f"{min(d['day'] for d in days_)}: the same calls are likely "
+                            "counted twice; keep one source per key"))
         for provider, model, detail in rows:
             gaps.append(Gap("unpriced_model", "warning", f"{provider or '?'}/{model}",
                             f"model {model!r} ({provider or 'no provider'}) is not in genai-prices: its usage is unpriced, "

@@ -68,3 +68,30 @@ def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     assert ("unpriced_model", "acme/acme-llm-9") in kinds
     assert any(k == "unclaimed_usage" and "key_nobody" in n for k, n in kinds)
     assert not any("key_bot" in n for k, n in kinds if k == "unclaimed_usage")
+
+
+def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault, capsys):
+    """The same calls from a provider usage export and from per-request events: counted twice."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    root = make_vault({"Agents/Support.md": "---\ntype: agent\nowner: '[[Ada]]'\napi_keys: [key_support01]\n---\n", "People/Ada.md": ""})
+    export = Path(__file__).parent / "fixtures" / "exports" / "openai_usage.json"
+    shutil.copy(export, root.parent / "openai_usage.json")
+    day = "2025-06-01T10:00:00Z"  # the fixture's first bucket day (1748736000)
+    (root.parent / "spans.jsonl").write_text(json.dumps({
+        "timestamp": day, "api_key_id": "key_support01", "provider": "openai", "model": "gpt-4o-2024-08-06",
+        "input_tokens": 1000, "output_tokens": 100, "request_id": "req-1"}) + "\n", encoding="utf-8")
+    store = root / ".brain" / "usage.duckdb"
+    for f in ("openai_usage.json", "spans.jsonl"):
+        assert main(["ingest", str(root.parent / f), "--vault", str(root), "--store", str(store)]) == 0
+    capsys.readouterr()
+    from brain.brain import Brain
+    from brain.settings import Settings
+
+    brain = Brain.open(Settings(vault=root, store=store))
+    gaps = [g for g in brain.inventory_gaps(days=100_000) if g.kind == "overlapping_sources"]
+    brain.close()
+    assert [g.node for g in gaps] == ["key_support01"]
+    assert "counted twice" in gaps[0].message

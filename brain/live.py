@@ -165,7 +165,7 @@ def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, pro
             continue
         d = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep.__dict__)
         files.append({"source": f, "format": f_fmt, **{k: v for k, v in d.items() if isinstance(v, (int, float, str)) or v is None}})
-    totals = {k: sum(int(x.get(k) or 0) for x in files) for k in ("accepted", "duplicates", "quarantined")}
+    totals = {k: sum(int(x.get(k) or 0) for x in files) for k in ("accepted", "replaced", "duplicates", "quarantined")}
     return {**totals, "files": files}
 
 

@@ -102,18 +102,20 @@ def cmd_ingest(args) -> int:
     finally:
         bar.close()
     files = result["files"]
-    totals = {k: sum(int(x.get(k) or 0) for x in files) for k in ("accepted", "duplicates", "quarantined")}
+    totals = {k: sum(int(x.get(k) or 0) for x in files) for k in ("accepted", "replaced", "duplicates", "quarantined")}
     readable = any(not x.get("error") for x in files)
     if args.json:
         print_json({**totals, "files": files})
     else:
         print_table(
             [{**x, "error": x.get("error") or ""} for x in files],
-            [("source", "file"), ("format", "format"), ("accepted", "accepted"), ("duplicates", "duplicates"),
+            [("source", "file"), ("format", "format"), ("accepted", "accepted"), ("replaced", "replaced"), ("duplicates", "duplicates"),
              ("quarantined", "quarantined"), ("error", "error")],
         )
         print(
-            f"\n{totals['accepted']:,} accepted, {totals['duplicates']:,} duplicate, "
+            f"\n{totals['accepted']:,} accepted, "
+            + (f"{totals['replaced']:,} replaced (refreshed buckets), " if totals["replaced"] else "")
+            + f"{totals['duplicates']:,} duplicate, "
             f"{totals['quarantined']:,} quarantined" + ("  (see `brain quarantine`)" if totals["quarantined"] else "")
         )
     if not readable:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
 from brain.brain import Brain
-from brain.cli.common import add_common, print_json, print_table, settings_from
+from brain.cli.common import add_common, parse_now, print_json, print_table, settings_from
 
 _COLUMNS = [
     ("id", "id"),
@@ -38,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--min-severity", choices=["info", "warn", "critical"], default="info", help="hide milder anomalies"
     )
     p.add_argument("--all", action="store_true", help="also list acknowledged and planned anomalies")
-    p.add_argument("--now", type=_parse_now, default=None, help="scan as of this ISO 8601 time (default: now)")
+    p.add_argument("--now", type=parse_now, default=None, help="scan as of this ISO 8601 time (default: now)")
     p.set_defaults(func=cmd_anomalies)
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=False)
     a = acts.add_parser("ack", help="acknowledge an anomaly (or mark it planned); it stops alerting")
@@ -48,16 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--vault", default=argparse.SUPPRESS, help="vault folder (default: $BRAIN_VAULT or .)")
     a.add_argument("--store", default=argparse.SUPPRESS, help="usage store file")
     a.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-    a.add_argument("--now", type=_parse_now, default=argparse.SUPPRESS, help="scan as of this ISO 8601 time")
+    a.add_argument("--now", type=parse_now, default=argparse.SUPPRESS, help="scan as of this ISO 8601 time")
     a.set_defaults(func=cmd_ack)
-
-
-def _parse_now(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def cmd_anomalies(args) -> int:

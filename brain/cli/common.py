@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from brain.settings import Settings
@@ -19,6 +20,15 @@ def add_common(parser: argparse.ArgumentParser, json_flag: bool = True, store: b
         )
     if json_flag:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def parse_now(text: str) -> datetime:
+    """An ISO 8601 time argument (`Z` or an offset; naive = UTC) as an aware UTC datetime."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

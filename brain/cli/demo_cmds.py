@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from brain.cli.common import print_json, print_table
+from brain.cli.common import parse_now, print_json, print_table
 from brain.errors import BrainError
 
 
@@ -25,19 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", nargs="?", default="demo-vault", help="demo vault folder (default: ./demo-vault)")
     p.add_argument("--seed", type=int, default=7, help="random seed of the usage (default: 7)")
     p.add_argument("--days", type=int, default=60, help="days of usage ending now (default: 60)")
-    p.add_argument("--now", type=_parse_now, default=None, help="end of the usage, ISO 8601 (default: now, UTC)")
+    p.add_argument("--now", type=parse_now, default=None, help="end of the usage, ISO 8601 (default: now, UTC)")
     p.add_argument("--store", help="usage store file (default: <path>/.brain/usage.duckdb)")
     p.add_argument("--force", action="store_true", help="build the demo into a non-empty folder")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_demo)
-
-
-def _parse_now(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def cmd_init(args) -> int:

@@ -104,7 +104,8 @@ def _first_result(doc: object) -> dict | None:
         doc = doc[0] if doc else None
     if not isinstance(doc, dict):
         return None
-    buckets = doc.get("data") if isinstance(doc.get("data"), list) else [doc]
+    data = doc.get("data")
+    buckets = data if isinstance(data, list) else [doc]
     for b in buckets:
         if isinstance(b, dict) and isinstance(b.get("results"), list) and b["results"]:
             first = b["results"][0]

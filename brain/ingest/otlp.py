@@ -66,9 +66,9 @@ class SpanBatch:
     def to_table(self) -> pa.Table:
         """The rows as a pyarrow Table in CANONICAL_SCHEMA."""
         cols = dict(self.columns)
-        cols["timestamp"] = pa.array(cols["timestamp"], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+        stamps = pa.array(cols["timestamp"], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
         arrays = [
-            cols["timestamp"].cast(f.type, safe=False) if f.name == "timestamp" else pa.array(cols[f.name], f.type)
+            stamps.cast(f.type, safe=False) if f.name == "timestamp" else pa.array(cols[f.name], f.type)
             for f in CANONICAL_SCHEMA
         ]
         return pa.Table.from_arrays(arrays, schema=CANONICAL_SCHEMA)

@@ -12,6 +12,25 @@ Speed matters here (every ingest pays it; it was half the ingest time), so:
 
 Runs are exact (`count(DISTINCT run_id)` per bucket, plus pre-aggregated requests without a run
 id), and so are the token p95s (`quantile_cont`).
+
+What it costs, and what did not help (10M benchmark events: ~2M hourly groups of ~5 events;
+DuckDB 2.0.1, the ingest's 1 GB cap, 2 CPUs). The hourly insert takes 6.5-8.5 s and spills
+~1.1 GB to `<store>.tmp/`: next to other aggregates DuckDB plans `count(DISTINCT)` by
+materialising the aggregate input and pre-grouping it by run. That plan is also what keeps it
+inside the cap; each of these was measured and rejected:
+
+- `approx_quantile` (t-digest) for the p95s: out of memory at 2M groups (a digest per group);
+- runs as `len(list_distinct(list(run_id)))`, grouping by the hash without `any_value()` of the
+  five strings (labels joined back afterwards), or the same plan with `SET threads = 1`: out of
+  memory (per-group holistic state, no longer behind the spillable pre-grouping);
+- runs and p95s each in a pass of their own joined to the sums, with the daily sums added up from
+  the hourly rows: hourly 8.2 s, daily 2.5 s, no faster;
+- pre-grouping by (hour, combination, run_id) ourselves: the benchmark's runs span agents, so it
+  does not shrink the input (1.7 s for runs alone, like `count(DISTINCT)` alone);
+- a 1.4 GB cap: no faster, peak RSS 1.57 GB.
+
+So the hourly rollup sits near the cap at this size: a change to its aggregates needs the 10M
+benchmark run, not only the tests.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def setup() -> None:
 
 
 def main() -> None:
-    """Dispatch: demo (default) or test; extra arguments go to brain demo / pytest."""
+    """Dispatch: demo (default) or test (ruff, mypy, pytest); extra arguments go to brain demo / pytest."""
     what = sys.argv[1] if len(sys.argv) > 1 else "demo"
     rest = sys.argv[2:]
     setup()
@@ -42,6 +42,7 @@ def main() -> None:
         sh(str(BIN / "brain"), "demo", *rest)
     elif what == "test":
         sh(str(BIN / "ruff"), "check", "brain", "mcp_server", "tests", "run.py")
+        sh(str(BIN / "mypy"))
         sh(str(BIN / "python"), "-m", "pytest", *rest)
     elif what == "setup":
         pass

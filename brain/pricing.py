@@ -142,8 +142,10 @@ def _band_rows(model_price: gt.ModelPrice) -> list[dict]:
             "reasoning_split": int("output_reasoning_tokens" in keys),
         }
         for unit, price in resolved:
-            scalar = price
-            if isinstance(price, gt.TieredPrices):
+            scalar: Decimal
+            if not isinstance(price, gt.TieredPrices):
+                scalar = price
+            else:
                 scalar = price.base
                 for tier in reversed(price.tiers):
                     if probe > tier.start:
@@ -184,7 +186,8 @@ def ensure_prices(con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str | No
     new = [pair for pair in set(pairs) if pair not in known and pair[1] is not None]
     if not new:
         return 0
-    next_id = con.execute("SELECT coalesce(max(price_id), 0) + 1 FROM price_table").fetchone()[0]
+    top = con.execute("SELECT coalesce(max(price_id), 0) + 1 FROM price_table").fetchone()
+    next_id = top[0] if top else 1
     price_rows, model_rows = [], []
     version = genai_prices.__version__
     for provider, model in sorted(new, key=lambda pm: (pm[0] or "", pm[1])):
@@ -261,7 +264,7 @@ def price_notes_table(notes: Sequence[dict]) -> pa.Table:
             **{f: _num(note.get(f)) for f in NOTE_PRICE_FIELDS},
             "discount_pct": _num(note.get("discount_pct")),
         }
-        by_key.setdefault((row["provider"], row["model"]), []).append(row)
+        by_key.setdefault((row["provider"], row["model"]), []).append(row)  # type: ignore[arg-type]
     rows = []
     floor = datetime(1970, 1, 1, tzinfo=UTC)
     for group in by_key.values():

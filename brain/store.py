@@ -168,6 +168,14 @@ MIGRATIONS = (
 )
 
 
+def one_row(cursor) -> tuple:
+    """The single row an aggregate query returns (a missing row is a bug: StoreError)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise StoreError("the usage store returned no row where one was expected")
+    return row
+
+
 class Store:
     """One DuckDB usage store file; `.con` is its connection, always in UTC."""
 
@@ -190,9 +198,9 @@ class Store:
 
     def applied_migrations(self) -> list[str]:
         """Names of the migrations already recorded in `schema_migrations`."""
-        exists = self.con.execute(
+        exists = one_row(self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-        ).fetchone()[0]
+        ))[0]
         if not exists:
             return []
         return [r[0] for r in self.con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]

@@ -37,7 +37,7 @@ from brain.errors import IngestError
 from brain.ingest import canonical
 from brain.ingest.rollups import rebuild_touched
 from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL, ensure_prices
-from brain.store import CANONICAL_COLUMNS, Store
+from brain.store import CANONICAL_COLUMNS, Store, one_row
 
 log = logging.getLogger(__name__)
 
@@ -104,24 +104,24 @@ INGEST_MEMORY_LIMIT = "1GB"
 @contextmanager
 def _ingest_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Cap DuckDB's memory and drop insertion-order preservation for one ingest, then restore."""
-    wanted = {
-        "memory_limit": os.environ.get("BRAIN_INGEST_MEMORY", INGEST_MEMORY_LIMIT),
+    wanted: dict[str, str] = {
+        "memory_limit": os.environ.get("BRAIN_INGEST_MEMORY") or INGEST_MEMORY_LIMIT,
         "preserve_insertion_order": "false",
     }
     setting = "SELECT current_setting(?)"
     before: dict[str, str | None] = {}
     for k in wanted:
-        value = con.execute(setting, [k]).fetchone()[0]
+        value = one_row(con.execute(setting, [k]))[0]
         con.execute(f"RESET {k}")
         # None = it was the default: RESET again afterwards (printed sizes are rounded).
-        before[k] = None if con.execute(setting, [k]).fetchone()[0] == value else str(value)
+        before[k] = None if one_row(con.execute(setting, [k]))[0] == value else str(value)
     for k, v in wanted.items():
         con.execute(f"SET {k} = '{v}'")
     try:
         yield
     finally:
-        for k, v in before.items():
-            con.execute(f"RESET {k}" if v is None else f"SET {k} = '{v}'")
+        for k, old in before.items():
+            con.execute(f"RESET {k}" if old is None else f"SET {k} = '{old}'")
 
 
 @dataclass(frozen=True)

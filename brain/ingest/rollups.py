@@ -38,6 +38,7 @@ from __future__ import annotations
 import duckdb
 
 from brain.pricing import COST_PART_SQL
+from brain.store import one_row
 
 # (table, bucket column, microseconds per bucket)
 ROLLUPS = (("rollup_hourly", "hour", 3_600_000_000), ("rollup_daily", "day", 86_400_000_000))
@@ -75,13 +76,13 @@ def _combo_hash_is_exact(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bool
     stale bucket holds nothing else); both sets are small (hundreds to thousands of rows).
     """
     attrs = ", ".join(f"e.{a}" for a in _ATTR)
-    combos, hashes = con.execute(
+    combos, hashes = one_row(con.execute(
         f"""SELECT count(*), count(DISTINCT c) FROM (
             SELECT DISTINCT {attrs}, {_COMBO} AS c FROM events e WHERE e.ingest_id = ?
             UNION
             SELECT DISTINCT {attrs}, {_COMBO} AS c FROM rollup_daily e)""",
         [ingest_id],
-    ).fetchone()
+    ))
     return combos == hashes
 
 
@@ -108,7 +109,7 @@ def _rebuild(
         SELECT DISTINCT {b} AS b FROM events e WHERE e.ingest_id = ?{also}""",
         [ingest_id],
     )
-    n = con.execute("SELECT count(*) FROM _touched").fetchone()[0]
+    n = one_row(con.execute("SELECT count(*) FROM _touched"))[0]
     # Buckets that already had events (their rollup rows exist): recompute them from all events.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _stale AS
@@ -118,7 +119,7 @@ def _rebuild(
           AND epoch_us(r.{bucket}) // {unit_us} IN (SELECT b FROM _touched)""",
         [touched_lo * 3_600_000_000 // unit_us, touched_hi * 3_600_000_000 // unit_us],
     )
-    stale = con.execute("SELECT count(*), min(b), max(b) FROM _stale").fetchone()
+    stale = one_row(con.execute("SELECT count(*), min(b), max(b) FROM _stale"))
     source = f"SELECT * FROM events e WHERE e.ingest_id = {int(ingest_id)}"
     if stale[0]:
         con.execute(
@@ -154,11 +155,11 @@ def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int, replaced_hou
     `replaced_hours`: a table of epoch hours (`h`) of events this ingest deleted, recomputed too.
     """
     also = f" UNION ALL SELECT h FROM {replaced_hours}" if replaced_hours else ""
-    lo, hi = con.execute(
+    lo, hi = one_row(con.execute(
         "SELECT min(h), max(h) FROM ("
         'SELECT epoch_us("timestamp") // 3600000000 AS h FROM events WHERE ingest_id = ?' + also + ")",
         [ingest_id],
-    ).fetchone()
+    ))
     if lo is None:
         return 0
     by_hash = _combo_hash_is_exact(con, ingest_id)

@@ -9,20 +9,13 @@ from functools import cached_property
 from brain import notes as note_files
 from brain.errors import BrainError, NotFound
 from brain.graph import CompanyGraph
-from brain.identity import AgentIdentity
+from brain.identity import AGENT_COST_FIELDS, AgentIdentity
 from brain.settings import Settings
 from brain.vault import read_note_file, read_vault
 
 log = logging.getLogger(__name__)
 
-COST_FIELDS = (
-    "spend_usd",
-    "run_rate_usd_per_day",
-    "cost_per_request_usd",
-    "cost_per_1k_runs_usd",
-    "projected_30d_usd",
-    "anomalies",
-)
+COST_FIELDS = (*AGENT_COST_FIELDS, "anomalies")
 AGENT_SORT_KEYS = ("name", "spend_usd", "run_rate_usd_per_day", "projected_30d_usd", "cost_per_request_usd")
 
 

@@ -13,6 +13,17 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "agent"
 
 
+# The cost fields every agent node carries (DESIGN "Spend and run-rate"); `anomalies` is added
+# by the facade from the anomaly scan.
+AGENT_COST_FIELDS = (
+    "spend_usd",
+    "run_rate_usd_per_day",
+    "cost_per_request_usd",
+    "cost_per_1k_runs_usd",
+    "projected_30d_usd",
+)
+
+
 @dataclass(frozen=True)
 class AgentIdentity:
     """Everything that can point a usage event at one agent note, plus its owner and team."""

@@ -12,7 +12,7 @@ from functools import lru_cache
 import pyarrow as pa
 
 from brain.errors import BrainError
-from brain.identity import AgentIdentity
+from brain.identity import AGENT_COST_FIELDS, AgentIdentity
 from brain.pricing import adjusted_costs_sql, price_notes_table
 from brain.store import Store
 
@@ -409,13 +409,7 @@ def _empty_row() -> dict:
     }
 
 
-COST_FIELDS = (
-    "spend_usd",
-    "run_rate_usd_per_day",
-    "cost_per_request_usd",
-    "cost_per_1k_runs_usd",
-    "projected_30d_usd",
-)
+COST_FIELDS = AGENT_COST_FIELDS
 
 
 def agent_cost_fields(

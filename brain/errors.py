@@ -39,5 +39,9 @@ class StoreError(BrainError):
     """The usage store cannot be opened, migrated or written."""
 
 
+class StoreNeedsMigration(StoreError):
+    """A store made by an older version, opened read-only: it must be opened writable once."""
+
+
 class IngestError(BrainError):
     """A usage file cannot be read at all (bad format, missing columns)."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from brain.errors import BrainError, IngestError, StoreError
+from brain.errors import BrainError, IngestError, StoreError, StoreNeedsMigration
 from brain.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,12 @@ def open_store(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S,
         try:
             if read_only and create and not Path(path).exists():
                 Store(path).close()  # create it with its schema, then reopen read-only
-            return Store(path, read_only=read_only)
+            try:
+                return Store(path, read_only=read_only)
+            except StoreNeedsMigration:
+                log.warning("upgrading usage store %s to the current schema", path)
+                Store(path).close()  # made by an older version: migrate once, then reopen
+                return Store(path, read_only=read_only)
         except StoreError as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if _is_lock_error(exc):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from brain.errors import StoreError
+from brain.errors import StoreError, StoreNeedsMigration
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,8 @@ class Store:
         if not read_only:
             self.migrate()
         elif self.pending_migrations():
-            raise StoreError(f"usage store {self.path} needs migrations; open it writable once")
+            self.con.close()
+            raise StoreNeedsMigration(f"usage store {self.path} needs migrations; open it writable once")
 
     def applied_migrations(self) -> list[str]:
         """Names of the migrations already recorded in `schema_migrations`."""

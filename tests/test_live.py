@@ -235,3 +235,25 @@ def test_collect_shares_the_store_and_refuses_a_served_one(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_store_from_an_older_version_is_upgraded_on_a_read_only_open(tmp_path):
+    """A reader (CLI, benchmark) meeting a store made before the latest migration upgrades it once."""
+    import datetime as dt
+
+    from brain.live import open_store
+    from brain.store import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for name, fn in MIGRATIONS[:-1]:  # everything but the newest migration
+        fn(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, dt.datetime.now(dt.UTC)])
+    con.close()
+    store = open_store(path, read_only=True)
+    try:
+        assert store.read_only
+        assert store.applied_migrations() == sorted(name for name, _ in MIGRATIONS)
+    finally:
+        store.close()

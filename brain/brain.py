@@ -339,8 +339,8 @@ class Brain:
         """Cost anomalies active in the last `days`, at or above `min_severity`, as dicts."""
         from brain import anomaly
 
-        with self._lock:
-            found = anomaly.detect_anomalies(self, days=days, now=now, min_severity=min_severity)
+        # detect_anomalies holds the lock only while it reads the graph and the store
+        found = anomaly.detect_anomalies(self, days=days, now=now, min_severity=min_severity)
         return [a.to_dict() for a in found]
 
     def explain_anomaly(self, anomaly_id: str, days: int = 90, now=None) -> dict:

@@ -25,6 +25,7 @@ TOKEN_ENV = "BRAIN_MCP_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 MCP_PATH = "/mcp"
+WARM_DELAY_S = 1.5  # start computing agent cost fields this long after the server starts
 
 
 class BearerTokenMiddleware:
@@ -111,7 +112,10 @@ def serve(
         live.on_store_change = notify.store_changed
         live.start()
         # compute agent cost fields in the background, so the first get_node is not the one to wait
-        threading.Thread(target=server.brain_state.ensure_costs, name="brain-warm-costs", daemon=True).start()
+        # (after a moment, so it does not compete with answering the client's first requests)
+        warm = threading.Timer(WARM_DELAY_S, server.brain_state.ensure_costs)
+        warm.daemon = True
+        warm.start()
         try:
             if http:
                 await run_http(server, host, port, token)

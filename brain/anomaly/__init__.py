@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -116,6 +117,12 @@ def load_acks(store) -> dict[str, Ack]:
     return {r[0]: Ack(status=r[1], note=r[2] or "") for r in rows}
 
 
+def _guard(brain):
+    """The brain's lock (graph and store are shared with a watcher and writers), if it has one."""
+    lock = getattr(brain, "_lock", None)
+    return lock if lock is not None else nullcontext()
+
+
 def _context(brain, cfg: AnomalyConfig):
     identities = brain.identities()
     return identities, agent_infos(brain.graph, identities, cfg), change_notes(brain.graph)
@@ -140,8 +147,10 @@ def detect_anomalies(
     cfg = config or AnomalyConfig()
     until = _utc(now).replace(minute=0, second=0, microsecond=0)
     since = until - timedelta(days=days + cfg.baseline_days + cfg.adapt_days)
-    identities, agents, changes = _context(brain, cfg)
-    table = spend.hourly_agent_series(brain.store, identities, since, until)
+    with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
+        identities, agents, changes = _context(brain, cfg)
+        table = spend.hourly_agent_series(brain.store, identities, since, until)
+        acks = load_acks(brain.store)
     found = scan_series(
         table,
         since,
@@ -150,7 +159,7 @@ def detect_anomalies(
         config=cfg,
         agents=agents,
         changes=changes,
-        acks=load_acks(brain.store),
+        acks=acks,
         min_severity=min_severity,
     )
     return found if include_closed else [a for a in found if a.status == "open"]
@@ -163,8 +172,10 @@ def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig |
     cfg = config or AnomalyConfig()
     until = _utc(now).replace(minute=0, second=0, microsecond=0)
     since = until - timedelta(days=cfg.baseline_days + 1)
-    identities, agents, changes = _context(brain, cfg)
-    table = spend.hourly_agent_series(brain.store, identities, since, until)
+    with _guard(brain):
+        identities, agents, changes = _context(brain, cfg)
+        table = spend.hourly_agent_series(brain.store, identities, since, until)
+        acks = load_acks(brain.store)
     return scan_series(
         table,
         since,
@@ -172,7 +183,7 @@ def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig |
         config=cfg,
         agents=agents,
         changes=changes,
-        acks=load_acks(brain.store),
+        acks=acks,
         evaluate_from=until - timedelta(hours=1),
     )
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from brain.errors import IngestError
 from brain.ingest.detect import select_canonical
-from brain.ingest.openai_export import COST_SCHEMA, _check_required, _results_cte, _run
+from brain.ingest.openai_export import COST_SCHEMA, _preflight, _require_usd, _results_cte, _run
 
 _CACHE_5M = (
     "coalesce(CAST(r -> 'cache_creation' ->> 'ephemeral_5m_input_tokens' AS BIGINT), "
@@ -35,19 +35,17 @@ def read_anthropic_usage(path: str | Path) -> pa.Table:
     cte = _results_cte(path)
 
     def query(con):
-        total = con.sql(cte + "SELECT count(*) FROM buckets").fetchall()[0][0]
-        if total == 0:
-            raise IngestError(f"{path}: no usage buckets found (expected Anthropic usage report pages)")
-        _check_required(
+        _preflight(
             con,
             path,
             cte,
+            "usage",
+            "Anthropic usage report pages",
             {
                 "starting_at": "b ->> 'starting_at' IS NULL",
                 "uncached_input_tokens": "r ->> 'uncached_input_tokens' IS NULL",
                 "output_tokens": "r ->> 'output_tokens' IS NULL",
             },
-            "usage",
         )
         return select_canonical(
             con,
@@ -86,15 +84,13 @@ def read_anthropic_costs(path: str | Path) -> pa.Table:
     cte = _results_cte(path)
 
     def query(con):
-        total = con.sql(cte + "SELECT count(*) FROM buckets").fetchall()[0][0]
-        if total == 0:
-            raise IngestError(f"{path}: no cost buckets found (expected Anthropic cost report pages)")
-        _check_required(
+        _preflight(
             con,
             path,
             cte,
-            {"starting_at": "b ->> 'starting_at' IS NULL", "amount": "r ->> 'amount' IS NULL"},
             "cost",
+            "Anthropic cost report pages",
+            {"starting_at": "b ->> 'starting_at' IS NULL", "amount": "r ->> 'amount' IS NULL"},
         )
         bad_amount = con.sql(
             cte + "SELECT r ->> 'amount' FROM results WHERE TRY_CAST(r ->> 'amount' AS DECIMAL(38, 9)) IS NULL "
@@ -102,12 +98,7 @@ def read_anthropic_costs(path: str | Path) -> pa.Table:
         ).fetchall()
         if bad_amount:
             raise IngestError(f"{path}: cost amount {bad_amount[0][0]!r} is not a decimal number of cents")
-        bad = con.sql(
-            cte + "SELECT DISTINCT upper(r ->> 'currency') FROM results "
-            "WHERE upper(coalesce(r ->> 'currency', 'USD')) <> 'USD'"
-        ).fetchall()
-        if bad:
-            raise IngestError(f"{path}: only USD costs are supported, found {', '.join(b[0] for b in bad)}")
+        _require_usd(con, path, cte, "r ->> 'currency'")
         table = con.sql(
             cte
             + """

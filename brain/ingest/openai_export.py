@@ -75,26 +75,40 @@ def _check_required(con, path: Path, cte: str, checks: dict[str, str], what: str
         raise IngestError(f"{path}: {what} result #{row[0]} has no {', '.join(missing)}")
 
 
+def _preflight(con, path: Path, cte: str, kind: str, expected: str, required: dict[str, str]) -> None:
+    """Refuse a file with no buckets, or with a result that lacks a required field."""
+    if con.sql(cte + "SELECT count(*) FROM buckets").fetchall()[0][0] == 0:
+        raise IngestError(f"{path}: no {kind} buckets found (expected {expected})")
+    _check_required(con, path, cte, required, kind)
+
+
+def _require_usd(con, path: Path, cte: str, currency_sql: str) -> None:
+    """Refuse cost rows in any currency but USD (we do not convert)."""
+    bad = con.sql(
+        cte + f"SELECT DISTINCT upper({currency_sql}) FROM results WHERE upper(coalesce({currency_sql}, 'USD')) <> 'USD'"
+    ).fetchall()
+    if bad:
+        raise IngestError(f"{path}: only USD costs are supported, found {', '.join(b[0] for b in bad)}")
+
+
 def read_openai_usage(path: str | Path) -> pa.Table:
     """Read saved OpenAI completions-usage pages into canonical events (one per bucket result)."""
     path = Path(path)
     cte = _results_cte(path)
 
     def query(con):
-        total = con.sql(cte + "SELECT count(*) FROM buckets").fetchall()[0][0]
-        if total == 0:
-            raise IngestError(f"{path}: no usage buckets found (expected OpenAI usage API pages)")
-        _check_required(
+        _preflight(
             con,
             path,
             cte,
+            "usage",
+            "OpenAI usage API pages",
             {
                 "start_time": "b ->> 'start_time' IS NULL",
                 "input_tokens": "r ->> 'input_tokens' IS NULL",
                 "output_tokens": "r ->> 'output_tokens' IS NULL",
                 "num_model_requests": "r ->> 'num_model_requests' IS NULL",
             },
-            "usage",
         )
         return select_canonical(
             con,
@@ -134,25 +148,15 @@ def read_openai_costs(path: str | Path) -> pa.Table:
     cte = _results_cte(path)
 
     def query(con):
-        total = con.sql(cte + "SELECT count(*) FROM buckets").fetchall()[0][0]
-        if total == 0:
-            raise IngestError(f"{path}: no cost buckets found (expected OpenAI costs API pages)")
-        _check_required(
+        _preflight(
             con,
             path,
             cte,
-            {
-                "start_time": "b ->> 'start_time' IS NULL",
-                "amount.value": "r -> 'amount' ->> 'value' IS NULL",
-            },
             "cost",
+            "OpenAI costs API pages",
+            {"start_time": "b ->> 'start_time' IS NULL", "amount.value": "r -> 'amount' ->> 'value' IS NULL"},
         )
-        bad = con.sql(
-            cte + "SELECT DISTINCT upper(r -> 'amount' ->> 'currency') FROM results "
-            "WHERE upper(coalesce(r -> 'amount' ->> 'currency', 'usd')) <> 'USD'"
-        ).fetchall()
-        if bad:
-            raise IngestError(f"{path}: only USD costs are supported, found {', '.join(b[0] for b in bad)}")
+        _require_usd(con, path, cte, "r -> 'amount' ->> 'currency'")
         table = con.sql(
             cte
             + """

@@ -188,14 +188,35 @@ def extract_property_links(properties: dict) -> list[Link]:
 # Resolution (Obsidian's getFirstLinkpathDest)
 
 
+class _PathIndex:
+    """Vault paths by lower-case path and by lower-case base name (case-insensitive lookups)."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, str] = {}
+        self.by_name: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, path: str) -> None:
+        low = path.lower()
+        self.by_path[low] = path
+        self.by_name[posixpath.basename(low)].append(path)
+
+    def remove(self, path: str) -> None:
+        low = path.lower()
+        self.by_path.pop(low, None)
+        base = posixpath.basename(low)
+        names = self.by_name.get(base)
+        if names and path in names:
+            names.remove(path)
+            if not names:
+                del self.by_name[base]
+
+
 class Resolver:
     """Resolves link paths to note ids (vault paths without .md) as Obsidian does."""
 
     def __init__(self, note_ids: Iterable[str] = (), other_files: Iterable[str] = ()):
-        self._by_path: dict[str, str] = {}  # lower path (no .md) -> id
-        self._by_name: dict[str, list[str]] = defaultdict(list)  # lower basename -> ids
-        self._files: dict[str, str] = {}  # lower path of non-note files -> path
-        self._files_by_name: dict[str, list[str]] = defaultdict(list)
+        self._notes = _PathIndex()  # note ids (paths without .md)
+        self._files = _PathIndex()  # non-note files (attachments), with their extension
         for nid in note_ids:
             self.add(nid)
         for path in other_files:
@@ -203,36 +224,22 @@ class Resolver:
 
     def add(self, note_id: str) -> None:
         """Index a note id."""
-        low = note_id.lower()
-        self._by_path[low] = note_id
-        self._by_name[posixpath.basename(low)].append(note_id)
+        self._notes.add(note_id)
 
     def remove(self, note_id: str) -> None:
         """Forget a note id."""
-        low = note_id.lower()
-        self._by_path.pop(low, None)
-        names = self._by_name.get(posixpath.basename(low))
-        if names and note_id in names:
-            names.remove(note_id)
-            if not names:
-                del self._by_name[posixpath.basename(low)]
+        self._notes.remove(note_id)
 
     def add_file(self, path: str) -> None:
         """Index a non-note file (attachment), so links to it are not broken."""
-        low = path.lower()
-        self._files[low] = path
-        self._files_by_name[posixpath.basename(low)].append(path)
+        self._files.add(path)
 
     def remove_file(self, path: str) -> None:
         """Forget a non-note file."""
-        low = path.lower()
-        if self._files.pop(low, None) is not None:
-            names = self._files_by_name.get(posixpath.basename(low), [])
-            if path in names:
-                names.remove(path)
+        self._files.remove(path)
 
     def __contains__(self, note_id: str) -> bool:
-        return note_id.lower() in self._by_path
+        return note_id.lower() in self._notes.by_path
 
     def resolve(self, target: str, source_id: str) -> str | None:
         """The note id a link path points at from `source_id`, or None when unresolved."""
@@ -243,19 +250,19 @@ class Resolver:
         src_folder = posixpath.dirname(source_id.lower())
         if low.startswith("./") or low.startswith("../"):
             rel = posixpath.normpath(posixpath.join(src_folder, low))
-            return self._by_path.get(rel)
+            return self._notes.by_path.get(rel)
         if "/" in low:
-            hit = self._by_path.get(low)
+            hit = self._notes.by_path.get(low)
             if hit is not None:
                 return hit
-            joined = self._by_path.get(posixpath.normpath(posixpath.join(src_folder, low)))
+            joined = self._notes.by_path.get(posixpath.normpath(posixpath.join(src_folder, low)))
             if joined is not None:
                 return joined
             # Obsidian falls back to any path ending in the given one.
             base = posixpath.basename(low)
-            cands = [c for c in self._by_name.get(base, ()) if c.lower().endswith("/" + low)]
+            cands = [c for c in self._notes.by_name.get(base, ()) if c.lower().endswith("/" + low)]
             return self._pick(cands, low, src_folder)
-        return self._pick(self._by_name.get(low, ()), low, src_folder)
+        return self._pick(self._notes.by_name.get(low, ()), low, src_folder)
 
     @staticmethod
     def _pick(cands, low: str, src_folder: str) -> str | None:
@@ -276,10 +283,10 @@ class Resolver:
         low = target.replace("\\", "/").lower()
         if low.startswith("./") or low.startswith("../"):
             low = posixpath.normpath(posixpath.join(posixpath.dirname(source_id.lower()), low))
-        if low in self._files:
+        if low in self._files.by_path:
             return True
         base = posixpath.basename(low)
-        return any(f.lower().endswith(low) for f in self._files_by_name.get(base, ()))
+        return any(f.lower().endswith(low) for f in self._files.by_name.get(base, ()))
 
 
 def link_key(target: str) -> str:

@@ -222,12 +222,16 @@ class CompanyGraph:
 
     def add_file(self, path: str) -> None:
         """A non-note file (attachment) appeared: links to it stop being ghosts."""
+        if self.resolver.has_file(path):
+            return
         self.resolver.add_file(path)
         self.version += 1
         self._reresolve(link_key(path))
 
     def remove_file(self, path: str) -> None:
         """A non-note file went away: links to it become ghosts."""
+        if not self.resolver.has_file(path):
+            return
         self.resolver.remove_file(path)
         self.version += 1
         self._reresolve(link_key(path))

@@ -197,6 +197,8 @@ class _PathIndex:
 
     def add(self, path: str) -> None:
         low = path.lower()
+        if self.by_path.get(low) == path:
+            return
         self.by_path[low] = path
         self.by_name[posixpath.basename(low)].append(path)
 
@@ -233,6 +235,10 @@ class Resolver:
     def add_file(self, path: str) -> None:
         """Index a non-note file (attachment), so links to it are not broken."""
         self._files.add(path)
+
+    def has_file(self, path: str) -> bool:
+        """True when a non-note file is indexed."""
+        return self._files.by_path.get(path.lower()) == path
 
     def remove_file(self, path: str) -> None:
         """Forget a non-note file."""

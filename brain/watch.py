@@ -244,72 +244,56 @@ class VaultWatcher:
         if resync:
             self.filters = load_ignore_filters(self.root)
             dirs = {""}
-        added: set[str] = set()
-        removed: set[str] = set()
-        modified: set[str] = set()
-        on_disk: set[str] = set(f for f in files if f.lower().endswith(".md"))
-        gone_files = [f for f in files if not f.lower().endswith(".md")]
-        issues: list = []
-        for d in dirs:
+        notes = {f for f in files if f.lower().endswith(".md")}
+        attachments = {f for f in files if not f.lower().endswith(".md")}
+        for d in dirs:  # everything under a touched folder, as it is on disk now
             base = self.root / d if d else self.root
             if base.is_dir():
-                for rel in walk_vault(base, (), issues):
+                for rel in walk_vault(base, (), []):
                     full_rel = f"{d}/{rel}" if d else rel
-                    if is_ignored(full_rel, self.filters):
-                        continue
-                    if full_rel.lower().endswith(".md"):
-                        on_disk.add(full_rel)
-                    else:
-                        files.add(full_rel)
+                    if not is_ignored(full_rel, self.filters):
+                        (notes if full_rel.lower().endswith(".md") else attachments).add(full_rel)
+        changes: dict[str, set[str]] = {"added": set(), "removed": set(), "modified": set()}
         with self.lock:
             g = self.graph
-            # notes under touched folders that are no longer there
-            for d in dirs:
+            for d in dirs:  # notes the graph has under those folders, so the gone ones are removed
                 prefix = f"{d}/" if d else ""
-                for nid in [n for n in g.notes if n.startswith(prefix)] if prefix else list(g.notes):
-                    if nid + ".md" not in on_disk:
-                        on_disk.add(nid + ".md")  # checked below; missing -> removed
-            for rel in sorted(on_disk):
-                nid = rel[:-3]
-                full = self.root / rel
-                exists = full.is_file()
-                if exists:
-                    known = g.notes.get(nid)
-                    try:
-                        st = full.stat()
-                    except OSError:
-                        exists = False
-                    else:
-                        if known is not None and known.mtime_ns == st.st_mtime_ns and known.size == st.st_size and not files.intersection({rel}):
-                            continue
-                        note, issue = read_note_file(self.root, rel, getattr(self.graph, "templates", None))
-                        if note is None and issue is not None and "cannot read" in issue.message:
-                            exists = full.is_file()  # vanished mid-read?
-                            if exists:
-                                g.issues[rel] = issue
-                                continue
-                        elif note is None:
-                            if issue is not None:
-                                g.issues[rel] = issue
-                            if known is not None:
-                                g.remove_note(nid)
-                                removed.add(nid)
-                            continue
-                        else:
-                            (modified if known is not None else added).add(nid)
-                            g.upsert_note(note, issue)
-                            continue
-                if not exists and nid in g.notes:
-                    g.remove_note(nid)
-                    removed.add(nid)
-                elif not exists:
-                    g.issues.pop(rel, None)
-            for rel in files:
-                if rel.lower().endswith(".md"):
-                    continue
+                notes.update(n + ".md" for n in g.notes if n.startswith(prefix))
+            for rel in sorted(notes):
+                outcome = self._sync_note(rel, touched=rel in files)
+                if outcome:
+                    changes[outcome].add(rel[:-3])
+            for rel in attachments:
                 if (self.root / rel).is_file():
                     g.add_file(rel)
                 else:
                     g.remove_file(rel)
-            del gone_files
-        return VaultChange(frozenset(added), frozenset(removed), frozenset(modified - added))
+        return VaultChange(
+            frozenset(changes["added"]), frozenset(changes["removed"]), frozenset(changes["modified"] - changes["added"])
+        )
+
+    def _sync_note(self, rel: str, touched: bool) -> str | None:
+        """Re-read one note path into the graph, as a cold load would; returns what happened."""
+        g = self.graph
+        nid = rel[:-3]
+        known = g.notes.get(nid)
+        try:
+            st = (self.root / rel).stat()
+        except OSError:  # gone (deleted, moved away, or vanished mid-read)
+            g.issues.pop(rel, None)
+            if known is None:
+                return None
+            g.remove_note(nid)
+            return "removed"
+        if known is not None and not touched and (known.mtime_ns, known.size) == (st.st_mtime_ns, st.st_size):
+            return None  # unchanged since it was read
+        note, issue = read_note_file(self.root, rel, g.templates)
+        if note is None:  # unreadable now (binary, vanished mid-read): reported, not a note
+            if issue is not None:
+                g.issues[rel] = issue
+            if known is None:
+                return None
+            g.remove_note(nid)
+            return "removed"
+        g.upsert_note(note, issue)
+        return "modified" if known is not None else "added"

@@ -67,16 +67,6 @@ def open_store(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S,
             delay = min(delay * 2, 0.5)
 
 
-def _store_on(con: duckdb.DuckDBPyConnection, path: Path) -> Store:
-    """A Store over an existing connection (a cursor of the server's database)."""
-    st = Store.__new__(Store)
-    st.path = Path(path)
-    st.read_only = False
-    st.con = con
-    st.con.execute("SET TimeZone = 'UTC'")
-    return st
-
-
 class SharedStore:
     """The server's store: read-only between writes so CLI readers share the file; one write at a time."""
 
@@ -114,7 +104,7 @@ class SharedStore:
                 except BaseException:
                     self._store = open_store(self.path, read_only=True)
                     raise
-                writer = _store_on(self._store.con.cursor(), self.path)
+                writer = Store(self.path, con=self._store.con.cursor())
             try:
                 result = fn(writer)
             finally:

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from brain.errors import VaultError
@@ -260,13 +261,20 @@ def _daily_spend(brain, days: int, now: dt.datetime) -> dict[str, list[dict]]:
     since = until - dt.timedelta(days=days)
     with brain._lock:
         table = spend.daily_agent_series(brain.store, brain.identities(), since, until, brain.graph.price_notes())
-    totals: dict[str, dict[str, float]] = {}
-    cols = table.select(["agent", "day", "cost_usd"]).to_pydict()
-    for agent, day, cost in zip(cols["agent"], cols["day"], cols["cost_usd"], strict=True):
-        key = day.date().isoformat() if hasattr(day, "date") else str(day)[:10]
-        per = totals.setdefault(agent, {})
-        per[key] = per.get(key, 0.0) + (cost or 0.0)
-    return {a: [{"day": d, "spend_usd": v} for d, v in sorted(per.items())] for a, per in totals.items()}
+    con = duckdb.connect()  # sums over models per (agent, day), in SQL over the Arrow result
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("series", table)
+        rows = con.execute(
+            "SELECT agent, strftime(day, '%Y-%m-%d') AS d, sum(coalesce(cost_usd, 0)) "
+            "FROM series GROUP BY ALL ORDER BY agent, d"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[dict]] = {}
+    for agent, day, spend_usd in rows:
+        out.setdefault(agent, []).append({"day": day, "spend_usd": spend_usd})
+    return out
 
 
 def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, now) -> str:

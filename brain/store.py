@@ -179,9 +179,14 @@ def one_row(cursor) -> tuple:
 class Store:
     """One DuckDB usage store file; `.con` is its connection, always in UTC."""
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    def __init__(self, path: str | Path, read_only: bool = False, con: duckdb.DuckDBPyConnection | None = None):
+        """Open (and migrate) the store at `path`, or wrap `con`, a connection already open on it."""
         self.path = Path(path)
         self.read_only = read_only
+        if con is not None:  # e.g. a cursor of a running server's database, migrated when opened
+            self.con = con
+            self.con.execute("SET TimeZone = 'UTC'")
+            return
         if read_only and not self.path.exists():
             raise StoreError(f"usage store {self.path} does not exist; ingest usage first")
         try:

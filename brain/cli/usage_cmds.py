@@ -227,8 +227,6 @@ def cmd_spend(args) -> int:
 
 def cmd_agent(args) -> int:
     """Print one agent's cost card."""
-    from brain.spend import agent_card
-
     brain = Brain.open(settings_from(args), read_only=True)
     try:
         g = brain.graph
@@ -236,11 +234,7 @@ def cmd_agent(args) -> int:
         node = g.node(node_id)
         if node.get("type") != "agent":
             raise BrainError(f"{args.name!r} is a {node.get('type')} note, not an agent")
-        identities = g.agent_identities()
-        ident = next(i for i in identities if i.node_id == node_id)
-        card = agent_card(
-            brain.store, ident, days=args.days, price_notes=g.price_notes(), identities=identities
-        )
+        card = brain.agent_costs(node_id, days=args.days)
         owner = g.owner_of_id(node_id)
         deps = g.dependencies(node_id, 1)
         try:

@@ -28,3 +28,9 @@ def make_vault(tmp_path):
         return write_vault(tmp_path / name, notes)
 
     return _make
+
+
+@pytest.fixture
+def anyio_backend():
+    """Async tests (pytest.mark.anyio) run on asyncio."""
+    return "asyncio"

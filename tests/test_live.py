@@ -23,11 +23,6 @@ BRAIN = str(Path(sys.executable).parent / "brain")
 NOW = "2026-11-20T12:00:00+00:00"
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def _usage_file(path: Path, rows: int, agent: str = "support-agent", prefix: str = "r") -> Path:
     """Write `rows` canonical events as Parquet with DuckDB (one model call each)."""
     duckdb.sql(

@@ -73,11 +73,6 @@ NOTES = {
 }
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def make_company(root: Path) -> Path:
     """The test company vault, with the starter vault's change template."""
     write_vault(root, NOTES)

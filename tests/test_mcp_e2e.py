@@ -23,11 +23,6 @@ TOKEN = "s3cret-test-token"
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 def vault(tmp_path) -> Path:
     return make_company(tmp_path / "vault")
 

@@ -57,7 +57,7 @@ class Brain:
     def identities(self) -> list[AgentIdentity]:
         """Attribution records of every agent note; recomputed only after the graph changes."""
         with self._lock:
-            version = self._graph_version()
+            version = self.graph.version
             cached = self.__dict__.get("_identities")
             if cached is None or cached[0] != version:
                 cached = (version, self.graph.agent_identities(), self.graph.price_notes())
@@ -69,10 +69,6 @@ class Brain:
         self.identities()
         return self._identities[2]
 
-    def _graph_version(self) -> int:
-        """A counter that changes whenever the graph is edited (watcher, write tools)."""
-        return self.graph.version
-
     def costs_version(self) -> int:
         """Changes when agent cost fields may change: agent identities, price notes or usage data."""
         idents = self.identities()
@@ -82,11 +78,6 @@ class Brain:
             repr(self.price_notes()),
             getattr(store, "version", 0),
         ))
-
-    def data_version(self) -> tuple[int, int]:
-        """(graph version, store version): changes when the vault or the usage data changes."""
-        store = self.__dict__.get("store")
-        return self.graph.version, getattr(store, "version", 0)
 
     def inventory_gaps(self, days: int = 30) -> list:
         """Graph gaps plus usage gaps: unclaimed keys, unpriced models, keys fed by two sources."""

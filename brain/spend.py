@@ -453,12 +453,12 @@ def _series(
     bucket: str,
 ) -> pa.Table:
     sums = ", ".join(f"sum(a.{c})::BIGINT AS {c}" for c in _SERIES_COLUMNS)
+    p95 = (", max(a.input_tokens_p95) AS input_tokens_p95, max(a.output_tokens_p95) AS output_tokens_p95"
+           if table == "rollup_hourly" else "")
     with _registered(store, identities, price_notes) as notes:
         return store.con.sql(
             f"""SELECT a.agent_label AS agent, a.{bucket} AS {bucket}, a.provider, a.model, {sums},
-                sum({_COST.replace("cost_", "a.cost_")}) AS cost_usd,
-                max(a.input_tokens_p95) AS input_tokens_p95,
-                max(a.output_tokens_p95) AS output_tokens_p95
+                sum({_COST.replace("cost_", "a.cost_")}) AS cost_usd{p95}
             FROM ({attributed_sql(table, bucket, f"{bucket} >= $since AND {bucket} < $until", notes)}) a
             GROUP BY ALL ORDER BY agent, {bucket}, a.provider, a.model""",
             params={"since": since, "until": until},
@@ -483,5 +483,5 @@ def daily_agent_series(
     until: datetime,
     price_notes: Sequence[dict] = (),
 ) -> pa.Table:
-    """The daily equivalent of `hourly_agent_series` (runs are distinct per day)."""
+    """The daily equivalent of `hourly_agent_series` (runs are distinct per day; no token p95s)."""
     return _series(store, identities, since, until, price_notes, "rollup_daily", "day")

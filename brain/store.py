@@ -40,6 +40,8 @@ TOKEN_COLUMNS = (
     "reasoning_tokens",
 )
 GROUP_COLUMNS = ("agent", "api_key_id", "service_name", "provider", "model")
+# The dedupe key of an event (alias `{e}`): its request id, else the content hash in `event_id`.
+EVENT_KEY_SQL = "coalesce({e}.event_id, {e}.request_id)"
 
 
 def _rollup_ddl(table: str, bucket: str) -> str:
@@ -158,6 +160,16 @@ def _m0006_bucketed_events(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE ingests ALTER COLUMN replaced SET NOT NULL")
 
 
+def _m0007_lean_events(con: duckdb.DuckDBPyConnection) -> None:
+    # `event_id` no longer repeats `request_id`: it holds the content hash of a row without one and
+    # is NULL otherwise (the key is EVENT_KEY_SQL; stored rows keep their old value, the same key).
+    # Token p95s are hourly only: a daily p95 is a second exact-quantile pass over every event of
+    # an ingest, and nothing reads it (anomaly factors are hourly).
+    con.execute("ALTER TABLE events ALTER COLUMN event_id DROP NOT NULL")
+    for column in ("input_tokens_p95", "output_tokens_p95"):
+        con.execute(f"ALTER TABLE rollup_daily DROP COLUMN {column}")
+
+
 MIGRATIONS = (
     ("0001_events", _m0001_events),
     ("0002_ingests_quarantine", _m0002_ingests_quarantine),
@@ -165,7 +177,34 @@ MIGRATIONS = (
     ("0004_anomaly_acks", _m0004_anomaly_acks),
     ("0005_price_table", _m0005_price_table),
     ("0006_bucketed_events", _m0006_bucketed_events),
+    ("0007_lean_events", _m0007_lean_events),
 )
+
+
+# For statements that join a stream of events to a small table (prices, labels): keep the joins
+# as written, small table on the build side. The optimizer otherwise misjudges the events side
+# behind the validation filter as the smaller one (30+ OR-ed checks) and builds its hash table
+# from all of them: 10M JSONL lines took 24.8 s instead of 13.3 s.
+FIXED_JOIN_ORDER = {"disabled_optimizers": "join_order"}
+
+
+@contextmanager
+def settings(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> Iterator[None]:
+    """Apply DuckDB settings for a block, then put back the ones in force before."""
+    setting = "SELECT current_setting(?)"
+    before: dict[str, str | None] = {}
+    for k in wanted:
+        value = one_row(con.execute(setting, [k]))[0]
+        con.execute(f"RESET {k}")
+        # None = it was the default: RESET again afterwards (printed sizes are rounded).
+        before[k] = None if one_row(con.execute(setting, [k]))[0] == value else str(value)
+    for k, v in wanted.items():
+        con.execute(f"SET {k} = '{v}'")
+    try:
+        yield
+    finally:
+        for k, old in before.items():
+            con.execute(f"RESET {k}" if old is None else f"SET {k} = '{old}'")
 
 
 def one_row(cursor) -> tuple:

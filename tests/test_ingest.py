@@ -101,11 +101,24 @@ def test_double_ingest_leaves_totals_unchanged(store, tmp_path):
     assert before == after
 
 
-def test_duplicates_within_one_file_keep_the_first(store, tmp_path):
-    rows = [{**BASE, "request_id": "same", "input_tokens": 10}, {**BASE, "request_id": "same", "input_tokens": 20}]
+@pytest.mark.parametrize("filler", [0, 200_000])
+def test_duplicates_within_one_file_keep_the_first(store, tmp_path, filler):
+    # Text files are read in parallel chunks without line numbers (filler makes ~40 MB, several
+    # chunks): the first of two rows sharing an id must still be the one kept.
+    rows = [{**BASE, "request_id": "same", "input_tokens": 10}]
+    rows += [{**BASE, "request_id": f"r{i}"} for i in range(filler)]
+    rows += [{**BASE, "request_id": "same", "input_tokens": 20}]
     report = ingest_files(store, [_jsonl(tmp_path / "u.jsonl", rows)])
-    assert (report.accepted, report.duplicates) == (1, 1)
-    assert store.con.execute("SELECT input_tokens, source_line FROM events").fetchone() == (10, 1)
+    assert (report.accepted, report.duplicates) == (1 + filler, 1)
+    assert store.con.execute("SELECT input_tokens FROM events WHERE request_id = 'same'").fetchall() == [(10,)]
+
+
+def test_parquet_events_keep_their_row_number(store, tmp_path):
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.Table.from_pylist([{**BASE, "request_id": f"r{i}"} for i in range(3)]), path)
+    ingest_files(store, [path])
+    assert store.con.execute("SELECT request_id, source_line FROM events ORDER BY 2").fetchall() == [
+        ("r0", 1), ("r1", 2), ("r2", 3)]
 
 
 def test_failure_mid_ingest_leaves_the_store_as_before(store, tmp_path):
@@ -233,8 +246,7 @@ def test_rollups_do_not_depend_on_how_usage_was_split_into_ingests(tmp_path_fact
     for part, name in ((data[split:], "late"), (data[:split], "early")):
         if part:
             ingest_table(two, pa.Table.from_pylist(part), name)
-    q = ("SELECT * EXCLUDE (input_tokens_p95, output_tokens_p95) FROM {t} "
-         "ORDER BY ALL")
+    q = "SELECT * FROM {t} ORDER BY ALL"
     for table in ("rollup_hourly", "rollup_daily"):
         a = one.con.execute(q.format(t=table)).fetchall()
         b = two.con.execute(q.format(t=table)).fetchall()
@@ -243,27 +255,60 @@ def test_rollups_do_not_depend_on_how_usage_was_split_into_ingests(tmp_path_fact
     two.close()
 
 
-def test_rollups_grouped_by_strings_equal_rollups_grouped_by_attribution_hash(store):
-    # The string grouping is the fallback when the attribution hash collides; both must agree.
-    from brain.ingest.rollups import ROLLUPS, _rebuild
+def _direct_rollup(store: Store, bucket: str, p95: bool) -> list[tuple]:
+    """The rollup computed the obvious way, straight from the events."""
+    p95s = (", quantile_cont(input_tokens::DOUBLE / requests, 0.95), "
+            "quantile_cont(output_tokens::DOUBLE / requests, 0.95)") if p95 else ""
+    return _rounded(store.con.execute(f"""
+        SELECT date_trunc('{bucket}', "timestamp") AS b, agent, api_key_id, service_name, provider, model,
+            sum(requests), coalesce(sum(requests) FILTER (WHERE status = 'error'), 0),
+            count(DISTINCT run_id) + coalesce(sum(requests) FILTER (WHERE run_id IS NULL), 0), count(*),
+            sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+            sum(reasoning_tokens), coalesce(sum(cost_est_usd), 0),
+            coalesce(sum(requests) FILTER (WHERE cost_est_usd IS NULL), 0), sum(cost_usd){p95s}
+        FROM events GROUP BY ALL ORDER BY ALL""").fetchall())
 
-    t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-    rows = [
-        {"timestamp": t0 + timedelta(minutes=7 * i), "agent": ["a", "b", None][i % 3],
-         "api_key_id": [None, "key_1"][i % 2], "provider": "openai", "model": ["gpt-4o", "gpt-4o-mini"][i % 2],
-         "input_tokens": 100 + i, "output_tokens": 10, "run_id": f"r{i // 4}", "request_id": f"q{i}"}
-        for i in range(300)
-    ]
-    ingest_table(store, pa.Table.from_pylist(rows), "t")
-    q = "SELECT * FROM {t} ORDER BY ALL"
-    hashed = {t: _rounded(store.con.execute(q.format(t=t)).fetchall()) for t, _, _ in ROLLUPS}
-    lo, hi = store.con.execute(
-        'SELECT min(epoch_us("timestamp") // 3600000000), max(epoch_us("timestamp") // 3600000000) FROM events'
-    ).fetchone()
-    for table, bucket, unit_us in ROLLUPS:
-        store.con.execute(f"DELETE FROM {table}")
-        _rebuild(store.con, 1, table, bucket, unit_us, False, lo, hi)
-        assert _rounded(store.con.execute(q.format(t=table)).fetchall()) == hashed[table]
+
+def _stored_rollup(store: Store, table: str, bucket: str, p95: bool) -> list[tuple]:
+    p95s = ", input_tokens_p95, output_tokens_p95" if p95 else ""
+    return _rounded(store.con.execute(f"""
+        SELECT {bucket}, agent, api_key_id, service_name, provider, model, requests, error_requests,
+            runs, events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+            reasoning_tokens, cost_usd, unpriced_requests, reported_cost_usd{p95s}
+        FROM {table} ORDER BY ALL""").fetchall())
+
+
+def test_rollups_equal_a_direct_aggregate_of_the_events(store):
+    # Hours of 1 to 45 events (p95 from the two largest values up to 20, from the events beyond),
+    # runs spanning hours and days, requests without a run id, unknown models, reported costs,
+    # several agents, keys and models, ingested in three parts that share days and hours.
+    import random
+
+    rnd = random.Random(7)
+    t0 = datetime(2025, 3, 1, 20, 0, tzinfo=UTC)
+    rows = []
+    for hour in range(10):
+        for combo in range(6):
+            for k in range(rnd.choice([1, 2, 3, 5, 19, 20, 21, 22, 45])):
+                rows.append({
+                    "timestamp": t0 + timedelta(hours=hour, minutes=rnd.randrange(60)),
+                    "agent": ["a", "b", None][combo % 3], "api_key_id": [None, "key_1"][combo % 2],
+                    "provider": "openai", "model": ["gpt-4o", "gpt-4o-mini", "in-house-7b"][combo % 3],
+                    "input_tokens": rnd.choice([100, 100, 250, 4000, rnd.randrange(1, 9000)]),
+                    "output_tokens": rnd.randrange(1, 900), "requests": rnd.choice([1, 1, 1, 3]),
+                    "run_id": None if k % 7 == 6 else f"run-{combo % 3}-{(hour * 60 + k) // 50}",
+                    "status": rnd.choice(["ok"] * 9 + ["error"]),
+                    "cost_usd": rnd.choice([None, 0.01]),
+                    "request_id": f"q{len(rows)}",
+                })
+    rnd.shuffle(rows)
+    third = len(rows) // 3
+    for part in (rows[:third], rows[third:2 * third], rows[2 * third:]):
+        ingest_table(store, pa.Table.from_pylist(part), "t")
+    assert _stored_rollup(store, "rollup_hourly", "hour", True) == _direct_rollup(store, "hour", True)
+    assert _stored_rollup(store, "rollup_daily", "day", False) == _direct_rollup(store, "day", False)
+    sizes = [n for (n,) in store.con.execute("SELECT events FROM rollup_hourly").fetchall()]
+    assert min(sizes) == 1 and max(sizes) > 20
 
 
 def test_ingest_restores_the_connection_settings(store, tmp_path):
@@ -292,7 +337,7 @@ def _store_state(store: Store) -> tuple:
     return (
         store.con.execute("SELECT event_id, requests, input_tokens, output_tokens, cost_est_usd FROM events ORDER BY ALL").fetchall(),
         store.con.execute("SELECT * EXCLUDE (input_tokens_p95, output_tokens_p95) FROM rollup_hourly ORDER BY ALL").fetchall(),
-        store.con.execute("SELECT * EXCLUDE (input_tokens_p95, output_tokens_p95) FROM rollup_daily ORDER BY ALL").fetchall(),
+        store.con.execute("SELECT * FROM rollup_daily ORDER BY ALL").fetchall(),
         store.con.execute("SELECT count(*) FROM ingests").fetchall(),
     )
 

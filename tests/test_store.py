@@ -38,7 +38,7 @@ ROLLUP = [
     "output_tokens_p95",
 ]
 BLANK_SCHEMA["rollup_hourly"] = ["hour", *ROLLUP]
-BLANK_SCHEMA["rollup_daily"] = ["day", *ROLLUP]
+BLANK_SCHEMA["rollup_daily"] = ["day", *ROLLUP[:-2]]  # token p95s are hourly only
 
 
 def _schema(store: Store) -> dict[str, list[str]]:
@@ -115,4 +115,36 @@ def test_migration_marks_existing_export_buckets_as_bucketed(tmp_path):
     assert store.con.execute("SELECT event_id, bucketed FROM events ORDER BY event_id").fetchall() == [
         ("openai-usage:1:2:key_a::gpt-4o:::", True), ("req_1", False)]
     assert store.con.execute("SELECT replaced FROM ingests").fetchall() == [(0,)]
+    store.close()
+
+
+def test_events_stored_before_0007_keep_deduplicating_by_request_id(tmp_path):
+    # Before 0007 event_id repeated request_id; after it, event_id is NULL when there is a request
+    # id. Both forms give the same key, so a re-sent request stays a duplicate.
+    import duckdb
+    import pyarrow as pa
+
+    from brain import store as store_mod
+    from brain.ingest import ingest_table
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for name, fn in store_mod.MIGRATIONS[:6]:
+        fn(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+    con.execute(
+        "INSERT INTO events (timestamp, model, request_id, event_id, ingest_id, requests, input_tokens) "
+        "VALUES ('2025-03-01 10:00:00+00', 'gpt-4o', 'req_1', 'req_1', 1, 1, 5)"
+    )
+    con.execute("INSERT INTO ingests VALUES (1, now(), ['x'], 1, 0, 0, 0)")
+    con.close()
+    store = Store(path)
+    assert "input_tokens_p95" not in [c for (c,) in store.con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'rollup_daily'").fetchall()]
+    row = {"timestamp": "2025-03-01T10:00:00Z", "model": "gpt-4o", "input_tokens": 5}
+    report = ingest_table(store, pa.Table.from_pylist([{**row, "request_id": "req_1"}, {**row, "request_id": "req_2"}]), "t")
+    assert (report.accepted, report.duplicates) == (1, 1)
+    assert store.con.execute("SELECT request_id, event_id FROM events ORDER BY 1").fetchall() == [
+        ("req_1", "req_1"), ("req_2", None)]
     store.close()

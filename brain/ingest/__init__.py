@@ -24,8 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +36,7 @@ from brain.errors import IngestError
 from brain.ingest import canonical
 from brain.ingest.rollups import rebuild_touched
 from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL, ensure_prices
-from brain.store import CANONICAL_COLUMNS, Store, one_row
+from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, FIXED_JOIN_ORDER, Store, one_row, settings
 
 log = logging.getLogger(__name__)
 
@@ -101,32 +100,21 @@ class IngestReport:
 INGEST_MEMORY_LIMIT = "1GB"
 
 
-@contextmanager
-def _ingest_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _ingest_settings(con: duckdb.DuckDBPyConnection):
     """Cap DuckDB's memory and drop insertion-order preservation for one ingest, then restore."""
-    wanted: dict[str, str] = {
+    return settings(con, {
         "memory_limit": os.environ.get("BRAIN_INGEST_MEMORY") or INGEST_MEMORY_LIMIT,
         "preserve_insertion_order": "false",
-    }
-    setting = "SELECT current_setting(?)"
-    before: dict[str, str | None] = {}
-    for k in wanted:
-        value = one_row(con.execute(setting, [k]))[0]
-        con.execute(f"RESET {k}")
-        # None = it was the default: RESET again afterwards (printed sizes are rounded).
-        before[k] = None if one_row(con.execute(setting, [k]))[0] == value else str(value)
-    for k, v in wanted.items():
-        con.execute(f"SET {k} = '{v}'")
-    try:
-        yield
-    finally:
-        for k, old in before.items():
-            con.execute(f"RESET {k}" if old is None else f"SET {k} = '{old}'")
+    })
 
 
 @dataclass(frozen=True)
 class _Source:
-    """One source of an ingest: `raw` is SQL for its raw canonical columns plus `_line`."""
+    """One source of an ingest: `raw` is SQL for its raw canonical columns plus `_line`.
+
+    `lines` is SQL for the same rows with line numbers, read only to quarantine rows (default:
+    `raw`); text files are read without them, as numbering lines makes the read single-threaded.
+    """
 
     source: str
     format: str
@@ -134,6 +122,8 @@ class _Source:
     malformed: bool = False  # `raw` is the line-exact JSONL reader (with `_malformed`)
     bucketed: bool = False
     path: str | None = None  # the file read (for the line-by-line JSONL retry)
+    lines: str | None = None
+    lines_malformed: bool = False  # `lines` is the line-exact JSONL reader
 
 
 class _SourceFailed(Exception):
@@ -156,30 +146,36 @@ def _insert_source(
 ) -> _Counts:
     """Validate, price and append one source's trusted rows to `events` in one streaming pass.
 
-    Duplicates are removed afterwards (`_dedupe`), for the whole ingest at once. Untrusted rows
-    are found by a second, filtered read, and only when the row count says there are some.
+    A first pass over the provider and model columns counts the rows and finds the models to
+    price. Duplicates are removed afterwards (`_dedupe`), for the whole ingest at once. Untrusted
+    rows are found by a second, filtered read of `s.lines`, only when the counts say there are
+    some. The insert keeps the source's order, so that within a text file (stored without line
+    numbers) the first of two rows sharing an id is the one with the lower rowid.
     """
-    valid_sql = canonical.validated_select(s.raw, malformed=s.malformed)
     text = "nullif(trim({}::VARCHAR), '')"
-    pairs = con.execute(
-        f"SELECT DISTINCT {text.format('provider')}, {text.format('model')} FROM {s.raw} "
-        f"WHERE {text.format('model')} IS NOT NULL"
+    counted = con.execute(
+        f"SELECT {text.format('provider')} AS p, {text.format('model')} AS m, count(*) FROM {s.raw} GROUP BY ALL"
     ).fetchall()
-    ensure_prices(con, pairs)
+    rows = sum(n for _, _, n in counted)
+    ensure_prices(con, [(p, m) for p, m, _ in counted if m is not None])
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
-    valid = con.execute(
-        f"""INSERT INTO events
-        SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
-               ? AS source_file, e._line AS source_line, ? AS ingest_id, ? AS bucketed
-        FROM (SELECT s.*, {PRICE_KEY_COLUMNS_SQL} FROM ({valid_sql}) s WHERE s._reason IS NULL) e
-        LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
-        [s.source, ingest_id, s.bucketed],
-    ).fetchall()[0][0]
-    rows = con.execute(f"SELECT count(*) FROM {s.raw}").fetchall()[0][0]
+    picks = ", ".join(f's."{c}"' for c, _ in CANONICAL_COLUMNS)
+    valid_sql = canonical.validated_select(s.raw, malformed=s.malformed, types=canonical.relation_types(con, s.raw))
+    with settings(con, {"preserve_insertion_order": "true", **FIXED_JOIN_ORDER}):
+        valid = one_row(con.execute(
+            f"""INSERT INTO events
+            SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
+                   ? AS source_file, e._line AS source_line, ? AS ingest_id, ? AS bucketed
+            FROM (SELECT {picks}, s.event_id, s._line, {PRICE_KEY_COLUMNS_SQL}
+                  FROM ({valid_sql}) s WHERE NOT s._bad) e
+            LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
+            [s.source, ingest_id, s.bucketed],
+        ))[0]
     if rows > valid:
+        bad_sql = canonical.validated_select(s.lines or s.raw, malformed=s.lines_malformed if s.lines else s.malformed)
         con.execute(
             f"""INSERT INTO quarantine
-            SELECT ?, ?, _line, _reason, _raw, now() FROM ({valid_sql}) s WHERE _reason IS NOT NULL
+            SELECT ?, ?, _line, _reason, _raw, now() FROM ({bad_sql}) s WHERE _bad
               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = ?
                               AND q.source_line = s._line AND q.raw IS NOT DISTINCT FROM s._raw)""",
             [ingest_id, s.source, s.source],
@@ -197,16 +193,18 @@ def _dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[_Sourc
     by the id itself, so a hash collision never drops an event. A new row whose id is already
     stored is dropped, except a bucket row meeting a stored bucket with different values: the
     stored one is deleted (its hour noted in `_replaced_hours` for the rollups) and the new one kept.
+    Rows of a text file carry no line number: their rowid (insertion keeps file order) decides.
     """
     order = "[" + ", ".join(canonical._lit(s.source) for s in sources) + "]"
+    key = EVENT_KEY_SQL.format(e="e")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _drop AS
         SELECT rid, source_file, 'duplicate' AS kind FROM (
             SELECT e.rowid AS rid, e.source_file, row_number() OVER (
-                PARTITION BY e.event_id ORDER BY list_position({order}, e.source_file), e.source_line) AS rn
+                PARTITION BY {key} ORDER BY list_position({order}, e.source_file), e.source_line, e.rowid) AS rn
             FROM events e
-            WHERE e.ingest_id = ? AND hash(e.event_id) IN (
-                SELECT h FROM (SELECT hash(event_id) AS h FROM events WHERE ingest_id = ?)
+            WHERE e.ingest_id = ? AND hash({key}) IN (
+                SELECT h FROM (SELECT hash({key}) AS h FROM events e WHERE ingest_id = ?)
                 GROUP BY h HAVING count(*) > 1)
         ) WHERE rn > 1""",
         [ingest_id, ingest_id],
@@ -217,7 +215,8 @@ def _dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[_Sourc
             f"""CREATE OR REPLACE TEMP TABLE _stored AS
             SELECT n.rowid AS new_rid, o.rowid AS old_rid, n.source_file, o."timestamp" AS old_ts,
                    n.bucketed AND o.bucketed AND ({differs}) AS replace
-            FROM events n JOIN events o ON o.event_id = n.event_id AND o.ingest_id <> ?
+            FROM events n JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = {EVENT_KEY_SQL.format(e="n")}
+                AND o.ingest_id <> ?
             WHERE n.ingest_id = ? AND n.rowid NOT IN (SELECT rid FROM _drop)""",
             [ingest_id, ingest_id],
         )
@@ -342,25 +341,6 @@ def ingest_files(
         return _ingest_files(store, paths, format, progress)
 
 
-def _materialise(con: duckdb.DuckDBPyConnection, n: int, raw: str, path: str, fmt: str) -> str:
-    """Copy a raw relation into a temp table `_raw_<n>`; a JSONL file with malformed lines is
-    copied through the line-exact reader instead."""
-    name = f"_raw_{n}"
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT *, NULL::VARCHAR AS _malformed, "
-                    f"NULL::VARCHAR AS _malformed_text FROM {raw}")
-        return name
-    except duckdb.Error as exc:
-        if fmt != "jsonl":
-            raise IngestError(f"cannot read {path} as {fmt}: {canonical._first_line(exc)}") from exc
-        log.info("%s has malformed lines; re-reading line by line", path)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {canonical.jsonl_lines_relation(path)}")
-    except duckdb.Error as exc:
-        raise IngestError(f"cannot read {path} as jsonl: {canonical._first_line(exc)}") from exc
-    return name
-
-
 def _ingest_files(
     store: Store, paths: Sequence[str | Path], format: str | None, progress: Progress | None
 ) -> IngestReport:
@@ -387,19 +367,13 @@ def _ingest_files(
                 if progress:
                     progress(f"reading {Path(source).name}", n, len(paths))
                 raw = canonical.raw_relation(con, path, fmt)
-                if fmt != "parquet":
-                    # Text formats number their lines with a window over the whole read: copy the
-                    # raw strings once (outside the transaction) rather than stream the window
-                    # through validation, pricing and the insert (4x slower for 10M JSONL lines).
-                    raw = _materialise(con, len(sources), raw, path, fmt)
-                sources.append(_Source(source, fmt, raw, malformed=fmt != "parquet", path=path))
+                lines = None if fmt == "parquet" else canonical.raw_relation(con, path, fmt, lines=True)
+                sources.append(_Source(source, fmt, raw, path=path, lines=lines, lines_malformed=fmt == "jsonl"))
             except IngestError as exc:
                 log.warning("%s", exc)
                 failed.append(FileReport(source, format or "?", error=str(exc)))
         return _run(store, sources, failed, progress)
     finally:
-        for n in range(len(sources)):
-            con.execute(f"DROP TABLE IF EXISTS _raw_{n}")
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -58,19 +58,40 @@ def _source_columns(con: duckdb.DuckDBPyConnection, relation_sql: str) -> list[s
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()]
 
 
-def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> str:
-    """SQL for a relation of the canonical columns (raw values, NULL where absent) plus `_line`."""
+# How the fast JSONL reader types each canonical field: numbers as DOUBLE (so that 1.5 or -3 reach
+# validation instead of being rounded or refused), the timestamp as TIMESTAMPTZ, the rest as text.
+# A line that does not fit (malformed JSON, a string where a number belongs, a timestamp that does
+# not parse) fails the read, and the file is read again with the line-exact reader, which
+# quarantines such lines.
+_JSON_NUMBERS = frozenset((*TOKEN_COLUMNS, "requests", "cost_usd"))
+_JSON_TYPES = {c: "DOUBLE" if c in _JSON_NUMBERS else "TIMESTAMPTZ" if c == "timestamp" else "VARCHAR"
+               for c in CANONICAL_NAMES}
+_INTEGER_TYPES = frozenset(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                            "UINTEGER", "UBIGINT", "UHUGEINT"))
+_TIMESTAMP_TYPES = frozenset(("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS",
+                              "TIMESTAMP_NS", "DATE"))
+
+
+def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: bool = False) -> str:
+    """SQL for a relation of the canonical columns (raw values, NULL where absent) plus `_line`.
+
+    `_line` is the 1-based row of a Parquet file; for text formats it is the line number only with
+    `lines=True` (a numbering window makes the read single-threaded, so ingest counts lines only
+    when it has rows to quarantine) and NULL otherwise. Use `jsonl_lines_relation` for JSONL lines.
+    """
     lit = _lit(path)
     if fmt == "parquet":
         src = f"read_parquet({lit}, file_row_number = true)"
         line = "file_row_number + 1"
     elif fmt == "csv":
         src = f"read_csv({lit}, header = true, all_varchar = true)"
-        line = "row_number() OVER () + 1"
+        line = "row_number() OVER () + 1" if lines else "NULL::BIGINT"
     else:
-        cols = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in CANONICAL_NAMES) + "}"
+        if lines:
+            return jsonl_lines_relation(path)
+        cols = "{" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in _JSON_TYPES.items()) + "}"
         src = f"read_json({lit}, format = 'newline_delimited', columns = {cols})"
-        line = "row_number() OVER ()"
+        line = "NULL::BIGINT"
     try:
         present = {c.lower(): c for c in _source_columns(con, src)}
     except duckdb.Error as exc:
@@ -102,21 +123,40 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def validated_select(raw: str, now_sql: str = "now()", malformed: bool = False) -> str:
-    """Typed canonical columns, `event_id`, `_line`, `_reason` (NULL = trusted) and `_raw` JSON."""
-    d = {c: f"TRY_CAST({_q(c)} AS DOUBLE)" for c in (*TOKEN_COLUMNS, "requests", "cost_usd")}
+def relation_types(con: duckdb.DuckDBPyConnection, relation_sql: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a relation (for `validated_select`)."""
+    return {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()}
+
+
+def validated_select(
+    raw: str, now_sql: str = "now()", malformed: bool = False, types: dict[str, str] | None = None
+) -> str:
+    """Typed canonical columns, `event_id`, `_line`, `_bad`, `_reason` and `_raw` JSON.
+
+    `_bad` is true for a row that cannot be trusted; `_reason` (NULL when trusted) and `_raw` say
+    why and what it held. Select the columns you need: the reason text is only computed when read.
+    `event_id` is a content hash for rows without a `request_id` and NULL otherwise (the request
+    id is then the key; see `EVENT_KEY_SQL`). `types` (from `relation_types`) drops the checks a
+    column's type already rules out: a BIGINT column is numeric and whole, a TIMESTAMPTZ parsed.
+    """
+    types = types or {}
+    numeric = {c for c, t in types.items() if t in _INTEGER_TYPES or t in ("DOUBLE", "FLOAT") or t.startswith("DECIMAL")}
+    whole = {c for c, t in types.items() if t in _INTEGER_TYPES}
+    d = {c: f"{_q(c)}::DOUBLE" if c in numeric else f"TRY_CAST({_q(c)} AS DOUBLE)"
+         for c in (*TOKEN_COLUMNS, "requests", "cost_usd")}
+    ts_typed = types.get("timestamp") in _TIMESTAMP_TYPES
     checks = [
         ('"timestamp" IS NULL', "missing timestamp"),
-        ("_ts IS NULL AND \"timestamp\" IS NOT NULL", "unparseable timestamp"),
+        *([] if ts_typed else [("_ts IS NULL AND \"timestamp\" IS NOT NULL", "unparseable timestamp")]),
         (f"_ts > {now_sql} + {FUTURE_SLACK}", "timestamp in the future"),
         ("_ts < TIMESTAMPTZ '2000-01-01 00:00:00+00'", "timestamp before 2000"),
         ("nullif(trim(model::VARCHAR), '') IS NULL", "missing model"),
     ]
     for c in (*TOKEN_COLUMNS, "requests"):
         checks += [
-            (f"{_q(c)} IS NOT NULL AND _d_{c} IS NULL", f"non-numeric {c}"),
+            *([] if c in numeric else [(f"{_q(c)} IS NOT NULL AND _d_{c} IS NULL", f"non-numeric {c}")]),
             (f"_d_{c} < 0", f"negative {c}"),
-            (f"_d_{c} <> trunc(_d_{c})", f"non-integer {c}"),
+            *([] if c in whole else [(f"_d_{c} <> trunc(_d_{c})", f"non-integer {c}")]),
             (f"_d_{c} >= 1e15", f"implausible {c}"),
         ]
     checks += [
@@ -132,10 +172,13 @@ def validated_select(raw: str, now_sql: str = "now()", malformed: bool = False) 
          "OR isnan(_d_cost_usd))", "invalid cost_usd"),
     ]
     reason = "nullif(concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {_lit(r)} END" for c, r in checks) + "), '')"
+    bad = "coalesce(" + " OR ".join(f"({c})" for c, _ in checks) + ", false)"
     if malformed:
         reason = f"CASE WHEN _malformed IS NOT NULL THEN 'malformed JSON line' ELSE {reason} END"
-    status_sql = (
-        "CASE WHEN status IS NULL OR trim(status::VARCHAR) = '' THEN 'ok' "
+        bad = f"(_malformed IS NOT NULL OR {bad})"
+    status_sql = (  # the canonical values first: most rows stop there
+        "CASE WHEN status::VARCHAR = 'ok' THEN 'ok' WHEN status::VARCHAR = 'error' THEN 'error' "
+        "WHEN status IS NULL OR trim(status::VARCHAR) = '' THEN 'ok' "
         f"WHEN lower(trim(status::VARCHAR)) IN ({', '.join(map(_lit, _STATUS_OK))}) THEN 'ok' "
         f"WHEN lower(trim(status::VARCHAR)) IN ({', '.join(map(_lit, _STATUS_ERROR))}) THEN 'error' END"
     )
@@ -161,13 +204,14 @@ def validated_select(raw: str, now_sql: str = "now()", malformed: bool = False) 
     if malformed:
         raw_json = f"coalesce(_malformed_text, {raw_json})"
     casts = ", ".join(f"{d[c]} AS _d_{c}" for c in d)
+    ts = '"timestamp"::TIMESTAMPTZ' if ts_typed else 'TRY_CAST("timestamp" AS TIMESTAMPTZ)'
     return f"""
     SELECT {", ".join(typed)},
-      coalesce({text['request_id']}, 'h:' || md5({hashed})) AS event_id,
-      _line, _reason, CASE WHEN _reason IS NOT NULL THEN {raw_json} END AS _raw
+      CASE WHEN {text['request_id']} IS NULL THEN 'h:' || md5({hashed}) END AS event_id,
+      _line, _bad, _reason, CASE WHEN _reason IS NOT NULL THEN {raw_json} END AS _raw
     FROM (
-      SELECT *, {reason} AS _reason FROM (
-        SELECT *, TRY_CAST("timestamp" AS TIMESTAMPTZ) AS _ts, {casts}, {status_sql} AS _status
+      SELECT *, {bad} AS _bad, {reason} AS _reason FROM (
+        SELECT *, {ts} AS _ts, {casts}, {status_sql} AS _status
         FROM {raw}
       )
     )"""

@@ -1,152 +1,138 @@
-"""Hourly and daily rollups, kept current at ingest for the buckets an ingest touched.
+"""Hourly and daily rollups, kept current at ingest for the days an ingest touched.
 
-Speed matters here (every ingest pays it; it was half the ingest time), so:
+Every ingest pays for this, so:
 
-- buckets are integer epoch hours/days (`epoch_us // bucket_us`), not ICU `date_trunc` on
-  TIMESTAMPTZ, and rows are grouped by one UBIGINT hash of the five attribution columns rather
-  than by five strings; the hash is checked to be collision-free on the rows at hand (else we
-  fall back to grouping by the strings), so results stay exact;
-- a touched bucket that held no events before this ingest (the append case) is aggregated from
-  this ingest's events only; a bucket that already had events is deleted and recomputed from all
-  of its events, so rollups never depend on how usage was split into ingests.
+- A touched day that already had rollups is *stale*: its rollup rows are deleted and recomputed
+  from all of its events, so rollups never depend on how usage was split into ingests. Other
+  touched days are new and come from this ingest's events alone (the append case).
+- Rows are grouped by integers: the epoch hour or day, and a UBIGINT hash of the five attribution
+  columns, checked to be collision-free for the combinations at hand (re-seeded otherwise); the
+  labels are joined back to the (few) result rows.
+- Runs are exact: `count(DISTINCT run_id)` per bucket plus the requests that carry no run id (a
+  run crossing the hour or midnight is one run in each of its buckets).
+- The hourly token p95s are `quantile_cont`'s, without its per-group sort state: for n <= 20
+  values its interpolation only reads the two largest (`max(x, 2)`); the hours with more events
+  get `quantile_cont` itself in one extra pass over those hours only. Daily rollups carry no p95s
+  (migration 0007): nothing read them and they cost a second exact-quantile pass.
 
-Runs are exact (`count(DISTINCT run_id)` per bucket, plus pre-aggregated requests without a run
-id), and so are the token p95s (`quantile_cont`).
+Sums, runs and p95s equal a direct aggregate of the events
+(`tests/test_ingest.py::test_rollups_equal_a_direct_aggregate_of_the_events`).
 
-What it costs, and what did not help (10M benchmark events: ~2M hourly groups of ~5 events;
-DuckDB 2.0.1, the ingest's 1 GB cap, 2 CPUs). The hourly insert takes 6.5-8.5 s and spills
-~1.1 GB to `<store>.tmp/`: next to other aggregates DuckDB plans `count(DISTINCT)` by
-materialising the aggregate input and pre-grouping it by run. That plan is also what keeps it
-inside the cap; each of these was measured and rejected:
-
-- `approx_quantile` (t-digest) for the p95s: out of memory at 2M groups (a digest per group);
-- runs as `len(list_distinct(list(run_id)))`, grouping by the hash without `any_value()` of the
-  five strings (labels joined back afterwards), or the same plan with `SET threads = 1`: out of
-  memory (per-group holistic state, no longer behind the spillable pre-grouping);
-- runs and p95s each in a pass of their own joined to the sums, with the daily sums added up from
-  the hourly rows: hourly 8.2 s, daily 2.5 s, no faster;
-- pre-grouping by (hour, combination, run_id) ourselves: the benchmark's runs span agents, so it
-  does not shrink the input (1.7 s for runs alone, like `count(DISTINCT)` alone);
-- a 1.4 GB cap: no faster, peak RSS 1.57 GB.
-
-So the hourly rollup sits near the cap at this size: a change to its aggregates needs the 10M
-benchmark run, not only the tests.
+Measured on the 10M-event benchmark (DuckDB 2.0.1, 1 GB cap, 2 CPUs, ~2M hourly groups): the
+hourly insert ~3.5 s, the daily ~1.2 s. Tried and rejected: exact `quantile_cont` per hour (7-9 s,
+spilling ~1.1 GB; `approx_quantile` runs out of memory at 2M groups), `max(x, k)` for k >= 6
+(out of memory), pre-grouping by (hour, combination, run) and summing up from there (4.3M groups
+since runs cross hours and models: slower), one GROUPING SETS pass for both (0.5 s faster, but
+the hourly top values then need a second copy).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from brain.errors import StoreError
 from brain.pricing import COST_PART_SQL
-from brain.store import one_row
+from brain.store import GROUP_COLUMNS, TOKEN_COLUMNS, one_row
 
-# (table, bucket column, microseconds per bucket)
-ROLLUPS = (("rollup_hourly", "hour", 3_600_000_000), ("rollup_daily", "day", 86_400_000_000))
-_ATTR = ("agent", "api_key_id", "service_name", "provider", "model")
-_COMBO = "hash(e.agent, e.api_key_id, e.service_name, e.provider, e.model)"
+HOUR_US = 3_600_000_000
+DAY_US = 86_400_000_000
+# Largest group whose p95 the two largest values determine (quantile_cont's lower index is n - 2).
+P95_FROM_TOP_TWO = 20
+_TEMP = ("_hours", "_stale", "_combos", "_labels", "_big", "_bigq")
+# Per-request token values whose hourly p95 the rollups keep: (rollup column, SQL over event `e`).
+_P95 = (("input_tokens_p95", "e.input_tokens::DOUBLE / e.requests"),
+        ("output_tokens_p95", "e.output_tokens::DOUBLE / e.requests"))
+
+
+def _combo(alias: str, seed: int) -> str:
+    return "hash(" + ", ".join(f"{alias}.{a}" for a in GROUP_COLUMNS) + f", {int(seed)})"
+
+
+def _seed(con: duckdb.DuckDBPyConnection) -> int:
+    """A hash seed under which the combinations in `_combos` get distinct hashes."""
+    for seed in range(8):
+        n, distinct = one_row(con.execute(f"SELECT count(*), count(DISTINCT {_combo('c', seed)}) FROM _combos c"))
+        if n == distinct:
+            return seed
+    raise StoreError("cannot find a collision-free hash for the attribution columns")
 
 
 def _aggregates() -> str:
-    parts = ",\n".join(
-        f"coalesce(sum({sql}), 0) AS cost_{name}_usd" for name, sql in COST_PART_SQL.items()
-    )
+    parts = ",\n".join(f"coalesce(sum({sql}), 0) AS cost_{name}_usd" for name, sql in COST_PART_SQL.items())
+    tokens = ", ".join(f"sum(e.{c}) AS {c}" for c in TOKEN_COLUMNS)
     return f"""
         sum(e.requests) AS requests,
         coalesce(sum(e.requests) FILTER (WHERE e.status = 'error'), 0) AS error_requests,
         count(DISTINCT e.run_id) + coalesce(sum(e.requests) FILTER (WHERE e.run_id IS NULL), 0) AS runs,
-        count(*) AS events,
-        sum(e.input_tokens) AS input_tokens, sum(e.output_tokens) AS output_tokens,
-        sum(e.cache_read_tokens) AS cache_read_tokens,
-        sum(e.cache_write_tokens) AS cache_write_tokens,
-        sum(e.reasoning_tokens) AS reasoning_tokens,
+        count(*) AS events, {tokens},
         {parts},
         coalesce(sum(e.cost_est_usd), 0) AS cost_usd,
         coalesce(sum(e.requests) FILTER (WHERE e.cost_est_usd IS NULL), 0) AS unpriced_requests,
         coalesce(sum(e.input_tokens + e.output_tokens) FILTER (WHERE e.cost_est_usd IS NULL), 0)
             AS unpriced_tokens,
-        sum(e.cost_usd) AS reported_cost_usd,
-        quantile_cont(e.input_tokens::DOUBLE / e.requests, 0.95) AS input_tokens_p95,
-        quantile_cont(e.output_tokens::DOUBLE / e.requests, 0.95) AS output_tokens_p95"""
+        sum(e.cost_usd) AS reported_cost_usd"""
 
 
-def _combo_hash_is_exact(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bool:
-    """True when the attribution hash has no collision among the combinations a rebuild can meet.
+def _p95_from_top_two(top: str) -> str:
+    """quantile_cont(x, 0.95) of n <= P95_FROM_TOP_TWO values from `top` = max(x, 2), else NULL.
 
-    Those are this ingest's combinations plus every combination already in `rollup_daily` (a
-    stale bucket holds nothing else); both sets are small (hundreds to thousands of rows).
+    Sorted ascending, quantile_cont reads x[floor(rn)] and x[ceil(rn)] with rn = (n - 1) * 0.95
+    and interpolates lo + (hi - lo) * (rn - floor(rn)); for 2 <= n <= 20 those are the second
+    largest and the largest value.
     """
-    attrs = ", ".join(f"e.{a}" for a in _ATTR)
-    combos, hashes = one_row(con.execute(
-        f"""SELECT count(*), count(DISTINCT c) FROM (
-            SELECT DISTINCT {attrs}, {_COMBO} AS c FROM events e WHERE e.ingest_id = ?
-            UNION
-            SELECT DISTINCT {attrs}, {_COMBO} AS c FROM rollup_daily e)""",
-        [ingest_id],
-    ))
-    return combos == hashes
+    rn = "((events - 1)::DOUBLE * 0.95::DOUBLE)"
+    return (f"CASE WHEN events = 1 THEN {top}[1] WHEN events <= {P95_FROM_TOP_TWO} "
+            f"THEN {top}[2] + ({top}[1] - {top}[2]) * ({rn} - floor({rn})) END")
 
 
-def _rebuild(
-    con: duckdb.DuckDBPyConnection,
-    ingest_id: int,
-    table: str,
-    bucket: str,
-    unit_us: int,
-    by_hash: bool,
-    touched_lo: int,
-    touched_hi: int,
-    replaced_hours: str | None = None,
-) -> int:
-    """Refresh `table` for the buckets this ingest touched; returns how many buckets.
-
-    `replaced_hours` names a table of epoch hours (`h`) whose events this ingest deleted (replaced
-    buckets): those buckets are recomputed too.
-    """
-    b = f'epoch_us(e."timestamp") // {unit_us}'
-    also = f" UNION SELECT DISTINCT h * 3600000000 // {unit_us} FROM {replaced_hours}" if replaced_hours else ""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _touched AS
-        SELECT DISTINCT {b} AS b FROM events e WHERE e.ingest_id = ?{also}""",
-        [ingest_id],
-    )
-    n = one_row(con.execute("SELECT count(*) FROM _touched"))[0]
-    # Buckets that already had events (their rollup rows exist): recompute them from all events.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stale AS
-        SELECT DISTINCT epoch_us(r.{bucket}) // {unit_us} AS b FROM {table} r
-        WHERE r.{bucket} >= make_timestamptz(?::BIGINT * {unit_us})
-          AND r.{bucket} <= make_timestamptz(?::BIGINT * {unit_us})
-          AND epoch_us(r.{bucket}) // {unit_us} IN (SELECT b FROM _touched)""",
-        [touched_lo * 3_600_000_000 // unit_us, touched_hi * 3_600_000_000 // unit_us],
-    )
-    stale = one_row(con.execute("SELECT count(*), min(b), max(b) FROM _stale"))
-    source = f"SELECT * FROM events e WHERE e.ingest_id = {int(ingest_id)}"
-    if stale[0]:
-        con.execute(
-            f"DELETE FROM {table} WHERE epoch_us({bucket}) // {unit_us} IN (SELECT b FROM _stale)"
-        )
-        source = f"""{source} AND {b} NOT IN (SELECT b FROM _stale)
-        UNION ALL
-        SELECT * FROM events e
-        WHERE e."timestamp" >= make_timestamptz({int(stale[1])} * {unit_us})
-          AND e."timestamp" < make_timestamptz({int(stale[2]) + 1} * {unit_us})
-          AND {b} IN (SELECT b FROM _stale)"""
-    if by_hash:
-        keys, attrs = f"{b} AS _b, {_COMBO} AS _c", ", ".join(f"any_value(e.{a}) AS {a}" for a in _ATTR)
-        group = "_b, _c"
-    else:
-        keys, attrs = f"{b} AS _b", ", ".join(f"e.{a}" for a in _ATTR)
-        group = "_b, " + ", ".join(f"e.{a}" for a in _ATTR)
+def _insert(con: duckdb.DuckDBPyConnection, source: str, seed: int, table: str, bucket: str, unit_us: int) -> None:
+    """Aggregate `source` into `table` by (bucket, combination)."""
+    tops, p95 = "", ""
+    if table == "rollup_hourly":
+        tops = ", " + ", ".join(f"max({sql}, 2) AS _top{i}" for i, (_, sql) in enumerate(_P95))
+        p95 = ", " + ", ".join(f"{_p95_from_top_two(f'_top{i}')} AS {col}" for i, (col, _) in enumerate(_P95))
+    labels = ", ".join(f"l.{a}" for a in GROUP_COLUMNS)
+    drop = ", ".join(["_b", "_c", *(f"_top{i}" for i in range(len(_P95)) if tops)])
     con.execute(
         f"""INSERT INTO {table} BY NAME
-        SELECT make_timestamptz(_b * {unit_us}) AS {bucket}, * EXCLUDE (_b{", _c" if by_hash else ""})
-        FROM (
-            SELECT {keys}, {attrs}, {_aggregates()}
-            FROM ({source}) e LEFT JOIN price_table p ON p.price_id = e.price_id
-            GROUP BY {group}
-        )"""
+        SELECT make_timestamptz(a._b * {unit_us}) AS {bucket}, {labels}, a.* EXCLUDE ({drop}) FROM (
+            SELECT *{p95} FROM (
+                SELECT epoch_us(e."timestamp") // {unit_us} AS _b, {_combo("e", seed)} AS _c,
+                    {_aggregates()}{tops}
+                FROM ({source}) e LEFT JOIN price_table p ON p.price_id = e.price_id
+                GROUP BY _b, _c
+            )
+        ) a JOIN _labels l ON l.c = a._c"""
     )
-    return n
+
+
+def _fill_large_p95s(con: duckdb.DuckDBPyConnection, source: str, seed: int, lo_day: int, hi_day: int) -> None:
+    """Exact p95s for the hours this ingest rolled up that have more events than the shortcut covers."""
+    combo = _combo("r", seed)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _big AS
+        SELECT DISTINCT epoch_us(r.hour) // {HOUR_US} AS h, {combo} AS c FROM rollup_hourly r
+        WHERE r.hour >= make_timestamptz({lo_day} * {DAY_US}) AND r.hour < make_timestamptz({hi_day + 1} * {DAY_US})
+          AND r.events > {P95_FROM_TOP_TWO} AND epoch_us(r.hour) // {DAY_US} IN (SELECT h // 24 FROM _hours)"""
+    )
+    lo, hi = one_row(con.execute("SELECT min(h), max(h) FROM _big"))
+    if lo is None:
+        return
+    quantiles = ", ".join(f"quantile_cont(x{i}, 0.95) AS {col}" for i, (col, _) in enumerate(_P95))
+    values = ", ".join(f"{sql} AS x{i}" for i, (_, sql) in enumerate(_P95))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _bigq AS
+        SELECT make_timestamptz(h * {HOUR_US}) AS hour, l.*, {quantiles} FROM (
+            SELECT epoch_us(e."timestamp") // {HOUR_US} AS h, {_combo("e", seed)} AS c, {values}
+            FROM ({source}) e
+            WHERE e."timestamp" >= make_timestamptz({int(lo)} * {HOUR_US})
+              AND e."timestamp" < make_timestamptz({int(hi) + 1} * {HOUR_US})
+        ) JOIN _big USING (h, c) JOIN _labels l USING (c)
+        GROUP BY ALL"""
+    )
+    same = " AND ".join(f"r.{a} IS NOT DISTINCT FROM q.{a}" for a in GROUP_COLUMNS)
+    sets = ", ".join(f"{col} = q.{col}" for col, _ in _P95)
+    con.execute(f"UPDATE rollup_hourly r SET {sets} FROM _bigq q WHERE r.hour = q.hour AND {same}")
 
 
 def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int, replaced_hours: str | None = None) -> int:
@@ -154,19 +140,49 @@ def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int, replaced_hou
 
     `replaced_hours`: a table of epoch hours (`h`) of events this ingest deleted, recomputed too.
     """
-    also = f" UNION ALL SELECT h FROM {replaced_hours}" if replaced_hours else ""
-    lo, hi = one_row(con.execute(
-        "SELECT min(h), max(h) FROM ("
-        'SELECT epoch_us("timestamp") // 3600000000 AS h FROM events WHERE ingest_id = ?' + also + ")",
+    also = f" UNION SELECT h FROM {replaced_hours}" if replaced_hours else ""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _hours AS
+        SELECT DISTINCT epoch_us("timestamp") // {HOUR_US} AS h FROM events WHERE ingest_id = ?{also}""",
         [ingest_id],
-    ))
-    if lo is None:
-        return 0
-    by_hash = _combo_hash_is_exact(con, ingest_id)
-    hours = 0
-    for table, bucket, unit_us in ROLLUPS:
-        n = _rebuild(con, ingest_id, table, bucket, unit_us, by_hash, lo, hi, replaced_hours)
-        hours = hours or n
-    con.execute("DROP TABLE IF EXISTS _touched")
-    con.execute("DROP TABLE IF EXISTS _stale")
-    return hours
+    )
+    hours, lo, hi = one_row(con.execute("SELECT count(*), min(h // 24), max(h // 24) FROM _hours"))
+    try:
+        if hours:
+            _rebuild_days(con, ingest_id, int(lo), int(hi))
+    finally:
+        for t in _TEMP:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    return int(hours)
+
+
+def _rebuild_days(con: duckdb.DuckDBPyConnection, ingest_id: int, lo: int, hi: int) -> None:
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _stale AS
+        SELECT DISTINCT epoch_us(day) // {DAY_US} AS d FROM rollup_daily
+        WHERE day >= make_timestamptz(?::BIGINT * {DAY_US}) AND day <= make_timestamptz(?::BIGINT * {DAY_US})
+          AND epoch_us(day) // {DAY_US} IN (SELECT h // 24 FROM _hours)""",
+        [lo, hi],
+    )
+    stale, slo, shi = one_row(con.execute("SELECT count(*), min(d), max(d) FROM _stale"))
+    source = f"SELECT * FROM events e WHERE e.ingest_id = {int(ingest_id)}"
+    if stale:
+        day = f'epoch_us(e."timestamp") // {DAY_US}'
+        for table, bucket in (("rollup_hourly", "hour"), ("rollup_daily", "day")):
+            con.execute(
+                f"DELETE FROM {table} WHERE {bucket} >= make_timestamptz({int(slo)} * {DAY_US}) "
+                f"AND epoch_us({bucket}) // {DAY_US} IN (SELECT d FROM _stale)"
+            )
+        source = f"""{source} AND {day} NOT IN (SELECT d FROM _stale)
+        UNION ALL
+        SELECT * FROM events e
+        WHERE e."timestamp" >= make_timestamptz({int(slo)} * {DAY_US})
+          AND e."timestamp" < make_timestamptz({int(shi) + 1} * {DAY_US})
+          AND {day} IN (SELECT d FROM _stale)"""
+    attrs = ", ".join(f"e.{a}" for a in GROUP_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _combos AS SELECT DISTINCT {attrs} FROM ({source}) e")
+    seed = _seed(con)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _labels AS SELECT *, {_combo('c', seed)} AS c FROM _combos c")
+    _insert(con, source, seed, "rollup_hourly", "hour", HOUR_US)
+    _fill_large_p95s(con, source, seed, lo, hi)
+    _insert(con, source, seed, "rollup_daily", "day", DAY_US)

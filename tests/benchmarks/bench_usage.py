@@ -45,7 +45,7 @@ def generate(rows: int, now: datetime) -> tuple[Path, Path]:
     import duckdb
 
     DATA.mkdir(exist_ok=True)
-    pq, js = DATA / f"usage_v2_{rows}.parquet", DATA / f"usage_v2_{rows}.jsonl"
+    pq, js = DATA / f"usage_v3_{rows}.parquet", DATA / f"usage_v3_{rows}.jsonl"
     if pq.exists() and js.exists():
         return pq, js
     start = now - timedelta(days=DAYS)
@@ -69,7 +69,8 @@ def generate(rows: int, now: datetime) -> tuple[Path, Path]:
       CASE WHEN {cache}[1 + m] = 1 AND hash(i, 6) % 10 = 0 THEN inp // 5 ELSE 0 END AS cache_write_tokens,
       CASE WHEN {reason}[1 + m] = 1 THEN outp // 2 ELSE 0 END AS reasoning_tokens,
       1 AS requests,
-      'run-' || (i // 4) AS run_id,
+      -- a run is one agent's (DESIGN): ~4 calls of the agent within ~half an hour at 10M rows
+      'run-' || (hash(i, 1) % {AGENTS}) || '-' || (i // {4 * AGENTS}) AS run_id,
       'req_' || i AS request_id,
       CASE WHEN hash(i, 7) % 100 = 0 THEN 'error' ELSE 'ok' END AS status,
       NULL::DOUBLE AS cost_usd

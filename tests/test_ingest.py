@@ -113,6 +113,29 @@ def test_duplicates_within_one_file_keep_the_first(store, tmp_path, filler):
     assert store.con.execute("SELECT input_tokens FROM events WHERE request_id = 'same'").fetchall() == [(10,)]
 
 
+def test_models_first_seen_after_the_price_sample_are_priced_the_same(tmp_path, monkeypatch):
+    import brain.ingest as ingest_mod
+
+    rows = [{**BASE, "request_id": "a"},
+            {**BASE, "request_id": "b", "provider": None, "model": "claude-3-5-haiku", "cache_read_tokens": 300},
+            {**BASE, "request_id": "c", "provider": "anthropic", "model": "claude-sonnet-4-5"},
+            {**BASE, "request_id": "d", "model": "in-house-7b"},
+            {**BASE, "request_id": "e", "model": "gpt-4o-mini", "input_tokens": -5}]  # quarantined
+    path = _jsonl(tmp_path / "u.jsonl", rows)
+    q = "SELECT request_id, price_id IS NULL, cost_est_usd FROM events ORDER BY 1"
+    with Store(tmp_path / "whole.duckdb") as whole:
+        ingest_files(whole, [path])
+        expected = whole.con.execute(q).fetchall()
+        models = whole.con.execute("SELECT * FROM price_models ORDER BY ALL").fetchall()
+    monkeypatch.setattr(ingest_mod, "PRICE_SAMPLE_ROWS", 1)
+    with Store(tmp_path / "late.duckdb") as late:
+        report = ingest_files(late, [path])
+        assert (report.accepted, report.quarantined) == (4, 1)
+        assert late.con.execute(q).fetchall() == expected
+        assert late.con.execute("SELECT * FROM price_models ORDER BY ALL").fetchall() == models
+    assert [r[1] for r in expected] == [False, False, False, True]
+
+
 def test_parquet_events_keep_their_row_number(store, tmp_path):
     path = tmp_path / "u.parquet"
     pq.write_table(pa.Table.from_pylist([{**BASE, "request_id": f"r{i}"} for i in range(3)]), path)

@@ -135,6 +135,10 @@ class _SourceFailed(Exception):
         self.exc = exc
 
 
+# Rows whose models are priced before the insert; a model first seen later is priced after it.
+PRICE_SAMPLE_ROWS = 100_000
+
+
 @dataclass
 class _Counts:
     rows: int = 0
@@ -144,34 +148,39 @@ class _Counts:
 def _insert_source(
     con: duckdb.DuckDBPyConnection, ingest_id: int, s: _Source
 ) -> _Counts:
-    """Validate, price and append one source's trusted rows to `events` in one streaming pass.
+    """Validate, price and append one source's rows to `events` in one streaming pass.
 
-    A first pass over the provider and model columns counts the rows and finds the models to
-    price. Duplicates are removed afterwards (`_dedupe`), for the whole ingest at once. Untrusted
-    rows are found by a second, filtered read of `s.lines`, only when the counts say there are
-    some. The insert keeps the source's order, so that within a text file (stored without line
-    numbers) the first of two rows sharing an id is the one with the lower rowid.
+    Nothing is read twice in the common case. Prices are made for the models in the first
+    PRICE_SAMPLE_ROWS rows (and the store's), and afterwards for any other model the inserted
+    rows name (`_price_late_models`). Untrusted rows are inserted too, marked with the negated
+    ingest id, so that counting them costs nothing; when there are some they are deleted and
+    quarantined from a second, line-numbered read of `s.lines`. Duplicates are removed
+    afterwards (`_dedupe`), for the whole ingest at once. The insert keeps the source's order, so
+    that within a text file (stored without line numbers) the first of two rows sharing an id is
+    the one with the lower rowid.
     """
     text = "nullif(trim({}::VARCHAR), '')"
-    counted = con.execute(
-        f"SELECT {text.format('provider')} AS p, {text.format('model')} AS m, count(*) FROM {s.raw} GROUP BY ALL"
+    sample = con.execute(
+        f"SELECT DISTINCT p, m FROM (SELECT {text.format('provider')} AS p, {text.format('model')} AS m "
+        f"FROM {s.raw} LIMIT {PRICE_SAMPLE_ROWS}) WHERE m IS NOT NULL"
     ).fetchall()
-    rows = sum(n for _, _, n in counted)
-    ensure_prices(con, [(p, m) for p, m, _ in counted if m is not None])
+    ensure_prices(con, sample)
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
     picks = ", ".join(f's."{c}"' for c, _ in CANONICAL_COLUMNS)
     valid_sql = canonical.validated_select(s.raw, malformed=s.malformed, types=canonical.relation_types(con, s.raw))
     with settings(con, {"preserve_insertion_order": "true", **FIXED_JOIN_ORDER}):
-        valid = one_row(con.execute(
+        rows = one_row(con.execute(
             f"""INSERT INTO events
             SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
-                   ? AS source_file, e._line AS source_line, ? AS ingest_id, ? AS bucketed
-            FROM (SELECT {picks}, s.event_id, s._line, {PRICE_KEY_COLUMNS_SQL}
-                  FROM ({valid_sql}) s WHERE NOT s._bad) e
+                   $source AS source_file, e._line AS source_line,
+                   CASE WHEN e._bad THEN -$ingest ELSE $ingest END AS ingest_id, $bucketed AS bucketed
+            FROM (SELECT {picks}, s.event_id, s._line, s._bad, {PRICE_KEY_COLUMNS_SQL} FROM ({valid_sql}) s) e
             LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
-            [s.source, ingest_id, s.bucketed],
+            {"source": s.source, "ingest": ingest_id, "bucketed": s.bucketed},
         ))[0]
-    if rows > valid:
+    bad = one_row(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [-ingest_id]))[0]
+    if bad:
+        con.execute("DELETE FROM events WHERE ingest_id = ?", [-ingest_id])
         bad_sql = canonical.validated_select(s.lines or s.raw, malformed=s.lines_malformed if s.lines else s.malformed)
         con.execute(
             f"""INSERT INTO quarantine
@@ -180,7 +189,35 @@ def _insert_source(
                               AND q.source_line = s._line AND q.raw IS NOT DISTINCT FROM s._raw)""",
             [ingest_id, s.source, s.source],
         ).fetchall()
-    return _Counts(rows, valid)
+    _price_late_models(con, ingest_id, s.source)
+    return _Counts(rows, rows - bad)
+
+
+def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str) -> None:
+    """Price this source's events whose model first appeared after the sample the insert priced for."""
+    known = {tuple(r) for r in con.execute("SELECT provider, model FROM price_models").fetchall()}
+    late = [tuple(r) for r in con.execute(
+        "SELECT DISTINCT provider, model FROM events WHERE ingest_id = ? AND source_file = ? AND price_id IS NULL",
+        [ingest_id, source],
+    ).fetchall()]
+    late = [pair for pair in late if pair not in known]
+    if not late:
+        return
+    log.info("%s: pricing %d model(s) first seen after the first %d rows", source, len(late), PRICE_SAMPLE_ROWS)
+    ensure_prices(con, late)
+    con.execute("CREATE OR REPLACE TEMP TABLE _late (provider VARCHAR, model VARCHAR)")
+    con.executemany("INSERT INTO _late VALUES (?, ?)", late)
+    con.execute(
+        f"""UPDATE events SET price_id = q.price_id, cost_est_usd = q.cost FROM (
+            SELECT e.rid, p.price_id, {EVENT_COST_SQL} AS cost FROM (
+                SELECT ev.rowid AS rid, ev.*, {PRICE_KEY_COLUMNS_SQL} FROM events ev
+                JOIN _late l ON l.provider IS NOT DISTINCT FROM ev.provider AND l.model = ev.model
+                WHERE ev.ingest_id = ? AND ev.source_file = ? AND ev.price_id IS NULL
+            ) e JOIN price_table p ON {PRICE_JOIN_SQL}
+        ) q WHERE events.rowid = q.rid""",
+        [ingest_id, source],
+    )
+    con.execute("DROP TABLE _late")
 
 
 def _dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[_Source], events_empty: bool) -> None:

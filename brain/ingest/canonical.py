@@ -135,6 +135,7 @@ def validated_select(
 
     `_bad` is true for a row that cannot be trusted; `_reason` (NULL when trusted) and `_raw` say
     why and what it held. Select the columns you need: the reason text is only computed when read.
+    The typed columns of an untrusted row hold what could be read (NULL where a value does not fit).
     `event_id` is a content hash for rows without a `request_id` and NULL otherwise (the request
     id is then the key; see `EVENT_KEY_SQL`). `types` (from `relation_types`) drops the checks a
     column's type already rules out: a BIGINT column is numeric and whole, a TIMESTAMPTZ parsed.
@@ -186,8 +187,8 @@ def validated_select(
     typed = [
         '_ts AS "timestamp"',
         *(f"{text[c]} AS {c}" for c in ("agent", "api_key_id", "service_name", "provider", "model")),
-        *(f"coalesce(_d_{c}, 0)::BIGINT AS {c}" for c in TOKEN_COLUMNS),
-        "coalesce(_d_requests, 1)::BIGINT AS requests",
+        *(f"TRY_CAST(coalesce(_d_{c}, 0) AS BIGINT) AS {c}" for c in TOKEN_COLUMNS),
+        "TRY_CAST(coalesce(_d_requests, 1) AS BIGINT) AS requests",
         f"{text['run_id']} AS run_id",
         f"{text['request_id']} AS request_id",
         "_status AS status",
@@ -207,7 +208,7 @@ def validated_select(
     ts = '"timestamp"::TIMESTAMPTZ' if ts_typed else 'TRY_CAST("timestamp" AS TIMESTAMPTZ)'
     return f"""
     SELECT {", ".join(typed)},
-      CASE WHEN {text['request_id']} IS NULL THEN 'h:' || md5({hashed}) END AS event_id,
+      CASE WHEN NOT _bad AND {text['request_id']} IS NULL THEN 'h:' || md5({hashed}) END AS event_id,
       _line, _bad, _reason, CASE WHEN _reason IS NOT NULL THEN {raw_json} END AS _raw
     FROM (
       SELECT *, {bad} AS _bad, {reason} AS _reason FROM (

@@ -195,7 +195,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--sample", type=int, default=3000, help="rows priced with calc_price")
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=15, help="timed runs of each warm query")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of plain + ours ingest per format")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -207,14 +208,21 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     print(f"\n{args.rows:,} events, {AGENTS} agents, {DAYS} days, {len(MODELS)} models\n", flush=True)
+    print(f"ingest: {args.repeat} alternating rounds of plain and ours per format; medians (each round's ratio)\n")
     print(f"{'source':<8} {'plain s':>8} {'ours s':>8} {'ratio':>6} {'ours rows/s':>12} "
-          f"{'plain RSS':>10} {'ours RSS':>9}", flush=True)
+          f"{'plain RSS':>10} {'ours RSS':>9}  rounds (ours/plain)", flush=True)
     for label, src in (("parquet", pq), ("jsonl", js)):
-        plain = measure(f"plain-{label}", src, work / f"plain_{label}.duckdb")
-        ours = measure(f"ours-{label}", src, work / f"ours_{label}.duckdb")
-        print(f"{label:<8} {plain['seconds']:>8.2f} {ours['seconds']:>8.2f} {ours['seconds'] / plain['seconds']:>6.2f} "
-              f"{ours['rows'] / ours['seconds']:>12,.0f} {plain['rss_mb']:>8.0f}MB {ours['rss_mb']:>7.0f}MB",
-              flush=True)
+        rounds = []
+        for _ in range(args.repeat):
+            plain = measure(f"plain-{label}", src, work / f"plain_{label}.duckdb")
+            ours = measure(f"ours-{label}", src, work / f"ours_{label}.duckdb")
+            rounds.append((plain, ours))
+        plain_s = statistics.median(p["seconds"] for p, _ in rounds)
+        ours_s = statistics.median(o["seconds"] for _, o in rounds)
+        each = " ".join(f"{o['seconds'] / p['seconds']:.2f}" for p, o in rounds)
+        print(f"{label:<8} {plain_s:>8.2f} {ours_s:>8.2f} {ours_s / plain_s:>6.2f} "
+              f"{rounds[0][1]['rows'] / ours_s:>12,.0f} {max(p['rss_mb'] for p, _ in rounds):>8.0f}MB "
+              f"{max(o['rss_mb'] for _, o in rounds):>7.0f}MB  {each}", flush=True)
     db = work / "ours_parquet.duckdb"
     p = pricing(db, args.sample)
     print(f"\npricing {p['events']:,} events in SQL: {p['sql_s']:.2f}s ({p['priced']:,} priced, "

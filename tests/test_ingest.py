@@ -335,9 +335,11 @@ def test_rollups_equal_a_direct_aggregate_of_the_events(store):
 
 
 def test_ingest_restores_the_connection_settings(store, tmp_path):
-    before = store.con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
-    ingest_files(store, [_jsonl(tmp_path / "u.jsonl", [{**BASE, "request_id": "a"}])])
-    after = store.con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchone()
+    q = ("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
+         "current_setting('disabled_optimizers')")
+    before = store.con.execute(q).fetchone()
+    ingest_files(store, [_jsonl(tmp_path / "u.jsonl", [{**BASE, "request_id": "a"}, {**BASE, "input_tokens": -1}])])
+    after = store.con.execute(q).fetchone()
     assert after == before
 
 

@@ -19,11 +19,16 @@ Sums, runs and p95s equal a direct aggregate of the events
 (`tests/test_ingest.py::test_rollups_equal_a_direct_aggregate_of_the_events`).
 
 Measured on the 10M-event benchmark (DuckDB 2.0.1, 1 GB cap, 2 CPUs, ~2M hourly groups): the
-hourly insert ~3.5 s, the daily ~1.2 s. Tried and rejected: exact `quantile_cont` per hour (7-9 s,
-spilling ~1.1 GB; `approx_quantile` runs out of memory at 2M groups), `max(x, k)` for k >= 6
-(out of memory), pre-grouping by (hour, combination, run) and summing up from there (4.3M groups
-since runs cross hours and models: slower), one GROUPING SETS pass for both (0.5 s faster, but
-the hourly top values then need a second copy).
+hourly insert 4.2-4.8 s, the daily 1.2-1.5 s (exact per-hour `quantile_cont` took 7-9 s for the
+hourly alone). Of the hourly time, grouping 10M rows into 2M groups is ~1 s, the cost parts
+(price join) ~0.8 s, the top-two values ~0.7 s and the distinct runs ~1.2 s: DuckDB materialises
+the aggregate input for `count(DISTINCT)`. Tried and rejected: `approx_quantile` (out of memory
+at 2M groups, a digest each), `max(x, k)` for k >= 6 (out of memory), pre-grouping by (hour,
+combination, run) and adding up from there (4.3M groups, as runs cross hours and models:
+slower), distinct runs as a joined two-level aggregate (0.25 s faster: not worth a second plan),
+one GROUPING SETS pass for hourly and daily (~0.6 s faster, but its result must be copied to be
+split into the two tables), the store's joins forced in written order (slower here), and a
+larger memory cap (1.3 GB: ~0.5 s faster, peak RSS 1.46 GB, too close to the 1.5 GB target).
 """
 
 from __future__ import annotations

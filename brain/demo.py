@@ -26,8 +26,8 @@ EXAMPLE_FOLDERS = ("Agents", "Tools", "Integrations", "People", "Teams", "Change
 
 
 def template_path() -> Path:
-    """The starter vault shipped beside the `brain` package."""
-    path = Path(brain.__file__).resolve().parent.parent / "vault_template"
+    """The starter vault shipped inside the `brain` package (package data)."""
+    path = Path(brain.__file__).resolve().parent / "vault_template"
     if not (path / "Home.md").is_file():
         raise VaultError(f"the starter vault is missing at {path}; reinstall company-brain")
     return path

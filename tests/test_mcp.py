@@ -77,7 +77,7 @@ def make_company(root: Path) -> Path:
     """The test company vault, with the starter vault's change template."""
     write_vault(root, NOTES)
     (root / "Templates").mkdir(exist_ok=True)
-    shutil.copy(REPO / "vault_template" / "Templates" / "Change.md", root / "Templates" / "Change.md")
+    shutil.copy(REPO / "brain" / "vault_template" / "Templates" / "Change.md", root / "Templates" / "Change.md")
     return root
 
 

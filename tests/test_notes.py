@@ -132,7 +132,7 @@ def test_set_owner_refuses_a_note_changed_since_read(vault):
 
 
 def test_record_change_fills_the_vault_template_and_never_overwrites(vault):
-    template = Path(__file__).parents[1] / "vault_template" / "Templates" / "Change.md"
+    template = Path(__file__).parents[1] / "brain" / "vault_template" / "Templates" / "Change.md"
     (vault / "Templates").mkdir()
     (vault / "Templates" / "Change.md").write_bytes(template.read_bytes())
     when = dt.datetime(2025, 2, 3, 9, 30, tzinfo=dt.UTC)

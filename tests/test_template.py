@@ -11,7 +11,7 @@ import brain
 from brain.graph import CompanyGraph
 from brain.vault import read_vault
 
-TEMPLATE = Path(brain.__file__).resolve().parent.parent / "vault_template"
+TEMPLATE = Path(brain.__file__).resolve().parent / "vault_template"
 NOTE_TYPES = ("agent", "tool", "integration", "person", "team", "change", "price")
 
 
@@ -81,3 +81,26 @@ def test_gitignore_keeps_the_store_and_workspace_out():
     ignored = (TEMPLATE / ".gitignore").read_text().split()
     for entry in (".brain/", ".obsidian/workspace.json", ".obsidian/workspace-mobile.json", ".trash/"):
         assert entry in ignored
+
+
+def test_the_package_data_patterns_ship_every_starter_vault_file():
+    # `pip install .` (not editable) ships only what pyproject's package-data lists; setuptools
+    # expands those patterns like glob, where `*` skips dot-files: each must be listed.
+    import glob
+    import os
+    import tomllib
+
+    pyproject = tomllib.loads((TEMPLATE.parents[1] / "pyproject.toml").read_text())
+    package = TEMPLATE.parent
+    shipped = {
+        Path(p).relative_to(package).as_posix()
+        for pattern in pyproject["tool"]["setuptools"]["package-data"]["brain"]
+        for p in glob.glob(str(package / pattern))
+        if Path(p).is_file()
+    }
+    tree = {
+        (Path(d) / f).relative_to(package).as_posix()
+        for d, _, files in os.walk(TEMPLATE)
+        for f in files
+    }
+    assert len(tree) > 20 and shipped == tree

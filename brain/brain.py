@@ -272,6 +272,16 @@ class Brain:
                     g.nodes[nid][k] = by_agent.get(nid, []) if k == "anomalies" else values.get(k)
         return len(fields)
 
+    def usage_note(self) -> str | None:
+        """A hint for cost answers from a store that holds no usage yet (None once it does)."""
+        with self._lock:
+            empty = self.store.con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
+        if empty:
+            return (f"no usage has been ingested into {self.settings.store_path} yet, so every figure is 0: "
+                    "run `brain ingest FILE` (canonical JSONL/CSV/Parquet, OTLP or provider exports) "
+                    "or `brain collect` for OpenTelemetry")
+        return None
+
     def agent_costs(self, name: str, days: int = 30, now=None) -> dict:
         """One agent's cost card: spend by token type, run-rate, unit costs, projection, daily series."""
         from brain import spend

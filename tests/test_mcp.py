@@ -599,6 +599,20 @@ async def test_monthly_cost_review_prompt_embeds_the_numbers(cclient):
     assert "Support Agent" in text and "key_mystery_99" in text and "critical" in text
 
 
+async def test_cost_tools_on_a_store_without_usage_say_so(client, brain):
+    # What a served vault gets before anything was ingested: an empty store, figures of 0.
+    board = await call(client, "cost_leaderboard")
+    assert board["total_usd"] == 0 and "brain ingest" in board["note"]
+    card = await call(client, "agent_costs", name="Support Agent")
+    assert card["spend_usd"] == 0 and "no usage has been ingested" in card["usage_note"]
+    assert "brain ingest" in (await call(client, "unattributed_usage"))["note"]
+    ingest_table(brain.store, pa.Table.from_pylist([
+        {"timestamp": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), "agent": "support-agent", "model": "gpt-4o",
+         "provider": "openai", "input_tokens": 100, "output_tokens": 10}]), "t")
+    assert (await call(client, "cost_leaderboard"))["note"] is None
+    assert "usage_note" not in await call(client, "agent_costs", name="Support Agent")
+
+
 async def test_cost_tools_without_a_store_say_how_to_get_one(vault, tmp_path):
     brain = Brain.open(Settings(vault=vault, store=tmp_path / "missing.duckdb"), read_only=True)
     async with Client(build_server(brain)) as c:

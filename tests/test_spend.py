@@ -281,3 +281,14 @@ def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
     assert main(["ingest", str(tmp_path / "missing.jsonl"), "--vault", str(vault)]) == 1
     assert main(["agent", "nobody", "--vault", str(vault)]) == 1
     assert "Error:" in capsys.readouterr().err
+
+
+def test_cli_spend_on_a_store_without_usage_says_how_to_get_some(tmp_path, capsys):
+    from brain.cli import main
+    from brain.store import Store
+
+    vault = _vault(tmp_path)
+    Store(vault / ".brain" / "usage.duckdb").close()  # what `brain serve` creates before any ingest
+    assert main(["spend", "--vault", str(vault)]) == 0
+    out = capsys.readouterr()
+    assert "no usage has been ingested" in out.err and "brain ingest" in out.err

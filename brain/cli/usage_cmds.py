@@ -187,8 +187,11 @@ def cmd_spend(args) -> int:
             until=args.until,
             price_notes=brain.graph.price_notes(),
         )
+        note = brain.usage_note()
     finally:
         brain.close()
+    if note:
+        print(f"brain: {note}", file=sys.stderr)
     if args.json:
         print_json(report)
         return 0

@@ -25,7 +25,10 @@ def register(server: MCPServer) -> None:
         days: Days = 30,
     ) -> dict[str, Any]:
         """One agent's cost card: spend by token type, run-rate ($/day), cost per request, per run and per 1,000 runs, 30-day projection, daily series."""
-        card = state_of(ctx).brain.agent_costs(name, days=days)
+        brain = state_of(ctx).brain
+        card = brain.agent_costs(name, days=days)
+        if usage_note := brain.usage_note():
+            card["usage_note"] = usage_note
         series = card.get("daily")
         if isinstance(series, list) and len(series) > MAX_SERIES_DAYS:
             card["daily"] = series[-MAX_SERIES_DAYS:]
@@ -41,14 +44,16 @@ def register(server: MCPServer) -> None:
         limit: Annotated[int, Field(ge=1, le=200, description="Most rows to return, biggest spend first")] = 20,
     ) -> dict[str, Any]:
         """Who spends the most: spend, requests, runs and run-rate grouped by agent, owner, team, model, provider or API key."""
-        report = state_of(ctx).brain.cost_leaderboard(group_by=group_by, days=days)
+        brain = state_of(ctx).brain
+        report = brain.cost_leaderboard(group_by=group_by, days=days)
         rows, note = cap_list(list(report.get("rows", [])), limit, "rows", "raise limit to see more")
-        return {**report, "group_by": group_by, "days": days, "rows": rows, "note": note}
+        return {**report, "group_by": group_by, "days": days, "rows": rows, "note": note or brain.usage_note()}
 
     @server.tool(annotations=READ_ONLY, title="Unattributed usage")
     @tool_errors
     def unattributed_usage(ctx: Context, days: Days = 30) -> dict[str, Any]:
         """Spend no agent note claims, by API key id and service name, so an owner can claim it (add the key to an agent note)."""
-        report = state_of(ctx).brain.unattributed_usage(days=days)
+        brain = state_of(ctx).brain
+        report = brain.unattributed_usage(days=days)
         rows, note = cap_list(list(report.get("rows", [])), 100, "rows", "lower days to narrow")
-        return {**report, "rows": rows, "note": note}
+        return {**report, "rows": rows, "note": note or brain.usage_note()}

@@ -105,12 +105,15 @@ def test_double_ingest_leaves_totals_unchanged(store, tmp_path):
 def test_duplicates_within_one_file_keep_the_first(store, tmp_path, filler):
     # Text files are read in parallel chunks without line numbers (filler makes ~40 MB, several
     # chunks): the first of two rows sharing an id must still be the one kept.
-    rows = [{**BASE, "request_id": "same", "input_tokens": 10}]
-    rows += [{**BASE, "request_id": f"r{i}"} for i in range(filler)]
+    rows = [{**BASE, "request_id": "twin"}, {**BASE, "request_id": "same", "input_tokens": 10}]
+    rows += [{**BASE, "request_id": f"r{i}"} for i in range(filler // 2)]
+    rows += [{**BASE, "request_id": "same", "input_tokens": 30}, {**BASE, "request_id": "twin"}]
+    rows += [{**BASE, "request_id": f"s{i}"} for i in range(filler // 2)]
     rows += [{**BASE, "request_id": "same", "input_tokens": 20}]
     report = ingest_files(store, [_jsonl(tmp_path / "u.jsonl", rows)])
-    assert (report.accepted, report.duplicates) == (1 + filler, 1)
+    assert (report.accepted, report.duplicates) == (2 + filler, 3)
     assert store.con.execute("SELECT input_tokens FROM events WHERE request_id = 'same'").fetchall() == [(10,)]
+    assert store.con.execute("SELECT count(*) FROM events WHERE request_id = 'twin'").fetchall() == [(1,)]
 
 
 def test_models_first_seen_after_the_price_sample_are_priced_the_same(tmp_path, monkeypatch):

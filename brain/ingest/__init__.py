@@ -26,7 +26,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -34,6 +33,7 @@ import pyarrow as pa
 
 from brain.errors import IngestError
 from brain.ingest import canonical
+from brain.ingest.overlap import overlapping_sources
 from brain.ingest.rollups import rebuild_touched
 from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL, ensure_prices
 from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, FIXED_JOIN_ORDER, Store, one_row, settings
@@ -155,9 +155,7 @@ def _insert_source(
     rows name (`_price_late_models`). Untrusted rows are inserted too, marked with the negated
     ingest id, so that counting them costs nothing; when there are some they are deleted and
     quarantined from a second, line-numbered read of `s.lines`. Duplicates are removed
-    afterwards (`_dedupe`), for the whole ingest at once. The insert keeps the source's order, so
-    that within a text file (stored without line numbers) the first of two rows sharing an id is
-    the one with the lower rowid.
+    afterwards (`_dedupe`), for the whole ingest at once.
     """
     text = "nullif(trim({}::VARCHAR), '')"
     sample = con.execute(
@@ -168,7 +166,7 @@ def _insert_source(
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
     picks = ", ".join(f's."{c}"' for c, _ in CANONICAL_COLUMNS)
     valid_sql = canonical.validated_select(s.raw, malformed=s.malformed, types=canonical.relation_types(con, s.raw))
-    with settings(con, {"preserve_insertion_order": "true", **FIXED_JOIN_ORDER}):
+    with settings(con, FIXED_JOIN_ORDER):
         rows = one_row(con.execute(
             f"""INSERT INTO events
             SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
@@ -230,22 +228,31 @@ def _dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[_Sourc
     by the id itself, so a hash collision never drops an event. A new row whose id is already
     stored is dropped, except a bucket row meeting a stored bucket with different values: the
     stored one is deleted (its hour noted in `_replaced_hours` for the rollups) and the new one kept.
-    Rows of a text file carry no line number: their rowid (insertion keeps file order) decides.
+    Rows of a text file are stored without line numbers; where copies of an id in one such file
+    differ, `_number_text_duplicates` finds their lines (identical copies need none).
     """
     order = "[" + ", ".join(canonical._lit(s.source) for s in sources) + "]"
     key = EVENT_KEY_SQL.format(e="e")
+    canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cand AS
+        SELECT e.rowid AS rid, {key} AS k, e.source_file, e.source_line AS line, {canon}
+        FROM events e
+        WHERE e.ingest_id = ? AND hash({key}) IN (
+            SELECT h FROM (SELECT hash({key}) AS h FROM events e WHERE ingest_id = ?)
+            GROUP BY h HAVING count(*) > 1)""",
+        [ingest_id, ingest_id],
+    )
+    _number_text_duplicates(con, sources)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _drop AS
         SELECT rid, source_file, 'duplicate' AS kind FROM (
-            SELECT e.rowid AS rid, e.source_file, row_number() OVER (
-                PARTITION BY {key} ORDER BY list_position({order}, e.source_file), e.source_line, e.rowid) AS rn
-            FROM events e
-            WHERE e.ingest_id = ? AND hash({key}) IN (
-                SELECT h FROM (SELECT hash({key}) AS h FROM events e WHERE ingest_id = ?)
-                GROUP BY h HAVING count(*) > 1)
-        ) WHERE rn > 1""",
-        [ingest_id, ingest_id],
+            SELECT rid, source_file, row_number() OVER (
+                PARTITION BY k ORDER BY list_position({order}, source_file), line, rid) AS rn
+            FROM _cand
+        ) WHERE rn > 1"""
     )
+    con.execute("DROP TABLE _cand")
     if not events_empty:
         differs = " OR ".join(f'n."{c}" IS DISTINCT FROM o."{c}"' for c, _ in CANONICAL_COLUMNS)
         con.execute(
@@ -267,6 +274,36 @@ def _dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[_Sourc
         )
         con.execute("DROP TABLE _stored")
     con.execute("DELETE FROM events WHERE rowid IN (SELECT rid FROM _drop)")
+
+
+def _number_text_duplicates(con: duckdb.DuckDBPyConnection, sources: list[_Source]) -> None:
+    """Line numbers for the `_cand` rows of text files whose id has differing copies in that file.
+
+    Such rows were stored without line numbers, and the parallel read does not keep file order,
+    so the first copy is found by reading the file again line by line (rare: re-sent requests
+    are usually identical copies, and then any copy can stay).
+    """
+    canon = ", ".join(f'"{c}"' for c, _ in CANONICAL_COLUMNS)
+    differing = con.execute(
+        f"""SELECT DISTINCT source_file FROM (
+            SELECT source_file FROM _cand WHERE line IS NULL
+            GROUP BY k, source_file HAVING count(DISTINCT hash({canon})) > 1)"""
+    ).fetchall()
+    same = " AND ".join(f'c."{col}" IS NOT DISTINCT FROM l."{col}"' for col, _ in CANONICAL_COLUMNS)
+    for (source_file,) in differing:
+        s = next(x for x in sources if x.source == source_file)
+        log.info("%s: an id repeats with different values; numbering the file's lines to keep the first", source_file)
+        lines = canonical.validated_select(s.lines or s.raw, malformed=s.lines_malformed if s.lines else s.malformed)
+        con.execute(
+            f"""UPDATE _cand c SET line = l.line FROM (
+                SELECT {EVENT_KEY_SQL.format(e="v")} AS k, {", ".join(f'v."{col}"' for col, _ in CANONICAL_COLUMNS)},
+                       min(v._line) AS line
+                FROM ({lines}) v
+                WHERE NOT v._bad AND {EVENT_KEY_SQL.format(e="v")} IN (SELECT k FROM _cand WHERE source_file = $f)
+                GROUP BY ALL
+            ) l WHERE c.source_file = $f AND c.k = l.k AND {same}""",
+            {"f": source_file},
+        )
 
 
 def _forget_unused_prices(con: duckdb.DuckDBPyConnection, known: set, ingest_id: int) -> None:
@@ -447,40 +484,3 @@ def ingest_table(
     if error:
         raise IngestError(f"{source}: {error}")
     return report
-
-
-def overlapping_sources(store: Store, days: int = 30, now: datetime | None = None) -> list[dict]:
-    """(api key, day) pairs with usage from both a bucketed export and a per-request source: likely double counted.
-
-    Only events carrying an `api_key_id` can be matched (an export falls back to the project or
-    workspace id when it is not grouped by key). Days are UTC; the window is the `days` days
-    up to `now`. Each dict: `api_key_id`, `day` (ISO date), `bucketed_sources`,
-    `request_sources` (source files), `bucketed_requests`, `request_requests`.
-    """
-    since = (now or datetime.now(UTC)) - timedelta(days=days)
-    rows = store.con.execute(
-        """WITH keys AS (
-            SELECT DISTINCT api_key_id FROM events
-            WHERE bucketed AND api_key_id IS NOT NULL AND "timestamp" >= ?)
-        SELECT api_key_id, CAST("timestamp" AS DATE) AS day,
-               list_sort(list(DISTINCT source_file) FILTER (WHERE bucketed)),
-               list_sort(list(DISTINCT source_file) FILTER (WHERE NOT bucketed)),
-               sum(requests) FILTER (WHERE bucketed), sum(requests) FILTER (WHERE NOT bucketed)
-        FROM events
-        WHERE "timestamp" >= ? AND api_key_id IN (SELECT api_key_id FROM keys)
-        GROUP BY ALL
-        HAVING bool_or(bucketed) AND bool_or(NOT bucketed)
-        ORDER BY day, api_key_id""",
-        [since, since],
-    ).fetchall()
-    return [
-        {
-            "api_key_id": key,
-            "day": day.isoformat(),
-            "bucketed_sources": bucketed_sources,
-            "request_sources": request_sources,
-            "bucketed_requests": int(bucketed_requests),
-            "request_requests": int(request_requests),
-        }
-        for key, day, bucketed_sources, request_sources, bucketed_requests, request_requests in rows
-    ]

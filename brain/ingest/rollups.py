@@ -2,9 +2,10 @@
 
 Every ingest pays for this, so:
 
-- A touched day that already had rollups is *stale*: its rollup rows are deleted and recomputed
-  from all of its events, so rollups never depend on how usage was split into ingests. Other
-  touched days are new and come from this ingest's events alone (the append case).
+- A touched hour (day) that already had rollup rows is *stale*: its rows are deleted and
+  recomputed from all of its events, so rollups never depend on how usage was split into
+  ingests. Other touched buckets are new and come from this ingest's events alone (the append
+  case); a live collector's small ingests recompute their current hour and day only.
 - Rows are grouped by integers: the epoch hour or day, and a UBIGINT hash of the five attribution
   columns, checked to be collision-free for the combinations at hand (re-seeded otherwise); the
   labels are joined back to the (few) result rows.
@@ -43,7 +44,7 @@ HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
 # Largest group whose p95 the two largest values determine (quantile_cont's lower index is n - 2).
 P95_FROM_TOP_TWO = 20
-_TEMP = ("_hours", "_stale", "_combos", "_labels", "_big", "_bigq")
+_TEMP = ("_hours", "_stale", "_stale_hour", "_stale_day", "_combos", "_labels", "_big", "_bigq")
 # Per-request token values whose hourly p95 the rollups keep: (rollup column, SQL over event `e`).
 _P95 = (("input_tokens_p95", "e.input_tokens::DOUBLE / e.requests"),
         ("output_tokens_p95", "e.output_tokens::DOUBLE / e.requests"))
@@ -111,14 +112,15 @@ def _insert(con: duckdb.DuckDBPyConnection, source: str, seed: int, table: str, 
     )
 
 
-def _fill_large_p95s(con: duckdb.DuckDBPyConnection, source: str, seed: int, lo_day: int, hi_day: int) -> None:
+def _fill_large_p95s(con: duckdb.DuckDBPyConnection, source: str, seed: int) -> None:
     """Exact p95s for the hours this ingest rolled up that have more events than the shortcut covers."""
     combo = _combo("r", seed)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _big AS
         SELECT DISTINCT epoch_us(r.hour) // {HOUR_US} AS h, {combo} AS c FROM rollup_hourly r
-        WHERE r.hour >= make_timestamptz({lo_day} * {DAY_US}) AND r.hour < make_timestamptz({hi_day + 1} * {DAY_US})
-          AND r.events > {P95_FROM_TOP_TWO} AND epoch_us(r.hour) // {DAY_US} IN (SELECT h // 24 FROM _hours)"""
+        WHERE r.hour >= make_timestamptz((SELECT min(h) FROM _hours) * {HOUR_US})
+          AND r.hour <= make_timestamptz((SELECT max(h) FROM _hours) * {HOUR_US})
+          AND r.events > {P95_FROM_TOP_TWO} AND epoch_us(r.hour) // {HOUR_US} IN (SELECT h FROM _hours)"""
     )
     lo, hi = one_row(con.execute("SELECT min(h), max(h) FROM _big"))
     if lo is None:
@@ -151,43 +153,56 @@ def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int, replaced_hou
         SELECT DISTINCT epoch_us("timestamp") // {HOUR_US} AS h FROM events WHERE ingest_id = ?{also}""",
         [ingest_id],
     )
-    hours, lo, hi = one_row(con.execute("SELECT count(*), min(h // 24), max(h // 24) FROM _hours"))
+    hours = one_row(con.execute("SELECT count(*) FROM _hours"))[0]
     try:
         if hours:
-            _rebuild_days(con, ingest_id, int(lo), int(hi))
+            _rebuild_days(con, ingest_id)
     finally:
         for t in _TEMP:
             con.execute(f"DROP TABLE IF EXISTS {t}")
     return int(hours)
 
 
-def _rebuild_days(con: duckdb.DuckDBPyConnection, ingest_id: int, lo: int, hi: int) -> None:
+def _source(con: duckdb.DuckDBPyConnection, ingest_id: int, table: str, bucket: str, unit_us: int) -> str:
+    """SQL for the events `table` must be (re)built from; deletes the rows of its stale buckets.
+
+    A stale bucket is one this ingest touched that already has rows: it is recomputed from all of
+    its events. The other touched buckets are new and take this ingest's events alone.
+    """
+    per_hour = unit_us // HOUR_US
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _stale AS
-        SELECT DISTINCT epoch_us(day) // {DAY_US} AS d FROM rollup_daily
-        WHERE day >= make_timestamptz(?::BIGINT * {DAY_US}) AND day <= make_timestamptz(?::BIGINT * {DAY_US})
-          AND epoch_us(day) // {DAY_US} IN (SELECT h // 24 FROM _hours)""",
-        [lo, hi],
+        SELECT DISTINCT epoch_us(r.{bucket}) // {unit_us} AS b FROM {table} r
+        WHERE r.{bucket} >= make_timestamptz((SELECT min(h) FROM _hours) // {per_hour} * {unit_us})
+          AND r.{bucket} <= make_timestamptz((SELECT max(h) FROM _hours) // {per_hour} * {unit_us})
+          AND epoch_us(r.{bucket}) // {unit_us} IN (SELECT h // {per_hour} FROM _hours)"""
     )
-    stale, slo, shi = one_row(con.execute("SELECT count(*), min(d), max(d) FROM _stale"))
+    stale, lo, hi = one_row(con.execute("SELECT count(*), min(b), max(b) FROM _stale"))
     source = f"SELECT * FROM events e WHERE e.ingest_id = {int(ingest_id)}"
-    if stale:
-        day = f'epoch_us(e."timestamp") // {DAY_US}'
-        for table, bucket in (("rollup_hourly", "hour"), ("rollup_daily", "day")):
-            con.execute(
-                f"DELETE FROM {table} WHERE {bucket} >= make_timestamptz({int(slo)} * {DAY_US}) "
-                f"AND epoch_us({bucket}) // {DAY_US} IN (SELECT d FROM _stale)"
-            )
-        source = f"""{source} AND {day} NOT IN (SELECT d FROM _stale)
+    if not stale:
+        return source
+    con.execute(
+        f"DELETE FROM {table} WHERE {bucket} >= make_timestamptz({int(lo)} * {unit_us}) "
+        f"AND epoch_us({bucket}) // {unit_us} IN (SELECT b FROM _stale)"
+    )
+    b = f'epoch_us(e."timestamp") // {unit_us}'
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stale_{bucket} AS SELECT * FROM _stale")
+    return f"""{source} AND {b} NOT IN (SELECT b FROM _stale_{bucket})
         UNION ALL
         SELECT * FROM events e
-        WHERE e."timestamp" >= make_timestamptz({int(slo)} * {DAY_US})
-          AND e."timestamp" < make_timestamptz({int(shi) + 1} * {DAY_US})
-          AND {day} IN (SELECT d FROM _stale)"""
+        WHERE e."timestamp" >= make_timestamptz({int(lo)} * {unit_us})
+          AND e."timestamp" < make_timestamptz({int(hi) + 1} * {unit_us})
+          AND {b} IN (SELECT b FROM _stale_{bucket})"""
+
+
+def _rebuild_days(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
+    hourly = _source(con, ingest_id, "rollup_hourly", "hour", HOUR_US)
+    daily = _source(con, ingest_id, "rollup_daily", "day", DAY_US)
+    # The daily source covers the hourly one (a stale hour lies in a stale day): label from it.
     attrs = ", ".join(f"e.{a}" for a in GROUP_COLUMNS)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _combos AS SELECT DISTINCT {attrs} FROM ({source}) e")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _combos AS SELECT DISTINCT {attrs} FROM ({daily}) e")
     seed = _seed(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _labels AS SELECT *, {_combo('c', seed)} AS c FROM _combos c")
-    _insert(con, source, seed, "rollup_hourly", "hour", HOUR_US)
-    _fill_large_p95s(con, source, seed, lo, hi)
-    _insert(con, source, seed, "rollup_daily", "day", DAY_US)
+    _insert(con, hourly, seed, "rollup_hourly", "hour", HOUR_US)
+    _fill_large_p95s(con, hourly, seed)
+    _insert(con, daily, seed, "rollup_daily", "day", DAY_US)

@@ -94,17 +94,21 @@ def test_unopenable_store_is_a_store_error(tmp_path):
         Store(bad)
 
 
-def test_migration_marks_existing_export_buckets_as_bucketed(tmp_path):
+def _old_store(path, migrations: int):
+    """A store file as an older version left it: the first `migrations` migrations applied."""
     import duckdb
 
-    from brain import store as store_mod
-
-    path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for name, fn in store_mod.MIGRATIONS[:5]:
+    for name, fn in MIGRATIONS[:migrations]:
         fn(con)
         con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+    return con
+
+
+def test_migration_marks_existing_export_buckets_as_bucketed(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = _old_store(path, 5)
     con.execute(
         "INSERT INTO events (timestamp, model, event_id, ingest_id) VALUES "
         "(now(), 'gpt-4o', 'openai-usage:1:2:key_a::gpt-4o:::', 1), (now(), 'gpt-4o', 'req_1', 1)"
@@ -121,18 +125,12 @@ def test_migration_marks_existing_export_buckets_as_bucketed(tmp_path):
 def test_events_stored_before_0007_keep_deduplicating_by_request_id(tmp_path):
     # Before 0007 event_id repeated request_id; after it, event_id is NULL when there is a request
     # id. Both forms give the same key, so a re-sent request stays a duplicate.
-    import duckdb
     import pyarrow as pa
 
-    from brain import store as store_mod
     from brain.ingest import ingest_table
 
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for name, fn in store_mod.MIGRATIONS[:6]:
-        fn(con)
-        con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+    con = _old_store(path, 6)
     con.execute(
         "INSERT INTO events (timestamp, model, request_id, event_id, ingest_id, requests, input_tokens) "
         "VALUES ('2025-03-01 10:00:00+00', 'gpt-4o', 'req_1', 'req_1', 1, 1, 5)"

@@ -44,7 +44,7 @@ HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
 # Largest group whose p95 the two largest values determine (quantile_cont's lower index is n - 2).
 P95_FROM_TOP_TWO = 20
-_TEMP = ("_hours", "_stale", "_stale_hour", "_stale_day", "_combos", "_labels", "_big", "_bigq")
+_TEMP = ("_hours", "_stale_hour", "_stale_day", "_combos", "_labels", "_big", "_bigq")
 # Per-request token values whose hourly p95 the rollups keep: (rollup column, SQL over event `e`).
 _P95 = (("input_tokens_p95", "e.input_tokens::DOUBLE / e.requests"),
         ("output_tokens_p95", "e.output_tokens::DOUBLE / e.requests"))
@@ -156,7 +156,7 @@ def rebuild_touched(con: duckdb.DuckDBPyConnection, ingest_id: int, replaced_hou
     hours = one_row(con.execute("SELECT count(*) FROM _hours"))[0]
     try:
         if hours:
-            _rebuild_days(con, ingest_id)
+            _rebuild(con, ingest_id)
     finally:
         for t in _TEMP:
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -169,33 +169,32 @@ def _source(con: duckdb.DuckDBPyConnection, ingest_id: int, table: str, bucket: 
     A stale bucket is one this ingest touched that already has rows: it is recomputed from all of
     its events. The other touched buckets are new and take this ingest's events alone.
     """
-    per_hour = unit_us // HOUR_US
+    per_hour, stale_table = unit_us // HOUR_US, f"_stale_{bucket}"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stale AS
+        f"""CREATE OR REPLACE TEMP TABLE {stale_table} AS
         SELECT DISTINCT epoch_us(r.{bucket}) // {unit_us} AS b FROM {table} r
         WHERE r.{bucket} >= make_timestamptz((SELECT min(h) FROM _hours) // {per_hour} * {unit_us})
           AND r.{bucket} <= make_timestamptz((SELECT max(h) FROM _hours) // {per_hour} * {unit_us})
           AND epoch_us(r.{bucket}) // {unit_us} IN (SELECT h // {per_hour} FROM _hours)"""
     )
-    stale, lo, hi = one_row(con.execute("SELECT count(*), min(b), max(b) FROM _stale"))
+    stale, lo, hi = one_row(con.execute(f"SELECT count(*), min(b), max(b) FROM {stale_table}"))
     source = f"SELECT * FROM events e WHERE e.ingest_id = {int(ingest_id)}"
     if not stale:
         return source
     con.execute(
         f"DELETE FROM {table} WHERE {bucket} >= make_timestamptz({int(lo)} * {unit_us}) "
-        f"AND epoch_us({bucket}) // {unit_us} IN (SELECT b FROM _stale)"
+        f"AND epoch_us({bucket}) // {unit_us} IN (SELECT b FROM {stale_table})"
     )
     b = f'epoch_us(e."timestamp") // {unit_us}'
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _stale_{bucket} AS SELECT * FROM _stale")
-    return f"""{source} AND {b} NOT IN (SELECT b FROM _stale_{bucket})
+    return f"""{source} AND {b} NOT IN (SELECT b FROM {stale_table})
         UNION ALL
         SELECT * FROM events e
         WHERE e."timestamp" >= make_timestamptz({int(lo)} * {unit_us})
           AND e."timestamp" < make_timestamptz({int(hi) + 1} * {unit_us})
-          AND {b} IN (SELECT b FROM _stale_{bucket})"""
+          AND {b} IN (SELECT b FROM {stale_table})"""
 
 
-def _rebuild_days(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
+def _rebuild(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
     hourly = _source(con, ingest_id, "rollup_hourly", "hour", HOUR_US)
     daily = _source(con, ingest_id, "rollup_daily", "day", DAY_US)
     # The daily source covers the hourly one (a stale hour lies in a stale day): label from it.

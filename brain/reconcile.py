@@ -63,7 +63,7 @@ class CostImportReport:
 
 
 def import_provider_costs(store, table: pa.Table, source: str) -> CostImportReport:
-    """Upsert provider cost rows (openai_export.COST_SCHEMA) into `provider_costs`, atomically."""
+    """Upsert provider cost rows (export_pages.COST_SCHEMA) into `provider_costs`, atomically."""
     needed = {"row_key", "day", "provider", "model", "line_item", "account_id", "amount_usd", "currency"}
     missing = needed - set(table.column_names)
     if missing:

@@ -19,6 +19,7 @@ kinds of source carry usage, for `brain check` to flag.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -121,9 +122,20 @@ class _Source:
     raw: str
     malformed: bool = False  # `raw` is the line-exact JSONL reader (with `_malformed`)
     bucketed: bool = False
-    path: str | None = None  # the file read (for the line-by-line JSONL retry)
     lines: str | None = None
     lines_malformed: bool = False  # `lines` is the line-exact JSONL reader
+
+    def numbered(self) -> str:
+        """`canonical.validated_select` of the rows with their line numbers."""
+        if self.lines is None:
+            return canonical.validated_select(self.raw, malformed=self.malformed)
+        return canonical.validated_select(self.lines, malformed=self.lines_malformed)
+
+    def line_by_line(self) -> _Source | None:
+        """This source read with its line-exact reader, when it has one and is not read so already."""
+        if not self.lines_malformed or self.malformed or self.lines is None:
+            return None
+        return dataclasses.replace(self, raw=self.lines, malformed=True, lines=None, lines_malformed=False)
 
 
 class _SourceFailed(Exception):
@@ -179,10 +191,9 @@ def _insert_source(
     bad = one_row(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [-ingest_id]))[0]
     if bad:
         con.execute("DELETE FROM events WHERE ingest_id = ?", [-ingest_id])
-        bad_sql = canonical.validated_select(s.lines or s.raw, malformed=s.lines_malformed if s.lines else s.malformed)
         con.execute(
             f"""INSERT INTO quarantine
-            SELECT ?, ?, _line, _reason, _raw, now() FROM ({bad_sql}) s WHERE _bad
+            SELECT ?, ?, _line, _reason, _raw, now() FROM ({s.numbered()}) s WHERE _bad
               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = ?
                               AND q.source_line = s._line AND q.raw IS NOT DISTINCT FROM s._raw)""",
             [ingest_id, s.source, s.source],
@@ -293,12 +304,11 @@ def _number_text_duplicates(con: duckdb.DuckDBPyConnection, sources: list[_Sourc
     for (source_file,) in differing:
         s = next(x for x in sources if x.source == source_file)
         log.info("%s: an id repeats with different values; numbering the file's lines to keep the first", source_file)
-        lines = canonical.validated_select(s.lines or s.raw, malformed=s.lines_malformed if s.lines else s.malformed)
         con.execute(
             f"""UPDATE _cand c SET line = l.line FROM (
                 SELECT {EVENT_KEY_SQL.format(e="v")} AS k, {", ".join(f'v."{col}"' for col, _ in CANONICAL_COLUMNS)},
                        min(v._line) AS line
-                FROM ({lines}) v
+                FROM ({s.numbered()}) v
                 WHERE NOT v._bad AND {EVENT_KEY_SQL.format(e="v")} IN (SELECT k FROM _cand WHERE source_file = $f)
                 GROUP BY ALL
             ) l WHERE c.source_file = $f AND c.k = l.k AND {same}""",
@@ -382,9 +392,10 @@ def _run(
             break
         except _SourceFailed as f:
             s = sources[f.index]
-            if s.format == "jsonl" and not s.malformed and s.path:
+            retry = s.line_by_line()
+            if retry:
                 log.info("%s has malformed lines; re-reading line by line", s.source)
-                sources[f.index] = _Source(s.source, s.format, canonical.jsonl_lines_relation(s.path), True, s.bucketed, s.path)
+                sources[f.index] = retry
                 continue
             error = f"cannot read {s.source} as {s.format}: {canonical._first_line(f.exc)}"
             log.warning("%s", error)
@@ -442,7 +453,7 @@ def _ingest_files(
                     progress(f"reading {Path(source).name}", n, len(paths))
                 raw = canonical.raw_relation(con, path, fmt)
                 lines = None if fmt == "parquet" else canonical.raw_relation(con, path, fmt, lines=True)
-                sources.append(_Source(source, fmt, raw, path=path, lines=lines, lines_malformed=fmt == "jsonl"))
+                sources.append(_Source(source, fmt, raw, lines=lines, lines_malformed=fmt == "jsonl"))
             except IngestError as exc:
                 log.warning("%s", exc)
                 failed.append(FileReport(source, format or "?", error=str(exc)))

@@ -13,8 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from brain.errors import IngestError
-from brain.ingest.detect import select_canonical
-from brain.ingest.openai_export import COST_SCHEMA, _preflight, _require_usd, _results_cte, _run
+from brain.ingest.export_pages import read_cost_pages, read_usage_pages
 
 _CACHE_5M = (
     "coalesce(CAST(r -> 'cache_creation' ->> 'ephemeral_5m_input_tokens' AS BIGINT), "
@@ -31,93 +30,71 @@ _OUTPUT = "coalesce(CAST(r ->> 'output_tokens' AS BIGINT), 0)"
 
 def read_anthropic_usage(path: str | Path) -> pa.Table:
     """Read saved Anthropic messages usage-report pages into canonical events (one per result)."""
-    path = Path(path)
-    cte = _results_cte(path)
+    return read_usage_pages(
+        path,
+        "Anthropic usage report pages",
+        {
+            "starting_at": "b ->> 'starting_at' IS NULL",
+            "uncached_input_tokens": "r ->> 'uncached_input_tokens' IS NULL",
+            "output_tokens": "r ->> 'output_tokens' IS NULL",
+        },
+        f"""
+        SELECT CAST(b ->> 'starting_at' AS TIMESTAMPTZ) AS timestamp,
+               NULL AS agent,
+               coalesce(r ->> 'api_key_id', r ->> 'workspace_id') AS api_key_id,
+               'anthropic' AS provider,
+               r ->> 'model' AS model,
+               {_UNCACHED} + {_CACHE_READ} + {_CACHE_5M} + {_CACHE_1H} AS input_tokens,
+               {_OUTPUT} AS output_tokens,
+               {_CACHE_READ} AS cache_read_tokens,
+               {_CACHE_5M} + {_CACHE_1H} AS cache_write_tokens,
+               0 AS reasoning_tokens,
+               1 AS requests,
+               concat_ws(':', 'anthropic-usage', b ->> 'starting_at', b ->> 'ending_at',
+                         coalesce(r ->> 'api_key_id', ''), coalesce(r ->> 'workspace_id', ''),
+                         coalesce(r ->> 'model', ''), coalesce(r ->> 'service_tier', ''),
+                         coalesce(r ->> 'context_window', ''), coalesce(r ->> 'account_id', ''),
+                         coalesce(r ->> 'inference_geo', ''))
+                   AS request_id,
+               'ok' AS status
+        FROM results
+        WHERE {_UNCACHED} + {_CACHE_READ} + {_CACHE_5M} + {_CACHE_1H} + {_OUTPUT} > 0
+        ORDER BY timestamp
+        """,
+    )
 
-    def query(con):
-        _preflight(
-            con,
-            path,
-            cte,
-            "usage",
-            "Anthropic usage report pages",
-            {
-                "starting_at": "b ->> 'starting_at' IS NULL",
-                "uncached_input_tokens": "r ->> 'uncached_input_tokens' IS NULL",
-                "output_tokens": "r ->> 'output_tokens' IS NULL",
-            },
-        )
-        return select_canonical(
-            con,
-            cte
-            + f"""
-            SELECT CAST(b ->> 'starting_at' AS TIMESTAMPTZ) AS timestamp,
-                   NULL AS agent,
-                   coalesce(r ->> 'api_key_id', r ->> 'workspace_id') AS api_key_id,
-                   'anthropic' AS provider,
-                   r ->> 'model' AS model,
-                   {_UNCACHED} + {_CACHE_READ} + {_CACHE_5M} + {_CACHE_1H} AS input_tokens,
-                   {_OUTPUT} AS output_tokens,
-                   {_CACHE_READ} AS cache_read_tokens,
-                   {_CACHE_5M} + {_CACHE_1H} AS cache_write_tokens,
-                   0 AS reasoning_tokens,
-                   1 AS requests,
-                   concat_ws(':', 'anthropic-usage', b ->> 'starting_at', b ->> 'ending_at',
-                             coalesce(r ->> 'api_key_id', ''), coalesce(r ->> 'workspace_id', ''),
-                             coalesce(r ->> 'model', ''), coalesce(r ->> 'service_tier', ''),
-                             coalesce(r ->> 'context_window', ''), coalesce(r ->> 'account_id', ''),
-                             coalesce(r ->> 'inference_geo', ''))
-                       AS request_id,
-                   'ok' AS status
-            FROM results
-            WHERE {_UNCACHED} + {_CACHE_READ} + {_CACHE_5M} + {_CACHE_1H} + {_OUTPUT} > 0
-            ORDER BY timestamp
-            """,
-        )
 
-    return _run(path, query)
+def _amounts_are_decimal(con, path: Path, cte: str) -> None:
+    """Refuse a cost amount that is not a decimal number (Anthropic sends cents as strings)."""
+    bad = con.sql(
+        cte + "SELECT r ->> 'amount' FROM results WHERE TRY_CAST(r ->> 'amount' AS DECIMAL(38, 9)) IS NULL LIMIT 1"
+    ).fetchall()
+    if bad:
+        raise IngestError(f"{path}: cost amount {bad[0][0]!r} is not a decimal number of cents")
 
 
 def read_anthropic_costs(path: str | Path) -> pa.Table:
     """Read saved Anthropic cost-report pages into provider cost rows (COST_SCHEMA, USD)."""
-    path = Path(path)
-    cte = _results_cte(path)
-
-    def query(con):
-        _preflight(
-            con,
-            path,
-            cte,
-            "cost",
-            "Anthropic cost report pages",
-            {"starting_at": "b ->> 'starting_at' IS NULL", "amount": "r ->> 'amount' IS NULL"},
-        )
-        bad_amount = con.sql(
-            cte + "SELECT r ->> 'amount' FROM results WHERE TRY_CAST(r ->> 'amount' AS DECIMAL(38, 9)) IS NULL "
-            "LIMIT 1"
-        ).fetchall()
-        if bad_amount:
-            raise IngestError(f"{path}: cost amount {bad_amount[0][0]!r} is not a decimal number of cents")
-        _require_usd(con, path, cte, "r ->> 'currency'")
-        table = con.sql(
-            cte
-            + """
-            SELECT CAST(CAST(b ->> 'starting_at' AS TIMESTAMPTZ) AS DATE) AS day,
-                   'anthropic' AS provider,
-                   r ->> 'model' AS model,
-                   coalesce(r ->> 'description', r ->> 'cost_type') AS line_item,
-                   r ->> 'workspace_id' AS account_id,
-                   CAST(CAST(r ->> 'amount' AS DECIMAL(38, 9)) / 100 AS DOUBLE) AS amount_usd,
-                   'USD' AS currency,
-                   concat_ws(':', 'anthropic-costs', b ->> 'starting_at',
-                             coalesce(r ->> 'workspace_id', ''), coalesce(r ->> 'description', ''),
-                             coalesce(r ->> 'cost_type', ''), coalesce(r ->> 'model', ''),
-                             coalesce(r ->> 'token_type', ''), coalesce(r ->> 'service_tier', ''),
-                             coalesce(r ->> 'context_window', ''), coalesce(r ->> 'inference_geo', ''))
-                       AS row_key
-            FROM results
-            """
-        ).to_arrow_table()
-        return table.cast(COST_SCHEMA)
-
-    return _run(path, query)
+    return read_cost_pages(
+        path,
+        "Anthropic cost report pages",
+        {"starting_at": "b ->> 'starting_at' IS NULL", "amount": "r ->> 'amount' IS NULL"},
+        "r ->> 'currency'",
+        """
+        SELECT CAST(CAST(b ->> 'starting_at' AS TIMESTAMPTZ) AS DATE) AS day,
+               'anthropic' AS provider,
+               r ->> 'model' AS model,
+               coalesce(r ->> 'description', r ->> 'cost_type') AS line_item,
+               r ->> 'workspace_id' AS account_id,
+               CAST(CAST(r ->> 'amount' AS DECIMAL(38, 9)) / 100 AS DOUBLE) AS amount_usd,
+               'USD' AS currency,
+               concat_ws(':', 'anthropic-costs', b ->> 'starting_at',
+                         coalesce(r ->> 'workspace_id', ''), coalesce(r ->> 'description', ''),
+                         coalesce(r ->> 'cost_type', ''), coalesce(r ->> 'model', ''),
+                         coalesce(r ->> 'token_type', ''), coalesce(r ->> 'service_tier', ''),
+                         coalesce(r ->> 'context_window', ''), coalesce(r ->> 'inference_geo', ''))
+                   AS row_key
+        FROM results
+        """,
+        check=_amounts_are_decimal,
+    )

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from brain.errors import IngestError
 from brain.ingest.detect import json_doc_sql, select_canonical
-from brain.ingest.openai_export import _connect
+from brain.ingest.export_pages import connect
 
 _COLUMNS = (
     "request_id", "api_key", "spend", "prompt_tokens", "completion_tokens", "total_tokens",
@@ -51,7 +51,7 @@ def _source_relation(con: duckdb.DuckDBPyConnection, path: Path) -> str:
 def read_litellm_spend_logs(path: str | Path) -> pa.Table:
     """Read a LiteLLM_SpendLogs export (CSV, JSON array or JSONL) into canonical events."""
     path = Path(path)
-    con = _connect()
+    con = connect()
     try:
         _source_relation(con, path)
         bad = con.sql(

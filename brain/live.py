@@ -131,6 +131,25 @@ class SharedStore:
 # Ingest orchestration (shared by the CLI and the server)
 
 
+def _expand_folders(paths: Sequence[str], failed: list[dict]) -> list[str]:
+    """`paths` with each folder replaced by the usage files under it; an empty folder is reported."""
+    from brain.ingest import FileReport
+    from brain.ingest.canonical import usage_files_in
+
+    out: list[str] = []
+    for p in paths:
+        if p == "-" or not Path(p).is_dir():
+            out.append(p)
+            continue
+        found = usage_files_in(Path(p))
+        if not found:
+            error = f"{p} is a folder with no usage files in it (.jsonl, .ndjson, .json, .csv, .tsv, .parquet)"
+            failed.append(dict(FileReport(str(Path(p).resolve()), "folder", error=error).__dict__))
+        log.info("%s: %d usage file(s) in the folder", p, len(found))
+        out += [str(f) for f in found]
+    return out
+
+
 def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, progress=None) -> dict:
     """Ingest files: canonical ones in one transaction, provider exports through their adapters."""
     from brain.ingest import FileReport, ingest_files
@@ -139,7 +158,8 @@ def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, pro
 
     canonical: list[tuple[str, str | None]] = []
     other: list[tuple[str, str | None]] = []
-    for f in paths:
+    files: list[dict] = []
+    for f in _expand_folders(paths, files):
         detected = fmt
         if detected is None and f != "-":
             try:
@@ -147,7 +167,6 @@ def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, pro
             except BrainError:
                 detected = None
         (canonical if detected in (None, *CANONICAL_FORMATS) else other).append((f, detected))
-    files: list[dict] = []
     if canonical:
         forced = fmt if fmt in CANONICAL_FORMATS else None
         report = ingest_files(store, [f for f, _ in canonical], format=forced, progress=progress)

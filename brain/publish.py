@@ -14,6 +14,7 @@ import duckdb
 import yaml
 
 from brain.errors import VaultError
+from brain.money import usd
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,6 @@ def safe_file_name(name: str) -> str:
     """A note name Obsidian accepts as a file name (no link or path characters)."""
     out = "".join("-" if c in UNSAFE else c for c in name).strip().strip(".")
     return out or "agent"
-
-
-def _money(v) -> str:
-    if v is None:
-        return "-"
-    v = float(v)
-    if v == 0 or abs(v) >= 1:
-        return f"${v:,.2f}"
-    return f"${v:.3g}" if abs(v) >= 0.001 else f"${v:.2e}"
 
 
 def _cell_link(target: str, label: str) -> str:
@@ -97,7 +89,7 @@ def spend_chart_svg(title: str, series: list[dict], anomaly_days: set[str], days
         f'<rect x="0" y="0" width="{w}" height="{h}" fill="white"/>',
         f'<text x="{pad_l}" y="15" font-size="13">{_xml(title)} — daily spend, last {days} days</text>',
         f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{w - 8}" y2="{pad_t + plot_h}" stroke="#999"/>',
-        f'<text x="{pad_l - 4}" y="{pad_t + 4}" text-anchor="end">{_xml(_money(top))}</text>',
+        f'<text x="{pad_l - 4}" y="{pad_t + 4}" text-anchor="end">{_xml(usd(top))}</text>',
         f'<text x="{pad_l - 4}" y="{pad_t + plot_h}" text-anchor="end">$0</text>',
     ]
     for i, (d, v) in enumerate(zip(day_list, values, strict=True)):
@@ -106,7 +98,7 @@ def spend_chart_svg(title: str, series: list[dict], anomaly_days: set[str], days
         colour = "#d33" if d in anomaly_days else "#4a7bd0"
         parts.append(
             f'<rect x="{x + 0.5:.1f}" y="{pad_t + plot_h - bh:.1f}" width="{max(bar_w - 1, 1):.1f}" height="{bh:.1f}" fill="{colour}">'
-            f"<title>{d}: {_money(v)}{' (anomaly)' if d in anomaly_days else ''}</title></rect>"
+            f"<title>{d}: {usd(v)}{' (anomaly)' if d in anomaly_days else ''}</title></rect>"
         )
     parts.append(f'<text x="{pad_l}" y="{h - 6}">{day_list[0]}</text>')
     parts.append(f'<text x="{w - 8}" y="{h - 6}" text-anchor="end">{day_list[-1]}</text>')
@@ -217,18 +209,18 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
             f"![[{fname} spend.svg]]\n",
             "| figure | value |",
             "|---|---|",
-            f"| spend, last {days} days | {_money(props['spend_usd'])} |",
-            f"| run-rate | {_money(props['run_rate_usd_per_day'])}/day |",
-            f"| cost per request | {_money(props['cost_per_request_usd'])} |",
-            f"| cost per 1,000 runs | {_money(props['cost_per_1k_runs_usd'])} |",
-            f"| projected next 30 days | {_money(props['projected_30d_usd'])} |",
+            f"| spend, last {days} days | {usd(props['spend_usd'])} |",
+            f"| run-rate | {usd(props['run_rate_usd_per_day'])}/day |",
+            f"| cost per request | {usd(props['cost_per_request_usd'])} |",
+            f"| cost per 1,000 runs | {usd(props['cost_per_1k_runs_usd'])} |",
+            f"| projected next 30 days | {usd(props['projected_30d_usd'])} |",
             "",
         ]
         if mine:
             lines.append("## Open anomalies\n")
             for a in mine:
                 changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
-                lines.append(f"- **{a.get('severity')}** since {a.get('onset')}: {a.get('cause')}, +{_money(a.get('excess_usd_per_day'))}/day ({changes})")
+                lines.append(f"- **{a.get('severity')}** since {a.get('onset')}: {a.get('cause')}, +{usd(a.get('excess_usd_per_day'))}/day ({changes})")
             lines.append("")
         note_path = cost_dir / f"{fname}.md"
         _atomic_write(note_path, "\n".join(lines), report, f"{folder}/Costs/{fname}.md")
@@ -281,28 +273,28 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
     props = {"type": "dashboard", GENERATED_KEY: True, "period_days": days, "total_usd": _round(by_agent.get("total_usd"), 2),
              "unattributed_usd": _round(by_agent.get("unattributed_usd"), 2), "open_anomalies": len(anomalies)}
     out = [_yaml_block(props), "# Cost dashboard\n", BANNER + "\n"]
-    out.append(f"Last {days} days: **{_money(by_agent.get('total_usd'))}** in all, of which "
-               f"{_money(by_agent.get('unattributed_usd'))} unattributed and {by_agent.get('unpriced_requests', 0):,} unpriced requests.\n")
+    out.append(f"Last {days} days: **{usd(by_agent.get('total_usd'))}** in all, of which "
+               f"{usd(by_agent.get('unattributed_usd'))} unattributed and {by_agent.get('unpriced_requests', 0):,} unpriced requests.\n")
     out += ["## By agent\n", "| agent | spend | run-rate/day | per request | per 1k runs | next 30 days |", "|---|---:|---:|---:|---:|---:|"]
     for r in by_agent.get("rows", []):
         label = r.get("group")
         link = _cell_link(f"{folder}/Costs/{safe_file_name(label)}", label) if r.get("attributed") else f"`{label}`"
-        out.append(f"| {link} | {_money(r.get('spend_usd'))} | {_money(r.get('run_rate_usd_per_day'))} | {_money(r.get('cost_per_request_usd'))} | "
-                   f"{_money(r.get('cost_per_1k_runs_usd'))} | {_money(r.get('projected_30d_usd'))} |")
+        out.append(f"| {link} | {usd(r.get('spend_usd'))} | {usd(r.get('run_rate_usd_per_day'))} | {usd(r.get('cost_per_request_usd'))} | "
+                   f"{usd(r.get('cost_per_1k_runs_usd'))} | {usd(r.get('projected_30d_usd'))} |")
     out += ["", "## By team\n", "| team | spend | run-rate/day | next 30 days |", "|---|---:|---:|---:|"]
     for r in by_team.get("rows", []):
-        out.append(f"| {r.get('group')} | {_money(r.get('spend_usd'))} | {_money(r.get('run_rate_usd_per_day'))} | {_money(r.get('projected_30d_usd'))} |")
+        out.append(f"| {r.get('group')} | {usd(r.get('spend_usd'))} | {usd(r.get('run_rate_usd_per_day'))} | {usd(r.get('projected_30d_usd'))} |")
     out += ["", "## Open anomalies\n"]
     if not anomalies:
         out.append("None open.")
     for a in anomalies:
         changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
         out.append(f"- **{a.get('severity')}** [[{folder}/Costs/{safe_file_name(str(a.get('agent')))}|{a.get('agent')}]] since {a.get('onset')}: "
-                   f"cause **{a.get('cause')}**, {_money(a.get('expected_usd_per_day'))}/day expected vs {_money(a.get('actual_usd_per_day'))}/day; "
-                   f"30-day impact {_money(a.get('projected_30d_impact_usd'))}; changes: {changes}")
+                   f"cause **{a.get('cause')}**, {usd(a.get('expected_usd_per_day'))}/day expected vs {usd(a.get('actual_usd_per_day'))}/day; "
+                   f"30-day impact {usd(a.get('projected_30d_impact_usd'))}; changes: {changes}")
     out += ["", "## Unattributed usage\n", "Claim a key by adding it to an agent note's `api_keys`.\n", "| key / service | spend | requests |", "|---|---:|---:|"]
     for r in unattributed.get("rows", []):
-        out.append(f"| `{r.get('seen_as')}` | {_money(r.get('spend_usd'))} | {r.get('requests', 0):,} |")
+        out.append(f"| `{r.get('seen_as')}` | {usd(r.get('spend_usd'))} | {r.get('requests', 0):,} |")
     out += ["", "## Inventory gaps\n"]
     if not gaps:
         out.append("None.")

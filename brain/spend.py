@@ -227,6 +227,8 @@ def _aggregate(
         coalesce(sum(a.error_requests) FILTER (WHERE a.f_cur), 0) AS error_requests,
         coalesce(sum(a.runs) FILTER (WHERE a.f_cur), 0) AS runs,
         coalesce(sum(a.unpriced_requests) FILTER (WHERE a.f_cur), 0) AS unpriced_requests,
+        coalesce(sum(a.requests) FILTER (WHERE a.f_rr), 0) AS rr_requests,
+        coalesce(sum(a.unpriced_requests) FILTER (WHERE a.f_rr), 0) AS rr_unpriced_requests,
         coalesce(sum(a.unpriced_tokens) FILTER (WHERE a.f_cur), 0) AS unpriced_tokens,
         sum(a.reported_cost_usd) FILTER (WHERE a.f_cur) AS reported_cost_usd,
         coalesce(sum(a.tokens) FILTER (WHERE a.f_cur), 0) AS tokens
@@ -248,24 +250,28 @@ def _aggregate(
         spend = sum(r[f"spend_{t}"] for t in TOKEN_TYPES)
         if not (spend or r["requests"] or r["prev_spend"] or r["rr_spend"]):
             continue
-        run_rate = r["rr_spend"] / rr_days
         priced_requests = r["requests"] - r["unpriced_requests"]
+        # A group whose requests are all unpriced has an unknown cost, never $0 (its unpriced
+        # requests and tokens are reported instead); likewise a run-rate whose tail is all unpriced.
+        known = bool(priced_requests or not r["requests"])
+        run_rate = (r["rr_spend"] / rr_days
+                    if r["rr_unpriced_requests"] < r["rr_requests"] or not r["rr_requests"] else None)
         out.append(
             {
                 "group": r["grp"],
                 "node_id": r["node_id"],
                 "attributed": bool(r["attributed"]),
-                "spend_usd": _r(spend),
-                "spend_by_token_type_usd": {t: _r(r[f"spend_{t}"]) for t in TOKEN_TYPES},
+                "spend_usd": _r(spend) if known else None,
+                "spend_by_token_type_usd": {t: _r(r[f"spend_{t}"]) if known else None for t in TOKEN_TYPES},
                 "requests": int(r["requests"]),
                 "runs": int(r["runs"]),
                 "error_share": _r(_div(r["error_requests"], r["requests"]), 4),
                 "cost_per_request_usd": _r(_div(spend, priced_requests), 10),
-                "cost_per_run_usd": _r(_div(spend, r["runs"]), 10),
-                "cost_per_1k_runs_usd": _r(_div(spend * 1000, r["runs"])),
+                "cost_per_run_usd": _r(_div(spend, r["runs"]), 10) if known else None,
+                "cost_per_1k_runs_usd": _r(_div(spend * 1000, r["runs"])) if known else None,
                 "run_rate_usd_per_day": _r(run_rate),
-                "projected_30d_usd": _r(run_rate * 30),
-                "projected_quarter_usd": _r(r["qtd_spend"] + run_rate * q_left),
+                "projected_30d_usd": None if run_rate is None else _r(run_rate * 30),
+                "projected_quarter_usd": None if run_rate is None else _r(r["qtd_spend"] + run_rate * q_left),
                 "previous_spend_usd": _r(r["prev_spend"]),
                 "change_vs_previous_pct": _r(_div((spend - r["prev_spend"]) * 100, r["prev_spend"]), 2),
                 "unpriced_requests": int(r["unpriced_requests"]),
@@ -308,7 +314,7 @@ def spend_report(
     total = sum(r["spend_usd"] or 0 for r in rows)
     unattributed = sum(r.pop("_unattributed_usd") for r in rows)
     for row in rows:
-        row["share_pct"] = _r(_div(row["spend_usd"] * 100, total), 2)
+        row["share_pct"] = None if row["spend_usd"] is None else _r(_div(row["spend_usd"] * 100, total), 2)
         if by not in ("agent", "owner", "team"):
             row.pop("attributed")
     return {
@@ -347,15 +353,17 @@ def agent_card(
     with _registered(store, everyone, price_notes) as notes:
         rows = _aggregate(store, "a.node_id", w, notes, where, params)
         daily, models = {}, []
-        for is_model, day, provider, model, spend, requests in store.con.execute(
+        for is_model, day, provider, model, spend, requests, unpriced in store.con.execute(
             f"""SELECT grouping(a.day) = 1, a.day, a.provider, a.model,
-                sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests)
+                sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests),
+                sum(a.requests) = sum(a.unpriced_requests) AS unpriced
             FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end", notes)}) a
             WHERE a.node_id = $p0
             GROUP BY GROUPING SETS ((a.day), (a.provider, a.model))
             ORDER BY spend DESC""",
             {"start": w.start, "end": w.end, "p0": identity.node_id},
         ).fetchall():
+            spend = None if unpriced else spend  # all of it unpriced: unknown, not $0
             if is_model:
                 models.append((provider, model, spend, requests))
             else:

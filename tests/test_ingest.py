@@ -203,6 +203,42 @@ def test_unreadable_files_are_reported_and_others_kept(store, tmp_path):
     assert not nothing.readable and nothing.ingest_id is None
 
 
+def test_a_binary_file_is_refused_by_name_and_the_files_beside_it_kept(store, tmp_path):
+    import gzip
+
+    (tmp_path / "image.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with gzip.open(tmp_path / "packed.csv.gz", "wb") as fh:
+        fh.write(b"timestamp,model\n\x00\x01\x02")
+    good = _jsonl(tmp_path / "good.jsonl", [{**BASE, "request_id": "x"}])
+    report = ingest_files(store, [tmp_path / "image.jsonl", tmp_path / "packed.csv.gz", good])
+    assert report.accepted == 1
+    errors = {f.source.rsplit("/", 1)[-1]: f for f in report.files if f.error}
+    assert set(errors) == {"image.jsonl", "packed.csv.gz"}
+    assert "binary file, not jsonl text (a NUL byte at byte 8)" in errors["image.jsonl"].error
+    assert errors["image.jsonl"].format == "jsonl" and "binary file, not csv" in errors["packed.csv.gz"].error
+    assert store.con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
+def test_folders_are_expanded_to_the_usage_files_under_them(store, tmp_path):
+    from brain.live import ingest_paths
+
+    logs = tmp_path / "logs"
+    (logs / "2025" / "03").mkdir(parents=True)
+    (logs / ".cache").mkdir()
+    _jsonl(logs / "2025" / "03" / "01.jsonl", [{**BASE, "request_id": "a"}])
+    _jsonl(logs / "2025" / "03" / "02.ndjson", [{**BASE, "request_id": "b"}])
+    _jsonl(logs / ".cache" / "stale.jsonl", [{**BASE, "request_id": "c"}])  # hidden: skipped
+    (logs / "README.txt").write_text("usage exports land here")  # unknown extension: skipped
+    (tmp_path / "empty").mkdir()
+    result = ingest_paths(store, [str(logs), str(tmp_path / "empty")])
+    assert result["accepted"] == 2
+    read = sorted(f["source"].rsplit("/", 1)[-1] for f in result["files"] if not f.get("error"))
+    assert read == ["01.jsonl", "02.ndjson"]
+    (empty,) = [f for f in result["files"] if f.get("error")]
+    assert empty["format"] == "folder" and "no usage files" in empty["error"]
+    assert "is a folder" in ingest_files(store, [logs]).files[0].error  # the library takes files only
+
+
 def test_file_without_timestamp_column_is_an_error(store, tmp_path):
     report = ingest_files(store, [_jsonl(tmp_path / "u.csv", [])], format="parquet")
     assert report.files[0].error

@@ -151,6 +151,32 @@ def test_price_notes_override_discount_and_price_unknown_models(store):
     assert noted["unpriced_requests"] == 0
 
 
+def test_a_group_of_unpriced_usage_has_an_unknown_cost_not_zero(store):
+    # Research runs only a model genai-prices does not know; Support mixes it with a priced one.
+    ingest_table(store, _rows([
+        {"timestamp": NOW - timedelta(days=2), "agent": "research", "provider": "self", "model": "llama-local"},
+        {"timestamp": NOW - timedelta(days=1), "agent": "research", "provider": "self", "model": "llama-local"},
+        {"timestamp": NOW - timedelta(days=1), "agent": "support-agent"},
+        {"timestamp": NOW - timedelta(days=1), "agent": "support-agent", "provider": "self", "model": "llama-local"},
+    ]), "t")
+    groups = _by_group(spend_report(store, IDENTITIES, now=NOW))
+    research, support = groups["Research Assistant"], groups["Support Agent"]
+    assert research["requests"] == 2 and research["unpriced_requests"] == 2
+    for field in ("spend_usd", "cost_per_request_usd", "cost_per_run_usd", "cost_per_1k_runs_usd",
+                  "run_rate_usd_per_day", "projected_30d_usd", "projected_quarter_usd", "share_pct"):
+        assert research[field] is None, field
+    assert set(research["spend_by_token_type_usd"].values()) == {None}
+    assert support["spend_usd"] > 0 and support["unpriced_requests"] == 1
+    assert support["cost_per_request_usd"] == pytest.approx(support["spend_usd"])  # the priced request only
+    by_model = _by_group(spend_report(store, IDENTITIES, by="model", now=NOW))
+    assert by_model["llama-local"]["spend_usd"] is None and by_model["gpt-4o-mini"]["spend_usd"] > 0
+    card = agent_card(store, RESEARCH, days=7, now=NOW, identities=IDENTITIES)
+    assert card["spend_usd"] is None and card["models"][0]["spend_usd"] is None
+    assert [d["spend_usd"] for d in card["daily"] if d["requests"]] == [None, None]
+    assert [d["spend_usd"] for d in card["daily"] if not d["requests"]] == [0.0] * 5
+    assert agent_cost_fields(store, IDENTITIES, now=NOW)[RESEARCH.node_id]["spend_usd"] is None
+
+
 def test_agent_card_and_cost_fields(store):
     ingest_table(store, _rows([{"timestamp": NOW - timedelta(days=d, hours=1), "agent": "support-agent",
                                 "run_id": f"x{d}"} for d in range(10)]), "t")
@@ -220,8 +246,10 @@ def test_totals_always_add_up(tmp_path_factory, events, by, days):
     report = spend_report(store, IDENTITIES, by=by, days=days, now=NOW)
     by_agent = spend_report(store, IDENTITIES, by="agent", days=days, now=NOW)
     rows = report["rows"]
-    assert sum(r["spend_usd"] for r in rows) == pytest.approx(report["total_usd"], abs=1e-6)
-    attributed = sum(r["spend_usd"] for r in by_agent["rows"] if r["attributed"])
+    assert sum(r["spend_usd"] or 0 for r in rows) == pytest.approx(report["total_usd"], abs=1e-6)
+    for r in rows:  # an unknown cost (every request unpriced) is None, never $0
+        assert (r["spend_usd"] is None) == (r["requests"] > 0 and r["unpriced_requests"] == r["requests"])
+    attributed = sum(r["spend_usd"] or 0 for r in by_agent["rows"] if r["attributed"])
     assert attributed + by_agent["unattributed_usd"] == pytest.approx(report["total_usd"], abs=1e-5)
     assert report["unattributed_usd"] == pytest.approx(by_agent["unattributed_usd"], abs=1e-5)
     assert report["unpriced_requests"] == by_agent["unpriced_requests"]
@@ -256,11 +284,13 @@ def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
         {"timestamp": (today - timedelta(days=2)).isoformat(), "api_key_id": "key_dev", "provider": "openai",
          "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 100, "request_id": "b"},
         {"timestamp": "not a time", "model": "gpt-4o"},
+        {"timestamp": (today - timedelta(days=1)).isoformat(), "api_key_id": "key_support", "provider": "self",
+         "model": "home-made", "input_tokens": 1000, "output_tokens": 100, "request_id": "c"},
     ]
     usage = tmp_path / "usage.jsonl"
     usage.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert main(["ingest", str(usage), "--vault", str(vault), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["accepted"] == 2
+    assert json.loads(capsys.readouterr().out)["accepted"] == 3
     assert main(["spend", "--vault", str(vault), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"rows", "total_usd", "unattributed_usd", "unpriced_requests"} <= set(report)
@@ -269,6 +299,9 @@ def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
     for key in ("spend_usd", "requests", "runs", "cost_per_request_usd", "cost_per_1k_runs_usd",
                 "run_rate_usd_per_day", "projected_30d_usd"):
         assert key in top["Support Agent"]
+    assert main(["spend", "--vault", str(vault), "--by", "model"]) == 0
+    home_made = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("home-made"))
+    assert home_made.split()[1] == "unpriced" and "$0 " not in home_made
     assert main(["spend", "--vault", str(vault), "--by", "owner"]) == 0
     assert "Ada Lovelace" in capsys.readouterr().out
     assert main(["agent", "support-agent", "--vault", str(vault)]) == 0
@@ -281,6 +314,9 @@ def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
     assert main(["ingest", str(tmp_path / "missing.jsonl"), "--vault", str(vault)]) == 1
     assert main(["agent", "nobody", "--vault", str(vault)]) == 1
     assert "Error:" in capsys.readouterr().err
+    assert main(["agent", "KEY_DEV", "--vault", str(vault)]) == 1  # a key in usage that no note claims
+    err = capsys.readouterr().err
+    assert "no note named 'KEY_DEV'; usage names it: 1 request, $" in err and "api_keys" in err
 
 
 def test_cli_spend_on_a_store_without_usage_says_how_to_get_some(tmp_path, capsys):

@@ -62,6 +62,8 @@ def _fmt(v: Any) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:,.2f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     if isinstance(v, (list, tuple)):
         return ", ".join(str(x) for x in v)
     return str(v)

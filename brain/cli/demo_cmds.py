@@ -8,6 +8,7 @@ from pathlib import Path
 
 from brain.cli.common import parse_now, print_json, print_table
 from brain.errors import BrainError
+from brain.money import usd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,16 +78,8 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _money(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if abs(v) >= 100:
-        return f"${v:,.0f}"
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3f}"
-
-
 def _rows(rows: list[dict], money: tuple[str, ...]) -> list[dict]:
-    return [{**r, **{k: _money(r.get(k)) for k in money}} for r in rows]
+    return [{**r, **{k: usd(r.get(k)) for k in money}} for r in rows]
 
 
 def _print_summary(s: dict) -> None:
@@ -96,14 +89,14 @@ def _print_summary(s: dict) -> None:
         f"{s['days']} days ending {s['now']}."
     )
     print(
-        f"Last {s['window_days']} days: {_money(s['total_usd'])} spent, run-rate "
-        f"{_money(s['run_rate_usd_per_day'])}/day, {_money(s['projected_30d_usd'])} projected for the "
-        f"next 30 days; {_money(s['unattributed_usd'])} nobody claims."
+        f"Last {s['window_days']} days: {usd(s['total_usd'])} spent, run-rate "
+        f"{usd(s['run_rate_usd_per_day'])}/day, {usd(s['projected_30d_usd'])} projected for the "
+        f"next 30 days; {usd(s['unattributed_usd'])} nobody claims."
     )
     print(
-        f"Research Assistant: {_money(h['research_cost_per_request_usd'])} per request (a 12-step chain), "
-        f"{_money(h['research_cost_per_request_since_prompt_v4_usd'])} since prompt v4; "
-        f"Support Agent: {_money(h['support_cost_per_conversation_usd'])} per conversation."
+        f"Research Assistant: {usd(h['research_cost_per_request_usd'])} per request (a 12-step chain), "
+        f"{usd(h['research_cost_per_request_since_prompt_v4_usd'])} since prompt v4; "
+        f"Support Agent: {usd(h['support_cost_per_conversation_usd'])} per conversation."
     )
     print()
     print(f"Spend by agent, last {s['window_days']} days")
@@ -133,7 +126,7 @@ def _print_summary(s: dict) -> None:
         ],
     )
     print()
-    print(f"Unattributed: {_money(s['unattributed_usd'])} on keys (or agent names) no agent note claims")
+    print(f"Unattributed: {usd(s['unattributed_usd'])} on keys (or agent names) no agent note claims")
     print_table(
         _rows(s["unattributed_keys"], money),
         [

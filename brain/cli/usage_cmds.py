@@ -8,6 +8,7 @@ import sys
 from brain.brain import Brain
 from brain.cli.common import add_common, print_json, print_table, settings_from
 from brain.errors import BrainError
+from brain.money import usd
 
 CANONICAL_FORMATS = ("jsonl", "csv", "parquet")
 SPARK = "▁▂▃▄▅▆▇█"
@@ -17,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Register ingest, quarantine, spend and agent."""
     from brain.ingest.detect import COST_FORMATS, USAGE_FORMATS
 
-    p = sub.add_parser("ingest", help="load usage files (JSONL, CSV, Parquet; '-' = JSONL on stdin) into the store")
+    p = sub.add_parser("ingest", help="load usage files or folders (JSONL, CSV, Parquet, exports; '-' = JSONL on stdin) into the store")
     add_common(p, store=True)
-    p.add_argument("files", nargs="+", metavar="FILE", help="usage files; '-' reads JSONL from stdin")
+    p.add_argument("files", nargs="+", metavar="PATH",
+                   help="usage files, or folders of them (read recursively); '-' reads JSONL from stdin")
     p.add_argument(
         "--format",
         choices=[*CANONICAL_FORMATS, *USAGE_FORMATS, *COST_FORMATS],
@@ -152,17 +154,6 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
-def usd(x: float | None) -> str:
-    """Dollars for a table: cents above $1, four significant digits below."""
-    if x is None:
-        return "-"
-    if abs(x) >= 1:
-        return f"${x:,.2f}"
-    if x == 0:
-        return "$0"
-    return f"${x:.4g}"
-
-
 def sparkline(values: list[float]) -> str:
     """A unicode sparkline of a series (flat series draw as the lowest bar)."""
     if not values:
@@ -202,8 +193,8 @@ def cmd_spend(args) -> int:
         table.append(
             {
                 "group": r["group"],
-                "bar": "█" * max(1, round(10 * (r["spend_usd"] or 0) / top)) if top else "",
-                "spend": usd(r["spend_usd"]),
+                "bar": "█" * max(1, round(10 * r["spend_usd"] / top)) if top and r["spend_usd"] is not None else "",
+                "spend": usd(r["spend_usd"], missing="unpriced"),
                 "share": f"{r['share_pct']:.1f}%" if r["share_pct"] is not None else "-",
                 "requests": f"{r['requests']:,}",
                 "per_req": usd(r["cost_per_request_usd"]),
@@ -233,7 +224,10 @@ def cmd_agent(args) -> int:
     brain = Brain.open(settings_from(args), read_only=True)
     try:
         g = brain.graph
-        node_id = g.find(args.name)
+        try:
+            node_id = g.find(args.name)
+        except BrainError as exc:
+            raise BrainError(f"{exc}{_unclaimed_hint(brain, args.name, args.days)}") from exc
         node = g.node(node_id)
         if node.get("type") != "agent":
             raise BrainError(f"{args.name!r} is a {node.get('type')} note, not an agent")
@@ -262,6 +256,20 @@ def cmd_agent(args) -> int:
     return 0
 
 
+def _unclaimed_hint(brain: Brain, name: str, days: int) -> str:
+    """When usage names `name` (agent field, key id or service) but no note claims it: how to claim it."""
+    try:
+        rows = brain.unattributed_usage(days=days)["rows"]
+    except BrainError:
+        return ""
+    row = next((r for r in rows if (r["seen_as"] or "").lower() == name.lower()), None)
+    if row is None:
+        return ""
+    n = row["requests"]
+    return (f"; usage names it: {n:,} request{'' if n == 1 else 's'}, {usd(row['spend_usd'], missing='unpriced')} "
+            f"in {days} days, unattributed ({row['how_to_claim']})")
+
+
 def _print_card(c: dict) -> None:
     used = ", ".join(m["model"] for m in c["models"][:3])
     print(f"{c['name']}  (agent id: {c['agent_id']})")
@@ -269,7 +277,7 @@ def _print_card(c: dict) -> None:
     print(f"  owner       {c.get('owner') or '(no owner)'}   team: {c.get('team') or '-'}")
     print(f"  depends on  {', '.join(c['depends_on']) or '-'}")
     print(f"\n  Last {c['days']} days ({c['since']} .. {c['until']})")
-    print(f"  spend       {usd(c['spend_usd'])}   requests {c['requests']:,}   runs {c['runs']:,}")
+    print(f"  spend       {usd(c['spend_usd'], missing='unpriced')}   requests {c['requests']:,}   runs {c['runs']:,}")
     parts = c["spend_by_token_type_usd"]
     print("  by type     " + "   ".join(f"{k.replace('_', ' ')} {usd(v)}" for k, v in parts.items() if v))
     print(

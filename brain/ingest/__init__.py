@@ -440,15 +440,17 @@ def _ingest_files(
             if any(s.source == source for s in sources):
                 log.info("%s was given twice; reading it once", source)
                 continue
+            fmt = None
             try:
+                if path != "-":
+                    canonical.check_file(path)
                 fmt = canonical.detect_format(path, format)
                 if path == "-":
                     tmpdir = tmpdir or tempfile.mkdtemp(prefix="brain-stdin-")
                     path = str(Path(tmpdir) / "stdin.jsonl")
                     with open(path, "wb") as fh:
                         shutil.copyfileobj(sys.stdin.buffer, fh)
-                elif not Path(path).exists():
-                    raise IngestError(f"no such file: {path}")
+                canonical.check_text(path, fmt)
                 if progress:
                     progress(f"reading {Path(source).name}", n, len(paths))
                 raw = canonical.raw_relation(con, path, fmt)
@@ -456,7 +458,7 @@ def _ingest_files(
                 sources.append(_Source(source, fmt, raw, lines=lines, lines_malformed=fmt == "jsonl"))
             except IngestError as exc:
                 log.warning("%s", exc)
-                failed.append(FileReport(source, format or "?", error=str(exc)))
+                failed.append(FileReport(source, fmt or format or "?", error=str(exc)))
         return _run(store, sources, failed, progress)
     finally:
         if tmpdir:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from pathlib import Path
 
@@ -44,6 +45,52 @@ def detect_format(path: str, forced: str | None = None) -> str:
     if fmt is None:
         raise IngestError(f"cannot tell the format of {path}; pass --format jsonl|csv|parquet")
     return fmt
+
+
+# How many leading bytes of a text file are checked for NUL bytes (the sign of a binary file).
+_TEXT_CHECK_BYTES = 64 * 1024
+
+
+def usage_files_in(folder: Path) -> list[Path]:
+    """The usage files under a folder, sorted: every file with a known extension (compressed too),
+    in sub-folders as well, skipping hidden files and folders (`.brain/`, `.git/`)."""
+    found = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).parts
+        if any(part.startswith(".") for part in rel) or not p.is_file():
+            continue
+        suffixes = [x.lower() for x in p.suffixes]
+        while suffixes and suffixes[-1] in (".gz", ".zst", ".gzip"):
+            suffixes.pop()
+        if suffixes and suffixes[-1] in _EXTENSIONS:
+            found.append(p)
+    return found
+
+
+def check_file(path: str) -> None:
+    """Refuse a path that is not an existing file (a folder is expanded by `brain ingest`, not here)."""
+    if Path(path).is_dir():
+        raise IngestError(f"{path} is a folder: pass its files (`brain ingest` expands folders)")
+    if not Path(path).exists():
+        raise IngestError(f"no such file: {path}")
+
+
+def check_text(path: str, fmt: str) -> None:
+    """Refuse a JSONL/CSV file whose first bytes hold a NUL byte (a binary file given by mistake)."""
+    if fmt not in ("jsonl", "csv") or path.lower().endswith(".zst"):
+        return
+    try:
+        if path.lower().endswith((".gz", ".gzip")):
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(_TEXT_CHECK_BYTES)
+        else:
+            with open(path, "rb") as fh:
+                head = fh.read(_TEXT_CHECK_BYTES)
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"cannot read {path}: {exc}") from exc
+    at = head.find(b"\0")
+    if at >= 0:
+        raise IngestError(f"{path} is a binary file, not {fmt} text (a NUL byte at byte {at}); nothing read from it")
 
 
 def _q(name: str) -> str:

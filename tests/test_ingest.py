@@ -77,8 +77,33 @@ def test_each_bad_row_kind_is_quarantined_with_its_reason_and_line(store, tmp_pa
     report = ingest_files(store, [path])
     assert (report.accepted, report.duplicates, report.quarantined) == (3, 0, 1)
     line, why, src, raw = store.con.execute("SELECT source_line, reason, source_file, raw FROM quarantine").fetchone()
-    assert line == 2 and reason in why and src.endswith("u.jsonl")
-    assert json.loads(raw)["request_id"] == "bad"
+    assert line == 2 and why == reason and src.endswith("u.jsonl")  # its reason alone
+    assert raw == json.dumps(bad)  # the line as written, to fix it by
+
+
+def test_quarantine_report_counts_by_file_and_reason_and_filters(store, tmp_path, capsys):
+    from brain.cli import main
+    from brain.ingest.quarantine import quarantine_report
+
+    (tmp_path / "logs").mkdir()
+    a = _jsonl(tmp_path / "logs" / "a_1.jsonl", [{**BASE, "request_id": f"a{i}", "timestamp": "soon"} for i in range(3)])
+    b = _jsonl(tmp_path / "b.jsonl", [{**BASE, "request_id": "b", "input_tokens": -1}, {**BASE, "request_id": "ok"}])
+    ingest_files(store, [a, b])
+    report = quarantine_report(store, limit=2)
+    assert report["total"] == 4 and len(report["rows"]) == 2
+    assert [(r["source_file"].rsplit("/", 1)[-1], r["reason"], r["rows"]) for r in report["by_reason"]] == [
+        ("a_1.jsonl", "unparseable timestamp", 3), ("b.jsonl", "negative input_tokens", 1)]
+    assert quarantine_report(store, file="logs/a_1.jsonl")["total"] == 3
+    assert quarantine_report(store, file=b)["total"] == 1
+    assert quarantine_report(store, file="a%1.jsonl")["total"] == 0  # LIKE wildcards are literal
+    assert quarantine_report(store, file="_1.jsonl")["total"] == 0  # a whole file name, not any suffix
+    assert quarantine_report(store, reason="TIMESTAMP")["total"] == 3
+    assert quarantine_report(store, reason="timestamp", file="b.jsonl")["total"] == 0
+    store.close()
+    assert main(["quarantine", "--store", str(tmp_path / ".brain" / "usage.duckdb"), "--limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[2].split()[:3] == ["3", "unparseable", "timestamp"]
+    assert "1 of 4 rows shown" in out
 
 
 def test_malformed_json_lines_are_quarantined_and_the_rest_kept(store, tmp_path):

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quarantine", help="usage rows that were not trusted: reason, file and line")
     add_common(p, store=True)
     p.add_argument("--limit", type=int, default=100, help="rows to show (default: 100)")
+    p.add_argument("--file", help="only rows from this source file (its path, or the end of it: usage.jsonl)")
+    p.add_argument("--reason", help="only rows whose reason contains this text (e.g. timestamp)")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("spend", help="ranked spend, run-rate and projection by agent, owner, team, model...")
@@ -127,30 +129,28 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_quarantine(args) -> int:
-    """List quarantined rows, newest ingest first."""
+    """Quarantined rows: counts by file and reason, then the rows, newest ingest first."""
+    from brain.ingest.quarantine import quarantine_report
+
     store = _store(args, read_only=True)
     try:
-        rows = store.con.execute(
-            """SELECT ingest_id, source_file, source_line, reason, raw FROM quarantine
-            ORDER BY ingest_id DESC, source_file, source_line LIMIT ?""",
-            [args.limit],
-        ).fetchall()
-        total = store.con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        report = quarantine_report(store, file=args.file, reason=args.reason, limit=args.limit)
     finally:
         store.close()
-    data = [dict(zip(("ingest_id", "source_file", "source_line", "reason", "raw"), r, strict=True)) for r in rows]
     if args.json:
-        print_json({"total": total, "rows": data})
+        print_json(report)
         return 0
-    if not data:
-        print("No quarantined rows.")
+    if not report["total"]:
+        print("No quarantined rows." if not (args.file or args.reason) else "No quarantined rows match.")
         return 0
+    print_table(report["by_reason"], [("rows", "rows"), ("reason", "reason"), ("source_file", "file")])
+    print()
     print_table(
-        [{**d, "raw": (d["raw"] or "")[:60]} for d in data],
+        [{**d, "raw": (d["raw"] or "")[:60]} for d in report["rows"]],
         [("source_file", "file"), ("source_line", "line"), ("reason", "reason"), ("raw", "row")],
     )
-    if total > len(data):
-        print(f"\n{len(data)} of {total} rows shown (--limit)")
+    if report["total"] > len(report["rows"]):
+        print(f"\n{len(report['rows']):,} of {report['total']:,} rows shown (--limit, --file, --reason)")
     return 0
 
 

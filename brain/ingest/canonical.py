@@ -150,7 +150,10 @@ def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: boo
 
 
 def jsonl_lines_relation(path: str) -> str:
-    """A slower, line-exact JSONL reader that keeps malformed lines (to quarantine them)."""
+    """A slower, line-exact JSONL reader that keeps malformed lines (to quarantine them).
+
+    `_line_text` is each line as written: a quarantined line is kept verbatim, not re-serialised.
+    """
     src = (
         f"read_csv({_lit(path)}, columns = {{'_text': 'VARCHAR'}}, header = false, "
         "delim = chr(31), quote = '', escape = '', auto_detect = false, strict_mode = false)"
@@ -160,7 +163,7 @@ def jsonl_lines_relation(path: str) -> str:
     )
     return (
         f"(SELECT {fields}, _line, CASE WHEN NOT _ok THEN 'malformed JSON line' END AS _malformed, "
-        f"CASE WHEN NOT _ok THEN _text END AS _malformed_text FROM ("
+        f"_text AS _line_text FROM ("
         f"SELECT _text, row_number() OVER () AS _line, coalesce(json_valid(_text), false) AS _ok "
         f"FROM {src}) WHERE trim(_text) <> '')"
     )
@@ -209,12 +212,13 @@ def validated_select(
         ]
     checks += [
         ("_d_requests = 0", "requests must be at least 1"),
-        (
-            "coalesce(_d_cache_read_tokens, 0) + coalesce(_d_cache_write_tokens, 0)"
-            " > coalesce(_d_input_tokens, 0)",
+        (  # parts against totals only when none is negative (that is its own reason)
+            "coalesce(_d_cache_read_tokens, 0) + coalesce(_d_cache_write_tokens, 0) > coalesce(_d_input_tokens, 0)"
+            " AND least(_d_input_tokens, _d_cache_read_tokens, _d_cache_write_tokens) >= 0",
             "cache tokens exceed input_tokens",
         ),
-        ("coalesce(_d_reasoning_tokens, 0) > coalesce(_d_output_tokens, 0)", "reasoning_tokens exceed output_tokens"),
+        ("coalesce(_d_reasoning_tokens, 0) > coalesce(_d_output_tokens, 0) AND least(_d_output_tokens, "
+         "_d_reasoning_tokens) >= 0", "reasoning_tokens exceed output_tokens"),
         ("_status IS NULL", "unknown status"),
         ("cost_usd IS NOT NULL AND (_d_cost_usd IS NULL OR _d_cost_usd < 0 OR isinf(_d_cost_usd) "
          "OR isnan(_d_cost_usd))", "invalid cost_usd"),
@@ -250,7 +254,7 @@ def validated_select(
     ) + ")"
     raw_json = "to_json({" + ", ".join(f"{_lit(c)}: {_q(c)}" for c in CANONICAL_NAMES) + "})::VARCHAR"
     if malformed:
-        raw_json = f"coalesce(_malformed_text, {raw_json})"
+        raw_json = "_line_text"
     casts = ", ".join(f"{d[c]} AS _d_{c}" for c in d)
     ts = '"timestamp"::TIMESTAMPTZ' if ts_typed else 'TRY_CAST("timestamp" AS TIMESTAMPTZ)'
     return f"""

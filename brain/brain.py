@@ -303,6 +303,13 @@ class Brain:
                 self.store, self.identities(), by=group_by, days=days, price_notes=self.price_notes(), now=now
             )
 
+    def quarantine(self, file: str | None = None, reason: str | None = None, limit: int = 100) -> dict:
+        """Usage rows ingest did not trust: counts by file and reason, then the rows (newest first)."""
+        from brain.ingest.quarantine import quarantine_report
+
+        with self._lock:
+            return quarantine_report(self.store, file=file, reason=reason, limit=limit)
+
     def unattributed_usage(self, days: int = 30, now=None) -> dict:
         """Usage no agent note claims, by key id / service name / agent field, so someone can claim it."""
         report = self.cost_leaderboard(group_by="agent", days=days, now=now)

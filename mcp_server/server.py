@@ -23,7 +23,8 @@ Company Brain: the company's AI agents, tools, integrations, people and teams (a
 as a graph) joined with what every agent costs. Names are forgiving: note name, path, alias or
 agent id, any case. Start with list_agents or search_notes; get_node shows one note with its
 links and costs; dependents/impact answer "what breaks if X breaks"; cost_leaderboard,
-agent_costs and anomalies answer "what costs what and why did it change"."""
+agent_costs and anomalies answer "what costs what and why did it change"; unattributed_usage and
+quarantined_usage say what the figures leave out."""
 
 
 class BrainServer(MCPServer):

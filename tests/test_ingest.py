@@ -106,6 +106,37 @@ def test_quarantine_report_counts_by_file_and_reason_and_filters(store, tmp_path
     assert "1 of 4 rows shown" in out
 
 
+def test_a_reingested_file_shows_its_current_bad_rows_and_keeps_the_old_ones(store, tmp_path, monkeypatch):
+    from brain.ingest.quarantine import quarantine_report
+
+    path = tmp_path / "u.jsonl"
+    rows = [{**BASE, "request_id": "a", "timestamp": "soon"}, {**BASE, "request_id": "b", "input_tokens": -1},
+            {**BASE, "request_id": "c"}]
+    _jsonl(path, rows)
+    ingest_files(store, [path])
+    ingest_files(store, [path])  # unchanged: the same two rows, re-stamped, not copied
+    assert quarantine_report(store)["total"] == 2 and store.con.execute("SELECT count(*) FROM quarantine").fetchone() == (2,)
+    rows[0]["timestamp"] = BASE["timestamp"]  # fix one line
+    _jsonl(path, rows)
+    report = ingest_files(store, [path])
+    assert (report.accepted, report.quarantined) == (1, 1)
+    current = quarantine_report(store)
+    assert current["total"] == 1 and current["superseded"] == 1
+    assert current["rows"][0]["reason"] == "negative input_tokens"
+    history = quarantine_report(store, history=True)
+    assert history["total"] == 2 and history["superseded"] == 0
+    assert sorted(r["superseded"] for r in history["rows"]) == [False, True]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"timestamp": "soon", "model": "m"}\n')))
+    ingest_files(store, ["-"])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"timestamp": "later", "model": "m"}\n')))
+    ingest_files(store, ["-"])
+    assert quarantine_report(store, file="<stdin>")["total"] == 2  # each stdin ingest is new input
+    _jsonl(path, [rows[2]])  # every bad line gone: the file has nothing in quarantine
+    ingest_files(store, [path])
+    assert quarantine_report(store, file=str(path))["total"] == 0
+    assert quarantine_report(store, file=str(path), history=True)["total"] == 2
+
+
 def test_malformed_json_lines_are_quarantined_and_the_rest_kept(store, tmp_path):
     path = tmp_path / "u.jsonl"
     path.write_text(json.dumps({**BASE, "request_id": "a"}) + "\n{not json\n" + json.dumps({**BASE, "request_id": "b"}) + "\n")

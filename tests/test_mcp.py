@@ -126,7 +126,7 @@ async def test_read_only_tools_are_annotated_and_writes_are_absent(client):
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {
         "search_notes", "get_node", "list_agents", "dependencies", "dependents", "owner_of", "impact",
-        "agent_costs", "cost_leaderboard", "unattributed_usage", "anomalies", "explain_anomaly",
+        "agent_costs", "cost_leaderboard", "unattributed_usage", "quarantined_usage", "anomalies", "explain_anomaly",
         "inventory_gaps", "graph_stats", "read_note",
     }  # fmt: skip
     for t in tools.values():
@@ -562,6 +562,22 @@ async def test_unattributed_usage_names_the_key_to_claim(cclient):
     assert out["unattributed_usd"] > 0
     assert [r["seen_as"] for r in out["rows"]] == ["key_mystery_99"]
     assert "api_keys" in out["rows"][0]["how_to_claim"]
+
+
+async def test_quarantined_usage_counts_and_lists_rows_left_out(cclient, costed, tmp_path):
+    assert await call(cclient, "quarantined_usage") == {"total": 0, "by_reason": [], "superseded": 0, "rows": []}
+    bad = tmp_path / "late.jsonl"
+    bad.write_text('{"timestamp": "tomorrow-ish", "model": "gpt-4o"}\n{"timestamp": "2025-01-01T00:00:00Z"}\n')
+    from brain.ingest import ingest_files
+
+    ingest_files(costed.store, [bad])
+    out = await call(cclient, "quarantined_usage", file="late.jsonl")
+    assert out["total"] == 2 and {r["reason"] for r in out["by_reason"]} == {"unparseable timestamp", "missing model"}
+    assert out["rows"][0]["raw"] == '{"timestamp": "tomorrow-ish", "model": "gpt-4o"}'
+    assert (await call(cclient, "quarantined_usage", reason="model", limit=0)) == {
+        "total": 1, "by_reason": [{"source_file": str(bad), "reason": "missing model", "rows": 1}],
+        "superseded": 0, "rows": []}
+    await fail(cclient, "quarantined_usage", limit=-1)
 
 
 async def test_anomalies_and_explain(cclient):

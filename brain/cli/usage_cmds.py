@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=100, help="rows to show (default: 100)")
     p.add_argument("--file", help="only rows from this source file (its path, or the end of it: usage.jsonl)")
     p.add_argument("--reason", help="only rows whose reason contains this text (e.g. timestamp)")
+    p.add_argument("--history", action="store_true",
+                   help="also rows a later ingest of their file no longer found (fixed or replaced)")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("spend", help="ranked spend, run-rate and projection by agent, owner, team, model...")
@@ -134,23 +136,27 @@ def cmd_quarantine(args) -> int:
 
     store = _store(args, read_only=True)
     try:
-        report = quarantine_report(store, file=args.file, reason=args.reason, limit=args.limit)
+        report = quarantine_report(store, file=args.file, reason=args.reason, limit=args.limit, history=args.history)
     finally:
         store.close()
     if args.json:
         print_json(report)
         return 0
+    hidden = f" ({report['superseded']:,} older rows of re-ingested files: --history)" if report["superseded"] else ""
     if not report["total"]:
-        print("No quarantined rows." if not (args.file or args.reason) else "No quarantined rows match.")
+        print(("No quarantined rows." if not (args.file or args.reason) else "No quarantined rows match.") + hidden)
         return 0
     print_table(report["by_reason"], [("rows", "rows"), ("reason", "reason"), ("source_file", "file")])
     print()
     print_table(
-        [{**d, "raw": (d["raw"] or "")[:60]} for d in report["rows"]],
-        [("source_file", "file"), ("source_line", "line"), ("reason", "reason"), ("raw", "row")],
+        [{**d, "raw": (d["raw"] or "")[:60], "old": "superseded" if d["superseded"] else ""} for d in report["rows"]],
+        [("source_file", "file"), ("source_line", "line"), ("reason", "reason"), ("raw", "row"),
+         *([("old", "")] if args.history else [])],
     )
     if report["total"] > len(report["rows"]):
         print(f"\n{len(report['rows']):,} of {report['total']:,} rows shown (--limit, --file, --reason)")
+    if hidden:
+        print(f"\nnot shown:{hidden}")
     return 0
 
 

@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from brain.errors import IngestError
-from brain.ingest import canonical
+from brain.ingest import canonical, quarantine
 from brain.ingest.overlap import overlapping_sources
 from brain.ingest.rollups import rebuild_touched
 from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL, ensure_prices
@@ -191,13 +191,7 @@ def _insert_source(
     bad = one_row(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [-ingest_id]))[0]
     if bad:
         con.execute("DELETE FROM events WHERE ingest_id = ?", [-ingest_id])
-        con.execute(
-            f"""INSERT INTO quarantine
-            SELECT ?, ?, _line, _reason, _raw, now() FROM ({s.numbered()}) s WHERE _bad
-              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = ?
-                              AND q.source_line = s._line AND q.raw IS NOT DISTINCT FROM s._raw)""",
-            [ingest_id, s.source, s.source],
-        ).fetchall()
+        quarantine.record(con, ingest_id, s.source, s.numbered())
     _price_late_models(con, ingest_id, s.source)
     return _Counts(rows, rows - bad)
 

@@ -1,16 +1,48 @@
-"""What ingest did not trust: the quarantined rows, counted by file and reason, and listed."""
+"""What ingest did not trust: quarantined rows, recorded per source and reported by file and reason.
+
+A file's quarantine is its state as of its latest ingest. Re-ingesting a file re-reads all of
+it: rows still bad are re-stamped with the new ingest (not copied again), new bad rows are added,
+and rows that are no longer in the file (fixed, or the file was replaced) stay in the table but
+are *superseded*: `brain quarantine` hides them unless asked for history. Only file sources
+(absolute paths) supersede; stdin and stream sources ("otlp") keep every quarantined row current.
+"""
 
 from __future__ import annotations
 
+import duckdb
+
 from brain.store import Store
 
+# A quarantined row of a file that a later ingest read again (the row is `q`).
+_SUPERSEDED_SQL = """starts_with(q.source_file, '/') AND EXISTS (
+    SELECT 1 FROM ingests i WHERE i.ingest_id > q.ingest_id AND list_contains(i.sources, q.source_file))"""
 
-def quarantine_report(store: Store, file: str | None = None, reason: str | None = None, limit: int = 100) -> dict:
+
+def record(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, numbered_sql: str) -> None:
+    """Quarantine the untrusted rows of `numbered_sql` (a `validated_select` with line numbers)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _untrusted AS SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad"
+    )
+    same = "q.source_file = $src AND q.source_line IS NOT DISTINCT FROM b._line AND q.raw IS NOT DISTINCT FROM b._raw"
+    params = {"id": ingest_id, "src": source}
+    con.execute(f"UPDATE quarantine q SET ingest_id = $id FROM _untrusted b WHERE {same}", params)
+    con.execute(
+        f"""INSERT INTO quarantine SELECT $id, $src, b._line, b._reason, b._raw, now() FROM _untrusted b
+        WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE {same})""",
+        params,
+    )
+    con.execute("DROP TABLE _untrusted")
+
+
+def quarantine_report(
+    store: Store, file: str | None = None, reason: str | None = None, limit: int = 100, history: bool = False
+) -> dict:
     """Quarantined rows, newest ingest first, with counts per (file, reason).
 
     `file` keeps rows whose source file is that path or ends with it (`u.jsonl`, `logs/u.jsonl`);
-    `reason` keeps rows whose reason contains it (any case). `total` counts every matching row,
-    `rows` lists at most `limit` of them.
+    `reason` keeps rows whose reason contains it (any case); `history` adds superseded rows (see
+    the module docstring), flagged `superseded`. `total` counts every matching row, `rows` lists
+    at most `limit` of them; `superseded` counts the hidden ones when `history` is off.
     """
     where, params = ["TRUE"], []
     if file:
@@ -22,18 +54,24 @@ def quarantine_report(store: Store, file: str | None = None, reason: str | None 
         params.append(reason)
     cond = " AND ".join(where)
     con = store.con
+    hidden = con.execute(f"SELECT count(*) FROM quarantine q WHERE {cond} AND {_SUPERSEDED_SQL}", params).fetchall()[0][0]
+    if not history:
+        cond += f" AND NOT ({_SUPERSEDED_SQL})"
     counts = con.execute(
-        f"""SELECT source_file, reason, count(*) AS n FROM quarantine WHERE {cond}
+        f"""SELECT source_file, reason, count(*) AS n FROM quarantine q WHERE {cond}
         GROUP BY ALL ORDER BY n DESC, source_file, reason""",
         params,
     ).fetchall()
     rows = con.execute(
-        f"""SELECT ingest_id, source_file, source_line, reason, raw FROM quarantine WHERE {cond}
+        f"""SELECT ingest_id, source_file, source_line, reason, raw, {_SUPERSEDED_SQL} FROM quarantine q
+        WHERE {cond}
         ORDER BY ingest_id DESC, source_file, source_line LIMIT ?""",
         [*params, max(int(limit), 0)],
     ).fetchall()
     return {
         "total": sum(n for *_, n in counts),
         "by_reason": [{"source_file": f, "reason": r, "rows": n} for f, r, n in counts],
-        "rows": [dict(zip(("ingest_id", "source_file", "source_line", "reason", "raw"), r, strict=True)) for r in rows],
+        "superseded": 0 if history else hidden,
+        "rows": [dict(zip(("ingest_id", "source_file", "source_line", "reason", "raw", "superseded"), r, strict=True))
+                 for r in rows],
     }

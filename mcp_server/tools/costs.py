@@ -1,4 +1,4 @@
-"""Cost tools: one agent's cost card, leaderboards by any grouping, and usage nobody claims."""
+"""Cost tools: one agent's cost card, leaderboards by any grouping, usage nobody claims, rows not trusted."""
 
 # No `from __future__ import annotations`: the SDK reads these signatures at runtime.
 
@@ -57,3 +57,14 @@ def register(server: MCPServer) -> None:
         report = brain.unattributed_usage(days=days)
         rows, note = cap_list(list(report.get("rows", [])), 100, "rows", "lower days to narrow")
         return {**report, "rows": rows, "note": note or brain.usage_note()}
+
+    @server.tool(annotations=READ_ONLY, title="Quarantined usage")
+    @tool_errors
+    def quarantined_usage(
+        ctx: Context,
+        file: Annotated[str | None, Field(description="Only rows from this source file (path, or its end: 'usage.jsonl')")] = None,
+        reason: Annotated[str | None, Field(description="Only rows whose reason contains this text, e.g. 'timestamp'")] = None,
+        limit: Annotated[int, Field(ge=0, le=500, description="Most rows to list (counts cover all)")] = 50,
+    ) -> dict[str, Any]:
+        """Usage rows ingest did not trust and left out of every figure (bad timestamps, negative tokens, malformed lines...): counts by file and reason, then the rows with their line and content, so the source can be fixed and ingested again."""
+        return state_of(ctx).brain.quarantine(file=file, reason=reason, limit=limit)

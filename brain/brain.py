@@ -10,6 +10,7 @@ from brain import notes as note_files
 from brain.errors import BrainError, NotFound
 from brain.graph import CompanyGraph
 from brain.identity import AGENT_COST_FIELDS, AgentIdentity
+from brain.money import usd
 from brain.settings import Settings
 from brain.vault import read_note_file, read_vault
 
@@ -88,8 +89,14 @@ class Brain:
             return gaps
         with self._lock:
             for r in self.unattributed_usage(days=days).get("rows", []):
-                gaps.append(Gap("unclaimed_usage", "warning", str(r.get("seen_as")),
-                                f"{r.get('seen_as')} spent ${r.get('spend_usd') or 0:,.2f} in {days} days and no agent note claims it "
+                spent = f"spent {usd(r.get('spend_usd'), missing='an unpriced amount')} in {days} days"
+                if r.get("seen_as") is None:
+                    gaps.append(Gap("unclaimed_usage", "warning", "-",
+                                    f"usage with no agent, key or service name ({r.get('requests') or 0:,} requests) {spent}; "
+                                    "no note can claim it (tag it at the source)"))
+                    continue
+                gaps.append(Gap("unclaimed_usage", "warning", str(r["seen_as"]),
+                                f"{r['seen_as']} {spent} and no agent note claims it "
                                 "(add it to an agent's api_keys, service_names or agent_id)"))
             rows = self.store.con.execute(
                 "SELECT provider, model, any_value(detail) FROM price_models WHERE status <> 'priced' GROUP BY ALL ORDER BY ALL"

@@ -50,14 +50,17 @@ def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     from brain.store import Store
 
     root = make_vault({"Agents/Bot.md": "---\ntype: agent\nowner: '[[Ada]]'\napi_keys: [key_bot]\n---\n", "People/Ada.md": ""})
+    from datetime import UTC, datetime, timedelta
+
+    when = (datetime.now(UTC) - timedelta(days=9)).isoformat()
     table = pa.table({
-        "timestamp": ["2026-11-20T10:00:00Z"] * 3,
-        "api_key_id": ["key_bot", "key_nobody", "key_bot"],
-        "provider": ["openai", "openai", "acme"],
-        "model": ["gpt-4o-mini", "gpt-4o-mini", "acme-llm-9"],
-        "input_tokens": [1000, 2000, 10],
-        "output_tokens": [100, 200, 1],
-        "request_id": ["a", "b", "c"],
+        "timestamp": [when] * 4,
+        "api_key_id": ["key_bot", "key_nobody", "key_bot", None],
+        "provider": ["openai", "openai", "acme", "acme"],
+        "model": ["gpt-4o-mini", "gpt-4o-mini", "acme-llm-9", "acme-llm-9"],
+        "input_tokens": [1000, 2000, 10, 10],
+        "output_tokens": [100, 200, 1, 1],
+        "request_id": ["a", "b", "c", "d"],
     })
     with Store(root / ".brain" / "usage.duckdb") as st:
         ingest_table(st, table, source="test")
@@ -68,6 +71,9 @@ def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     assert ("unpriced_model", "acme/acme-llm-9") in kinds
     assert any(k == "unclaimed_usage" and "key_nobody" in n for k, n in kinds)
     assert not any("key_bot" in n for k, n in kinds if k == "unclaimed_usage")
+    (anonymous,) = [g for g in gaps if g["kind"] == "unclaimed_usage" and g["node"] == "-"]
+    assert "no agent, key or service name (1 requests) spent an unpriced amount" in anonymous["message"]
+    assert "$0" not in anonymous["message"] and "None" not in anonymous["message"]
 
 
 def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault, capsys):

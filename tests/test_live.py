@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -20,7 +21,8 @@ from tests.test_mcp import make_company
 
 pytestmark = pytest.mark.anyio
 BRAIN = str(Path(sys.executable).parent / "brain")
-NOW = "2026-11-20T12:00:00+00:00"
+# Usage ends an hour ago, so that it stays inside the 30-day windows the tests ask for.
+NOW = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).isoformat()
 
 
 def _usage_file(path: Path, rows: int, agent: str = "support-agent", prefix: str = "r") -> Path:

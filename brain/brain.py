@@ -282,7 +282,8 @@ class Brain:
     def usage_note(self) -> str | None:
         """A hint for cost answers from a store that holds no usage yet (None once it does)."""
         with self._lock:
-            empty = self.store.con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
+            # the rollups, not raw events: nothing above them reads events (DESIGN "Growing past one machine")
+            empty = self.store.con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM rollup_daily LIMIT 1)").fetchall()[0][0]
         if empty:
             return (f"no usage has been ingested into {self.settings.store_path} yet, so every figure is 0: "
                     "run `brain ingest FILE` (canonical JSONL/CSV/Parquet, OTLP or provider exports) "

@@ -203,6 +203,33 @@ def test_parquet_events_keep_their_row_number(store, tmp_path):
         ("r0", 1), ("r1", 2), ("r2", 3)]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "arrow"])
+def test_bad_rows_are_quarantined_at_their_lines_whatever_the_reader(store, tmp_path, fmt):
+    # Parquet and Arrow rows carry their row numbers, and so does a JSONL file whose typed read
+    # failed (a truncated last line): only the untrusted lines are read again for the quarantine.
+    rows = [{**BASE, "request_id": f"r{i}"} for i in range(8)]
+    rows[1]["input_tokens"] = -1
+    rows[4]["model"] = None
+    if fmt == "jsonl":
+        path = tmp_path / "u.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"timestamp": "2025-03-01T1')
+        report = ingest_files(store, [path])
+        expected = [(2, "negative input_tokens"), (5, "missing model"), (9, "malformed JSON line")]
+    else:
+        table = pa.Table.from_pylist(rows)
+        if fmt == "parquet":
+            pq.write_table(table, tmp_path / "u.parquet")
+            report = ingest_files(store, [tmp_path / "u.parquet"])
+        else:
+            report = ingest_table(store, table, "arrow-source")
+        expected = [(2, "negative input_tokens"), (5, "missing model")]
+    assert report.accepted == 6 and report.quarantined == len(expected)
+    assert store.con.execute("SELECT source_line, reason FROM quarantine ORDER BY 1").fetchall() == expected
+    if fmt == "jsonl":
+        assert store.con.execute("SELECT raw FROM quarantine WHERE source_line = 9").fetchone() == (
+            '{"timestamp": "2025-03-01T1',)
+
+
 def test_failure_mid_ingest_leaves_the_store_as_before(store, tmp_path):
     ingest_files(store, [_jsonl(tmp_path / "old.jsonl", [{**BASE, "request_id": "old"}])])
     before = (_totals(store), _rollup_totals(store, "rollup_daily"), store.con.execute("SELECT count(*) FROM ingests").fetchone())

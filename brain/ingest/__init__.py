@@ -190,8 +190,10 @@ def _insert_source(
         ))[0]
     bad = one_row(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [-ingest_id]))[0]
     if bad:
+        # rows read with their line numbers (Parquet, Arrow, the line-exact retry) name the lines to re-read
+        lines = f"SELECT source_line FROM events WHERE ingest_id = {-int(ingest_id)}" if s.lines is None else None
+        quarantine.record(con, ingest_id, s.source, s.numbered(), lines)
         con.execute("DELETE FROM events WHERE ingest_id = ?", [-ingest_id])
-        quarantine.record(con, ingest_id, s.source, s.numbered())
     _price_late_models(con, ingest_id, s.source)
     return _Counts(rows, rows - bad)
 

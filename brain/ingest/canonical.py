@@ -158,14 +158,15 @@ def jsonl_lines_relation(path: str) -> str:
         f"read_csv({_lit(path)}, columns = {{'_text': 'VARCHAR'}}, header = false, "
         "delim = chr(31), quote = '', escape = '', auto_detect = false, strict_mode = false)"
     )
-    fields = ", ".join(
-        f"CASE WHEN _ok THEN _text::JSON ->> {_lit(c)} END AS {_q(c)}" for c in CANONICAL_NAMES
-    )
+    # every field in one parse of the line (one `->>` per field parses it 16 times: ~8x slower)
+    paths = "[" + ", ".join(_lit('$."' + c + '"') for c in CANONICAL_NAMES) + "]"
+    fields = ", ".join(f"_v[{i}] AS {_q(c)}" for i, c in enumerate(CANONICAL_NAMES, start=1))
     return (
         f"(SELECT {fields}, _line, CASE WHEN NOT _ok THEN 'malformed JSON line' END AS _malformed, "
         f"_text AS _line_text FROM ("
+        f"SELECT _text, _line, _ok, CASE WHEN _ok THEN json_extract_string(_text, {paths}) END AS _v FROM ("
         f"SELECT _text, row_number() OVER () AS _line, coalesce(json_valid(_text), false) AS _ok "
-        f"FROM {src}) WHERE trim(_text) <> '')"
+        f"FROM {src})) WHERE trim(_text) <> '')"
     )
 
 

@@ -18,10 +18,21 @@ _SUPERSEDED_SQL = """starts_with(q.source_file, '/') AND EXISTS (
     SELECT 1 FROM ingests i WHERE i.ingest_id > q.ingest_id AND list_contains(i.sources, q.source_file))"""
 
 
-def record(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, numbered_sql: str) -> None:
-    """Quarantine the untrusted rows of `numbered_sql` (a `validated_select` with line numbers)."""
+def record(
+    con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, numbered_sql: str, lines_sql: str | None = None
+) -> None:
+    """Quarantine the untrusted rows of `numbered_sql` (a `validated_select` with line numbers).
+
+    `lines_sql`, when the untrusted lines are known, selects them: only lines in their range are
+    parsed and validated again (a truncated last line costs one line, not a second full pass).
+    """
+    only = ""
+    if lines_sql:
+        lo, hi = con.execute(f"SELECT min(l), max(l) FROM ({lines_sql}) t(l)").fetchall()[0]
+        if lo is not None:  # a plain range is pushed below the parsing; the IN list is not
+            only = f" AND _line BETWEEN {int(lo)} AND {int(hi)} AND _line IN ({lines_sql})"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _untrusted AS SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad"
+        f"CREATE OR REPLACE TEMP TABLE _untrusted AS SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad{only}"
     )
     same = "q.source_file = $src AND q.source_line IS NOT DISTINCT FROM b._line AND q.raw IS NOT DISTINCT FROM b._raw"
     params = {"id": ingest_id, "src": source}

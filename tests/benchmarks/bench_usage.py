@@ -211,6 +211,7 @@ def main() -> None:
     print(f"ingest: {args.repeat} alternating rounds of plain and ours per format; medians (each round's ratio)\n")
     print(f"{'source':<8} {'plain s':>8} {'ours s':>8} {'ratio':>6} {'ours rows/s':>12} "
           f"{'plain RSS':>10} {'ours RSS':>9}  rounds (ours/plain)", flush=True)
+    medians = {}
     for label, src in (("parquet", pq), ("jsonl", js)):
         rounds = []
         for _ in range(args.repeat):
@@ -218,11 +219,21 @@ def main() -> None:
             ours = measure(f"ours-{label}", src, work / f"ours_{label}.duckdb")
             rounds.append((plain, ours))
         plain_s = statistics.median(p["seconds"] for p, _ in rounds)
-        ours_s = statistics.median(o["seconds"] for _, o in rounds)
+        ours_s = medians[label] = statistics.median(o["seconds"] for _, o in rounds)
         each = " ".join(f"{o['seconds'] / p['seconds']:.2f}" for p, o in rounds)
         print(f"{label:<8} {plain_s:>8.2f} {ours_s:>8.2f} {ours_s / plain_s:>6.2f} "
               f"{rounds[0][1]['rows'] / ours_s:>12,.0f} {max(p['rss_mb'] for p, _ in rounds):>8.0f}MB "
               f"{max(o['rss_mb'] for _, o in rounds):>7.0f}MB  {each}", flush=True)
+    # the same JSONL with a truncated last line: the typed parallel read fails and ours falls back
+    # to the line-exact reader (what a log copied while it was being written looks like)
+    broken = work / "truncated.jsonl"
+    shutil.copyfile(js, broken)
+    with open(broken, "a") as fh:
+        fh.write('{"timestamp": "2026-')
+    t = measure("ours-truncated", broken, work / "ours_truncated.duckdb")
+    broken.unlink()
+    print(f"jsonl with one truncated last line: ours {t['seconds']:.2f}s ({t['rows']:,} rows accepted, "
+          f"{t['seconds'] / medians['jsonl']:.2f}x ours on the clean file), peak RSS {t['rss_mb']:.0f}MB", flush=True)
     db = work / "ours_parquet.duckdb"
     p = pricing(db, args.sample)
     print(f"\npricing {p['events']:,} events in SQL: {p['sql_s']:.2f}s ({p['priced']:,} priced, "

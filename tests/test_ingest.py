@@ -456,6 +456,27 @@ def test_rollups_equal_a_direct_aggregate_of_the_events(store):
     assert min(sizes) == 1 and max(sizes) > 20
 
 
+def test_rows_not_kept_leave_with_the_ingest_and_the_next_ingest_clears_left_overs(store, tmp_path):
+    # Untrusted rows and duplicates are marked with the negated ingest id and deleted once the
+    # ingest has committed. If that cleanup never ran (the process died in between), the next
+    # ingest removes the marked rows before it reads anything (spend reads rollups, never them).
+    first = [{**BASE, "request_id": f"a{i}", "timestamp": f"2025-03-01T10:{i:02d}:00Z"} for i in range(6)]
+    first += [{**BASE, "request_id": "a1"}, {**BASE, "request_id": "bad", "input_tokens": -4}]
+    report = ingest_files(store, [_jsonl(tmp_path / "a.jsonl", first)])
+    assert (report.accepted, report.duplicates, report.quarantined) == (6, 1, 1)
+    assert store.con.execute("SELECT count(*) FROM events WHERE ingest_id < 0").fetchone() == (0,)
+    # what an interrupted cleanup would leave: copies of stored rows, marked
+    store.con.execute("INSERT INTO events SELECT * REPLACE (-7 AS ingest_id) FROM events")
+    again = [{**BASE, "request_id": f"b{i}", "timestamp": f"2025-03-01T10:{30 + i}:00Z"} for i in range(3)]
+    report = ingest_files(store, [_jsonl(tmp_path / "b.jsonl", [*again, {**BASE, "request_id": "a2"}])])
+    assert (report.accepted, report.duplicates) == (3, 1)  # a2 is a duplicate of the kept row only
+    assert store.con.execute("SELECT count(*) FROM events WHERE ingest_id < 0").fetchone() == (0,)
+    assert store.con.execute("SELECT count(*) FROM events").fetchone() == (9,)
+    # the hour both ingests touched was recomputed from its kept events
+    assert _stored_rollup(store, "rollup_hourly", "hour", True) == _direct_rollup(store, "hour", True)
+    assert _rollup_totals(store, "rollup_daily")[:2] == (9, 9)
+
+
 def test_ingest_restores_the_connection_settings(store, tmp_path):
     q = ("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
          "current_setting('disabled_optimizers')")

@@ -19,7 +19,6 @@ kinds of source carry usage, for `brain check` to flag.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -34,10 +33,11 @@ import pyarrow as pa
 
 from brain.errors import IngestError
 from brain.ingest import canonical, quarantine
+from brain.ingest.dedupe import dedupe
 from brain.ingest.overlap import overlapping_sources
 from brain.ingest.rollups import rebuild_touched
 from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL, ensure_prices
-from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, FIXED_JOIN_ORDER, Store, one_row, settings
+from brain.store import CANONICAL_COLUMNS, FIXED_JOIN_ORDER, Store, one_row, settings
 
 log = logging.getLogger(__name__)
 
@@ -109,35 +109,6 @@ def _ingest_settings(con: duckdb.DuckDBPyConnection):
     })
 
 
-@dataclass(frozen=True)
-class _Source:
-    """One source of an ingest: `raw` is SQL for its raw canonical columns plus `_line`.
-
-    `lines` is SQL for the same rows with line numbers, read only to quarantine rows (default:
-    `raw`); text files are read without them, as numbering lines makes the read single-threaded.
-    """
-
-    source: str
-    format: str
-    raw: str
-    malformed: bool = False  # `raw` is the line-exact JSONL reader (with `_malformed`)
-    bucketed: bool = False
-    lines: str | None = None
-    lines_malformed: bool = False  # `lines` is the line-exact JSONL reader
-
-    def numbered(self) -> str:
-        """`canonical.validated_select` of the rows with their line numbers."""
-        if self.lines is None:
-            return canonical.validated_select(self.raw, malformed=self.malformed)
-        return canonical.validated_select(self.lines, malformed=self.lines_malformed)
-
-    def line_by_line(self) -> _Source | None:
-        """This source read with its line-exact reader, when it has one and is not read so already."""
-        if not self.lines_malformed or self.malformed or self.lines is None:
-            return None
-        return dataclasses.replace(self, raw=self.lines, malformed=True, lines=None, lines_malformed=False)
-
-
 class _SourceFailed(Exception):
     """A source could not be read inside the ingest transaction (which is then rolled back)."""
 
@@ -147,6 +118,11 @@ class _SourceFailed(Exception):
         self.exc = exc
 
 
+# Rows an ingest stored but does not keep: untrusted rows (quarantined) and duplicates carry the
+# negated ingest id. They are deleted right after the ingest commits, as deleting rows inserted in
+# the same transaction makes DuckDB rewrite all of them at commit (10M rows: +7.5 s); every reader
+# of raw events skips them, and the next ingest removes any an interrupted cleanup left.
+_JUNK = "ingest_id < 0"
 # Rows whose models are priced before the insert; a model first seen later is priced after it.
 PRICE_SAMPLE_ROWS = 100_000
 
@@ -158,7 +134,7 @@ class _Counts:
 
 
 def _insert_source(
-    con: duckdb.DuckDBPyConnection, ingest_id: int, s: _Source
+    con: duckdb.DuckDBPyConnection, ingest_id: int, s: canonical.Source
 ) -> _Counts:
     """Validate, price and append one source's rows to `events` in one streaming pass.
 
@@ -188,12 +164,15 @@ def _insert_source(
             LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
             {"source": s.source, "ingest": ingest_id, "bucketed": s.bucketed},
         ))[0]
-    bad = one_row(con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [-ingest_id]))[0]
+    # untrusted rows stay until the ingest has committed (see `_JUNK`), then go with the duplicates
+    mine = f"ingest_id = {-int(ingest_id)} AND source_file = {canonical._lit(s.source)}"
+    bad = one_row(con.execute(f"SELECT count(*) FROM events WHERE {mine}"))[0]
     if bad:
-        # rows read with their line numbers (Parquet, Arrow, the line-exact retry) name the lines to re-read
-        lines = f"SELECT source_line FROM events WHERE ingest_id = {-int(ingest_id)}" if s.lines is None else None
-        quarantine.record(con, ingest_id, s.source, s.numbered(), lines)
-        con.execute("DELETE FROM events WHERE ingest_id = ?", [-ingest_id])
+        if s.jsonl:
+            quarantine.record_jsonl(con, ingest_id, s.source, s.jsonl)
+        else:  # rows read with their line numbers (Parquet, Arrow) name the lines to re-read
+            lines = f"SELECT source_line FROM events WHERE {mine}" if s.lines is None else None
+            quarantine.record(con, ingest_id, s.source, s.numbered(), lines)
     _price_late_models(con, ingest_id, s.source)
     return _Counts(rows, rows - bad)
 
@@ -225,93 +204,6 @@ def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int, source: s
     con.execute("DROP TABLE _late")
 
 
-def _dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[_Source], events_empty: bool) -> None:
-    """Delete this ingest's duplicate rows (and the buckets they replace); fill `_removed`.
-
-    `_removed(source_file, kind)`: one row per new row dropped (`duplicate`) or stored bucket
-    replaced (`replaced`, under the new row's source). Within the ingest the first row of an
-    event id wins (sources in order, then line). Candidates are found by grouping on a 64-bit
-    hash of the id (integers group much faster than long strings); only those rows are compared
-    by the id itself, so a hash collision never drops an event. A new row whose id is already
-    stored is dropped, except a bucket row meeting a stored bucket with different values: the
-    stored one is deleted (its hour noted in `_replaced_hours` for the rollups) and the new one kept.
-    Rows of a text file are stored without line numbers; where copies of an id in one such file
-    differ, `_number_text_duplicates` finds their lines (identical copies need none).
-    """
-    order = "[" + ", ".join(canonical._lit(s.source) for s in sources) + "]"
-    key = EVENT_KEY_SQL.format(e="e")
-    canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _cand AS
-        SELECT e.rowid AS rid, {key} AS k, e.source_file, e.source_line AS line, {canon}
-        FROM events e
-        WHERE e.ingest_id = ? AND hash({key}) IN (
-            SELECT h FROM (SELECT hash({key}) AS h FROM events e WHERE ingest_id = ?)
-            GROUP BY h HAVING count(*) > 1)""",
-        [ingest_id, ingest_id],
-    )
-    _number_text_duplicates(con, sources)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _drop AS
-        SELECT rid, source_file, 'duplicate' AS kind FROM (
-            SELECT rid, source_file, row_number() OVER (
-                PARTITION BY k ORDER BY list_position({order}, source_file), line, rid) AS rn
-            FROM _cand
-        ) WHERE rn > 1"""
-    )
-    con.execute("DROP TABLE _cand")
-    if not events_empty:
-        differs = " OR ".join(f'n."{c}" IS DISTINCT FROM o."{c}"' for c, _ in CANONICAL_COLUMNS)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _stored AS
-            SELECT n.rowid AS new_rid, o.rowid AS old_rid, n.source_file, o."timestamp" AS old_ts,
-                   n.bucketed AND o.bucketed AND ({differs}) AS replace
-            FROM events n JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = {EVENT_KEY_SQL.format(e="n")}
-                AND o.ingest_id <> ?
-            WHERE n.ingest_id = ? AND n.rowid NOT IN (SELECT rid FROM _drop)""",
-            [ingest_id, ingest_id],
-        )
-        con.execute(
-            """INSERT INTO _drop
-            SELECT CASE WHEN replace THEN old_rid ELSE new_rid END, source_file,
-                   CASE WHEN replace THEN 'replaced' ELSE 'duplicate' END FROM _stored"""
-        )
-        con.execute(
-            "INSERT INTO _replaced_hours SELECT DISTINCT epoch_us(old_ts) // 3600000000 FROM _stored WHERE replace"
-        )
-        con.execute("DROP TABLE _stored")
-    con.execute("DELETE FROM events WHERE rowid IN (SELECT rid FROM _drop)")
-
-
-def _number_text_duplicates(con: duckdb.DuckDBPyConnection, sources: list[_Source]) -> None:
-    """Line numbers for the `_cand` rows of text files whose id has differing copies in that file.
-
-    Such rows were stored without line numbers, and the parallel read does not keep file order,
-    so the first copy is found by reading the file again line by line (rare: re-sent requests
-    are usually identical copies, and then any copy can stay).
-    """
-    canon = ", ".join(f'"{c}"' for c, _ in CANONICAL_COLUMNS)
-    differing = con.execute(
-        f"""SELECT DISTINCT source_file FROM (
-            SELECT source_file FROM _cand WHERE line IS NULL
-            GROUP BY k, source_file HAVING count(DISTINCT hash({canon})) > 1)"""
-    ).fetchall()
-    same = " AND ".join(f'c."{col}" IS NOT DISTINCT FROM l."{col}"' for col, _ in CANONICAL_COLUMNS)
-    for (source_file,) in differing:
-        s = next(x for x in sources if x.source == source_file)
-        log.info("%s: an id repeats with different values; numbering the file's lines to keep the first", source_file)
-        con.execute(
-            f"""UPDATE _cand c SET line = l.line FROM (
-                SELECT {EVENT_KEY_SQL.format(e="v")} AS k, {", ".join(f'v."{col}"' for col, _ in CANONICAL_COLUMNS)},
-                       min(v._line) AS line
-                FROM ({s.numbered()}) v
-                WHERE NOT v._bad AND {EVENT_KEY_SQL.format(e="v")} IN (SELECT k FROM _cand WHERE source_file = $f)
-                GROUP BY ALL
-            ) l WHERE c.source_file = $f AND c.k = l.k AND {same}""",
-            {"f": source_file},
-        )
-
-
 def _forget_unused_prices(con: duckdb.DuckDBPyConnection, known: set, ingest_id: int) -> None:
     """Drop price rows this ingest added for pairs none of its kept events uses (quarantined rows)."""
     added = {tuple(r) for r in con.execute("SELECT provider, model FROM price_models").fetchall()} - known
@@ -325,9 +217,10 @@ def _forget_unused_prices(con: duckdb.DuckDBPyConnection, known: set, ingest_id:
             con.execute(f"DELETE FROM {table} WHERE provider IS NOT DISTINCT FROM ? AND model = ?", [provider, model])
 
 
-def _attempt(store: Store, sources: list[_Source], progress: Progress | None) -> tuple[int, list[FileReport], int]:
+def _attempt(store: Store, sources: list[canonical.Source], progress: Progress | None) -> tuple[int, list[FileReport], int]:
     con = store.con
     with store.transaction():
+        con.execute(f"DELETE FROM events WHERE {_JUNK}")  # left by an ingest that stopped before its cleanup
         ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchall()[0][0]
         events_empty = con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
         known = {tuple(r) for r in con.execute("SELECT provider, model FROM price_models").fetchall()}
@@ -340,7 +233,7 @@ def _attempt(store: Store, sources: list[_Source], progress: Progress | None) ->
                 counts.append(_insert_source(con, ingest_id, s))
             except duckdb.Error as exc:
                 raise _SourceFailed(i, exc) from exc
-        _dedupe(con, ingest_id, sources, events_empty)
+        dedupe(con, ingest_id, sources, events_empty)
         removed = dict(
             ((src, kind), n)
             for src, kind, n in con.execute("SELECT source_file, kind, count(*) FROM _drop GROUP BY ALL").fetchall()
@@ -372,7 +265,7 @@ def _attempt(store: Store, sources: list[_Source], progress: Progress | None) ->
 
 def _run(
     store: Store,
-    sources: list[_Source],
+    sources: list[canonical.Source],
     failed: list[FileReport],
     progress: Progress | None,
 ) -> IngestReport:
@@ -385,6 +278,7 @@ def _run(
     while sources:
         try:
             ingest_id, reports, hours = _attempt(store, sources, progress)
+            store.con.execute(f"DELETE FROM events WHERE {_JUNK}")
             break
         except _SourceFailed as f:
             s = sources[f.index]
@@ -426,7 +320,7 @@ def _ingest_files(
     store: Store, paths: Sequence[str | Path], format: str | None, progress: Progress | None
 ) -> IngestReport:
     con = store.con
-    sources: list[_Source] = []
+    sources: list[canonical.Source] = []
     failed: list[FileReport] = []
     tmpdir = None
     try:
@@ -451,7 +345,8 @@ def _ingest_files(
                     progress(f"reading {Path(source).name}", n, len(paths))
                 raw = canonical.raw_relation(con, path, fmt)
                 lines = None if fmt == "parquet" else canonical.raw_relation(con, path, fmt, lines=True)
-                sources.append(_Source(source, fmt, raw, lines=lines, lines_malformed=fmt == "jsonl"))
+                src = canonical.Source(source, fmt, raw, lines=lines, jsonl=path if fmt == "jsonl" else None)
+                sources.append(src.line_by_line() or src if src.jsonl and canonical.ends_in_a_partial_line(path) else src)
             except IngestError as exc:
                 log.warning("%s", exc)
                 failed.append(FileReport(source, fmt or format or "?", error=str(exc)))
@@ -486,7 +381,7 @@ def ingest_table(
         with _ingest_settings(con):
             picks = ", ".join(f'"{c}"' for c in canonical.CANONICAL_NAMES)
             raw = f"(SELECT {picks}, row_number() OVER () AS _line FROM {view})"
-            report = _run(store, [_Source(source, "arrow", raw, bucketed=bucketed)], [], progress)
+            report = _run(store, [canonical.Source(source, "arrow", raw, bucketed=bucketed)], [], progress)
     finally:
         con.unregister(view)
     error = next((f.error for f in report.files if f.error), None)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -93,6 +96,30 @@ def check_text(path: str, fmt: str) -> None:
         raise IngestError(f"{path} is a binary file, not {fmt} text (a NUL byte at byte {at}); nothing read from it")
 
 
+def ends_in_a_partial_line(path: str) -> bool:
+    """True when an uncompressed JSONL file's last line is cut off (no newline, not valid JSON): a
+    log copied while being written. Such a file goes straight to the line-exact reader instead of
+    failing the typed read at its very end."""
+    if path.lower().endswith((".gz", ".gzip", ".zst")):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - _TEXT_CHECK_BYTES))
+            tail = fh.read()
+    except OSError:
+        return False
+    if not tail.strip() or tail.endswith(b"\n"):
+        return False
+    last = tail.rsplit(b"\n", 1)[-1]
+    try:
+        json.loads(last)
+    except ValueError:
+        return True
+    return False
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -149,25 +176,38 @@ def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: boo
     return f"(SELECT {', '.join(picks)}, {line} AS _line FROM {src})"
 
 
-def jsonl_lines_relation(path: str) -> str:
-    """A slower, line-exact JSONL reader that keeps malformed lines (to quarantine them).
-
-    `_line_text` is each line as written: a quarantined line is kept verbatim, not re-serialised.
-    """
-    src = (
+def _line_reader(path: str) -> str:
+    """Each line of a text file as one VARCHAR `_text` (JSONL read as a CSV of one column)."""
+    return (
         f"read_csv({_lit(path)}, columns = {{'_text': 'VARCHAR'}}, header = false, "
         "delim = chr(31), quote = '', escape = '', auto_detect = false, strict_mode = false)"
     )
+
+
+def jsonl_lines_relation(path: str, numbered: bool = True) -> str:
+    """A slower, line-exact JSONL reader that keeps malformed lines (to quarantine them).
+
+    `_line_text` is each line as written: a quarantined line is kept verbatim, not re-serialised.
+    With `numbered=False` `_line` is NULL and the read runs in parallel (numbering lines takes a
+    window over the whole file, single-threaded and holding every line).
+    """
     # every field in one parse of the line (one `->>` per field parses it 16 times: ~8x slower)
     paths = "[" + ", ".join(_lit('$."' + c + '"') for c in CANONICAL_NAMES) + "]"
     fields = ", ".join(f"_v[{i}] AS {_q(c)}" for i, c in enumerate(CANONICAL_NAMES, start=1))
+    line = "row_number() OVER ()" if numbered else "NULL::BIGINT"
     return (
         f"(SELECT {fields}, _line, CASE WHEN NOT _ok THEN 'malformed JSON line' END AS _malformed, "
         f"_text AS _line_text FROM ("
         f"SELECT _text, _line, _ok, CASE WHEN _ok THEN json_extract_string(_text, {paths}) END AS _v FROM ("
-        f"SELECT _text, row_number() OVER () AS _line, coalesce(json_valid(_text), false) AS _ok "
-        f"FROM {src})) WHERE trim(_text) <> '')"
+        f"SELECT _text, {line} AS _line, coalesce(json_valid(_text), false) AS _ok "
+        f"FROM {_line_reader(path)})) WHERE trim(_text) <> '')"
     )
+
+
+def jsonl_line_hashes(path: str) -> str:
+    """`_line` and `_h` = hash of the line's text for every line of a file: the window holds 16 bytes
+    a line, not the text, so numbering a large file stays cheap."""
+    return f"(SELECT row_number() OVER () AS _line, hash(_text) AS _h FROM {_line_reader(path)})"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -268,3 +308,33 @@ def validated_select(
         FROM {raw}
       )
     )"""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source of an ingest: `raw` is SQL for its raw canonical columns plus `_line`.
+
+    `lines` is SQL for the same rows with line numbers (default: `raw`); text files are read
+    without them, as numbering lines makes the read single-threaded. `jsonl` is the path of a
+    JSONL file: its line-exact reader is the fallback, and its quarantine is found by line text.
+    """
+
+    source: str
+    format: str
+    raw: str
+    malformed: bool = False  # `raw` is the line-exact JSONL reader (with `_malformed`)
+    bucketed: bool = False
+    lines: str | None = None  # for JSONL, its line-exact reader
+    jsonl: str | None = None
+
+    def numbered(self) -> str:
+        """`validated_select` of the rows with their line numbers."""
+        if self.lines is None:
+            return validated_select(self.raw, malformed=self.malformed)
+        return validated_select(self.lines, malformed=self.jsonl is not None)
+
+    def line_by_line(self) -> Source | None:
+        """This JSONL source read with its (parallel) line-exact reader, when not read so already."""
+        if self.jsonl is None or self.malformed:
+            return None
+        return dataclasses.replace(self, raw=jsonl_lines_relation(self.jsonl, numbered=False), malformed=True)

@@ -19,13 +19,13 @@ def overlapping_sources(store: Store, days: int = 30, now: datetime | None = Non
     rows = store.con.execute(
         """WITH keys AS (
             SELECT DISTINCT api_key_id FROM events
-            WHERE bucketed AND api_key_id IS NOT NULL AND "timestamp" >= ?)
+            WHERE bucketed AND api_key_id IS NOT NULL AND "timestamp" >= ? AND ingest_id > 0)
         SELECT api_key_id, CAST("timestamp" AS DATE) AS day,
                list_sort(list(DISTINCT source_file) FILTER (WHERE bucketed)),
                list_sort(list(DISTINCT source_file) FILTER (WHERE NOT bucketed)),
                sum(requests) FILTER (WHERE bucketed), sum(requests) FILTER (WHERE NOT bucketed)
         FROM events
-        WHERE "timestamp" >= ? AND api_key_id IN (SELECT api_key_id FROM keys)
+        WHERE "timestamp" >= ? AND ingest_id > 0 AND api_key_id IN (SELECT api_key_id FROM keys)
         GROUP BY ALL
         HAVING bool_or(bucketed) AND bool_or(NOT bucketed)
         ORDER BY day, api_key_id""",

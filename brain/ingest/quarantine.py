@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
+from brain.ingest import canonical
 from brain.store import Store
 
 # A quarantined row of a file that a later ingest read again (the row is `q`).
@@ -31,9 +32,30 @@ def record(
         lo, hi = con.execute(f"SELECT min(l), max(l) FROM ({lines_sql}) t(l)").fetchall()[0]
         if lo is not None:  # a plain range is pushed below the parsing; the IN list is not
             only = f" AND _line BETWEEN {int(lo)} AND {int(hi)} AND _line IN ({lines_sql})"
+    _store(con, ingest_id, source, f"SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad{only}")
+
+
+def record_jsonl(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, path: str) -> None:
+    """Quarantine the untrusted lines of a JSONL file, read in parallel, then numbered by their text.
+
+    Validating every line in file order would hold the whole file in one window; instead the
+    untrusted lines are found by a parallel read (their text kept), and their numbers by matching
+    a 64-bit hash of each line's text in a numbering pass that holds 16 bytes a line.
+    """
+    parallel = canonical.validated_select(canonical.jsonl_lines_relation(path, numbered=False), malformed=True)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _untrusted AS SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad{only}"
+        f"CREATE OR REPLACE TEMP TABLE _bad_text AS SELECT DISTINCT _reason, _raw, hash(_raw) AS _h FROM ({parallel}) s WHERE _bad"
     )
+    try:
+        _store(con, ingest_id, source, f"SELECT n._line, b._reason, b._raw FROM {canonical.jsonl_line_hashes(path)} n "
+                                       "JOIN _bad_text b USING (_h)")
+    finally:
+        con.execute("DROP TABLE _bad_text")
+
+
+def _store(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, untrusted_sql: str) -> None:
+    """Write rows (`_line`, `_reason`, `_raw`) of `source` to the quarantine; rows already there are re-stamped."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _untrusted AS {untrusted_sql}")
     same = "q.source_file = $src AND q.source_line IS NOT DISTINCT FROM b._line AND q.raw IS NOT DISTINCT FROM b._raw"
     params = {"id": ingest_id, "src": source}
     con.execute(f"UPDATE quarantine q SET ingest_id = $id FROM _untrusted b WHERE {same}", params)

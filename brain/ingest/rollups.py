@@ -189,7 +189,7 @@ def _source(con: duckdb.DuckDBPyConnection, ingest_id: int, table: str, bucket: 
     return f"""{source} AND {b} NOT IN (SELECT b FROM {stale_table})
         UNION ALL
         SELECT * FROM events e
-        WHERE e."timestamp" >= make_timestamptz({int(lo)} * {unit_us})
+        WHERE e.ingest_id > 0 AND e."timestamp" >= make_timestamptz({int(lo)} * {unit_us})
           AND e."timestamp" < make_timestamptz({int(hi) + 1} * {unit_us})
           AND {b} IN (SELECT b FROM {stale_table})"""
 

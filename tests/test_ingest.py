@@ -230,6 +230,19 @@ def test_bad_rows_are_quarantined_at_their_lines_whatever_the_reader(store, tmp_
             '{"timestamp": "2025-03-01T1',)
 
 
+def test_malformed_lines_only_are_numbered_without_validating_the_rest(store, tmp_path):
+    # every untrusted line is malformed JSON (two identical ones, and a cut-off last line): they
+    # are found by json_valid alone and numbered by their text
+    good = [json.dumps({**BASE, "request_id": f"g{i}"}) for i in range(5)]
+    lines = [good[0], "{oops", good[1], good[2], "{oops", good[3], good[4], '{"timestamp": "2025-03-01T10:0']
+    (tmp_path / "u.jsonl").write_text("\n".join(lines))
+    report = ingest_files(store, [tmp_path / "u.jsonl"])
+    assert (report.accepted, report.quarantined) == (5, 3)
+    assert store.con.execute("SELECT source_line, reason, raw FROM quarantine ORDER BY 1").fetchall() == [
+        (2, "malformed JSON line", "{oops"), (5, "malformed JSON line", "{oops"),
+        (8, "malformed JSON line", '{"timestamp": "2025-03-01T10:0')]
+
+
 def test_failure_mid_ingest_leaves_the_store_as_before(store, tmp_path):
     ingest_files(store, [_jsonl(tmp_path / "old.jsonl", [{**BASE, "request_id": "old"}])])
     before = (_totals(store), _rollup_totals(store, "rollup_daily"), store.con.execute("SELECT count(*) FROM ingests").fetchone())

@@ -169,7 +169,7 @@ def _insert_source(
     bad = one_row(con.execute(f"SELECT count(*) FROM events WHERE {mine}"))[0]
     if bad:
         if s.jsonl:
-            quarantine.record_jsonl(con, ingest_id, s.source, s.jsonl)
+            quarantine.record_jsonl(con, ingest_id, s.source, s.jsonl, bad)
         else:  # rows read with their line numbers (Parquet, Arrow) name the lines to re-read
             lines = f"SELECT source_line FROM events WHERE {mine}" if s.lines is None else None
             quarantine.record(con, ingest_id, s.source, s.numbered(), lines)

@@ -176,7 +176,7 @@ def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: boo
     return f"(SELECT {', '.join(picks)}, {line} AS _line FROM {src})"
 
 
-def _line_reader(path: str) -> str:
+def line_reader(path: str) -> str:
     """Each line of a text file as one VARCHAR `_text` (JSONL read as a CSV of one column)."""
     return (
         f"read_csv({_lit(path)}, columns = {{'_text': 'VARCHAR'}}, header = false, "
@@ -200,14 +200,14 @@ def jsonl_lines_relation(path: str, numbered: bool = True) -> str:
         f"_text AS _line_text FROM ("
         f"SELECT _text, _line, _ok, CASE WHEN _ok THEN json_extract_string(_text, {paths}) END AS _v FROM ("
         f"SELECT _text, {line} AS _line, coalesce(json_valid(_text), false) AS _ok "
-        f"FROM {_line_reader(path)})) WHERE trim(_text) <> '')"
+        f"FROM {line_reader(path)})) WHERE trim(_text) <> '')"
     )
 
 
 def jsonl_line_hashes(path: str) -> str:
     """`_line` and `_h` = hash of the line's text for every line of a file: the window holds 16 bytes
     a line, not the text, so numbering a large file stays cheap."""
-    return f"(SELECT row_number() OVER () AS _line, hash(_text) AS _h FROM {_line_reader(path)})"
+    return f"(SELECT row_number() OVER () AS _line, hash(_text) AS _h FROM {line_reader(path)})"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from brain.ingest import canonical
-from brain.store import Store
+from brain.store import Store, one_row
 
 # A quarantined row of a file that a later ingest read again (the row is `q`).
 _SUPERSEDED_SQL = """starts_with(q.source_file, '/') AND EXISTS (
@@ -35,17 +35,26 @@ def record(
     _store(con, ingest_id, source, f"SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad{only}")
 
 
-def record_jsonl(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, path: str) -> None:
-    """Quarantine the untrusted lines of a JSONL file, read in parallel, then numbered by their text.
+def record_jsonl(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, path: str, bad: int) -> None:
+    """Quarantine the `bad` untrusted lines of a JSONL file, found in parallel, numbered by their text.
 
     Validating every line in file order would hold the whole file in one window; instead the
     untrusted lines are found by a parallel read (their text kept), and their numbers by matching
-    a 64-bit hash of each line's text in a numbering pass that holds 16 bytes a line.
+    a 64-bit hash of each line's text in a numbering pass that holds 16 bytes a line. When the
+    malformed lines alone account for `bad` (a truncated last line), no line is validated again.
     """
-    parallel = canonical.validated_select(canonical.jsonl_lines_relation(path, numbered=False), malformed=True)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _bad_text AS SELECT DISTINCT _reason, _raw, hash(_raw) AS _h FROM ({parallel}) s WHERE _bad"
+        f"""CREATE OR REPLACE TEMP TABLE _bad_text AS
+        SELECT 'malformed JSON line' AS _reason, _text AS _raw, hash(_text) AS _h, count(*) AS n
+        FROM {canonical.line_reader(path)} WHERE NOT coalesce(json_valid(_text), false) AND trim(_text) <> ''
+        GROUP BY ALL"""
     )
+    if one_row(con.execute("SELECT coalesce(sum(n), 0) FROM _bad_text"))[0] < bad:
+        parallel = canonical.validated_select(canonical.jsonl_lines_relation(path, numbered=False), malformed=True)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _bad_text AS
+            SELECT DISTINCT _reason, _raw, hash(_raw) AS _h FROM ({parallel}) s WHERE _bad"""
+        )
     try:
         _store(con, ingest_id, source, f"SELECT n._line, b._reason, b._raw FROM {canonical.jsonl_line_hashes(path)} n "
                                        "JOIN _bad_text b USING (_h)")

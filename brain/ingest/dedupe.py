@@ -49,16 +49,24 @@ def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source]
     )
     con.execute("DROP TABLE _cand")
     if not events_empty:
-        differs = " OR ".join(f'n."{c}" IS DISTINCT FROM o."{c}"' for c, _ in CANONICAL_COLUMNS)
+        # The new keys first, then the stored events: joined as `events n JOIN events o`, the
+        # planner scanned all stored rows per ingest (100k into 10M: 1.9 s; this way ~0.01 s).
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _stored AS
-            SELECT n.rowid AS new_rid, o.rowid AS old_rid, n.source_file, o."timestamp" AS old_ts,
-                   n.bucketed AND o.bucketed AND ({differs}) AS replace
-            FROM events n JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = {EVENT_KEY_SQL.format(e="n")}
-                AND o.ingest_id > 0 AND o.ingest_id <> ?
-            WHERE n.ingest_id = ? AND n.rowid NOT IN (SELECT rid FROM _drop)""",
+            SELECT m.rid AS new_rid, o.rowid AS old_rid, m.source_file, o."timestamp" AS old_ts,
+                   m.bucketed AND o.bucketed AS replace
+            FROM (SELECT e.rowid AS rid, {EVENT_KEY_SQL.format(e="e")} AS k, e.source_file, e.bucketed
+                  FROM events e WHERE e.ingest_id = ? AND e.rowid NOT IN (SELECT rid FROM _drop)) m
+            JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = m.k AND o.ingest_id > 0 AND o.ingest_id <> ?""",
             [ingest_id, ingest_id],
         )
+        # a bucket replaces the stored one only when its values differ (bucketed exports: few rows)
+        if one_row(con.execute("SELECT bool_or(replace) FROM _stored"))[0]:
+            differs = " OR ".join(f'n."{c}" IS DISTINCT FROM o."{c}"' for c, _ in CANONICAL_COLUMNS)
+            con.execute(
+                f"""UPDATE _stored s SET replace = ({differs}) FROM events n, events o
+                WHERE s.replace AND n.rowid = s.new_rid AND o.rowid = s.old_rid"""
+            )
         con.execute(
             """INSERT INTO _drop
             SELECT CASE WHEN replace THEN old_rid ELSE new_rid END, source_file,

@@ -115,13 +115,51 @@ def child(kind: str, src: str, db: str) -> None:
     print(json.dumps({"kind": kind, "rows": n, "seconds": seconds, "rss_mb": rss_mb}))
 
 
-def measure(kind: str, src: Path, db: Path) -> dict:
+def measure(kind: str, src: Path, db: Path, start_from: Path | None = None) -> dict:
+    """One child run into a fresh store at `db`, or into a copy of the store `start_from`."""
     for p in (db, Path(f"{db}.wal")):
         p.unlink(missing_ok=True)
+    if start_from is not None:
+        shutil.copyfile(start_from, db)
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(src), str(db)], capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def scenarios(pq: Path, store: Path, work: Path, clean_s: float, rows: int) -> None:
+    """What real files and later ingests cost: a bad row, a duplicate, the file again, increments."""
+    import duckdb
+
+    last = "(SELECT max(file_row_number) FROM read_parquet('{pq}', file_row_number = true))"
+    derived = {
+        "one untrusted row (negative tokens)": f"""SELECT * REPLACE (CASE WHEN request_id = 'req_5000'
+            THEN -1 ELSE input_tokens END AS input_tokens) FROM read_parquet('{pq}')""",
+        "one duplicate request id": f"""SELECT * FROM read_parquet('{pq}')
+            UNION ALL SELECT * FROM read_parquet('{pq}') WHERE request_id = 'req_5000'""",
+    }
+    increments = {  # new events of the last hours, into the store the main run built
+        "100,000 new events of the last day": 100_000,
+        "1,000 new events of the last hour": 1_000,
+    }
+    print(f"\nlater ingests and imperfect files (Parquet; the clean file above: {clean_s:.2f}s):", flush=True)
+    con = duckdb.connect()
+    for label, sql in derived.items():
+        f = work / "derived.parquet"
+        con.execute(f"COPY ({sql}) TO '{f}' (FORMAT parquet)")
+        r = measure("ours-derived", f, work / "derived.duckdb")
+        print(f"  {label:<44} {r['seconds']:7.2f}s  fresh store", flush=True)
+    r = measure("ours-again", pq, work / "again.duckdb", start_from=store)
+    print(f"  {'the same file again (all duplicates)':<44} {r['seconds']:7.2f}s  into the {rows:,}-event store", flush=True)
+    for label, n in increments.items():
+        f = work / "derived.parquet"
+        con.execute(f"""COPY (SELECT * EXCLUDE (file_row_number) REPLACE ('new_' || request_id AS request_id)
+            FROM read_parquet('{pq}', file_row_number = true) WHERE file_row_number > {last.format(pq=pq)} - {n})
+            TO '{f}' (FORMAT parquet)""")
+        r = measure("ours-increment", f, work / "again.duckdb", start_from=store)
+        print(f"  {label:<44} {r['seconds']:7.2f}s  into the {rows:,}-event store ({r['rows']:,} accepted)", flush=True)
+    for f in ("derived.parquet", "derived.duckdb", "again.duckdb"):
+        (work / f).unlink(missing_ok=True)
 
 
 def pricing(db: Path, sample: int) -> dict:
@@ -235,6 +273,7 @@ def main() -> None:
     print(f"jsonl with one truncated last line: ours {t['seconds']:.2f}s ({t['rows']:,} rows accepted, "
           f"{t['seconds'] / medians['jsonl']:.2f}x ours on the clean file), peak RSS {t['rss_mb']:.0f}MB", flush=True)
     db = work / "ours_parquet.duckdb"
+    scenarios(pq, db, work, medians["parquet"], args.rows)
     p = pricing(db, args.sample)
     print(f"\npricing {p['events']:,} events in SQL: {p['sql_s']:.2f}s ({p['priced']:,} priced, "
           f"${p['total_usd']:,.0f}); calc_price {p['calc_price_us_per_row']:.0f} us/row -> "

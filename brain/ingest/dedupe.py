@@ -14,9 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source], events_empty: bool) -> None:
-    """Delete this ingest's duplicate rows (and the buckets they replace); fill `_removed`.
+    """Drop this ingest's duplicate rows (and delete the stored buckets they replace); fill `_drop`.
 
-    `_removed(source_file, kind)`: one row per new row dropped (`duplicate`) or stored bucket
+    Duplicates are marked with the negated ingest id and deleted after the commit (see `_JUNK` in
+    `brain.ingest`), or deleted at once when they are most of the ingest (a file ingested again).
+
+    `_drop(rid, source_file, kind)`: one row per new row dropped (`duplicate`) or stored bucket
     replaced (`replaced`, under the new row's source). Within the ingest the first row of an
     event id wins (sources in order, then line). Candidates are found by grouping on a 64-bit
     hash of the id (integers group much faster than long strings); only those rows are compared

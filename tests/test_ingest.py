@@ -243,6 +243,15 @@ def test_malformed_lines_only_are_numbered_without_validating_the_rest(store, tm
         (8, "malformed JSON line", '{"timestamp": "2025-03-01T10:0')]
 
 
+def test_a_parquet_file_with_its_own_file_row_number_column_is_read(store, tmp_path):
+    rows = [{**BASE, "request_id": f"r{i}", "file_row_number": 100 + i} for i in range(3)]
+    rows[1]["input_tokens"] = -1
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "u.parquet")
+    report = ingest_files(store, [tmp_path / "u.parquet"])
+    assert (report.accepted, report.quarantined) == (2, 1)
+    assert store.con.execute("SELECT reason FROM quarantine").fetchall() == [("negative input_tokens",)]
+
+
 def test_failure_mid_ingest_leaves_the_store_as_before(store, tmp_path):
     ingest_files(store, [_jsonl(tmp_path / "old.jsonl", [{**BASE, "request_id": "old"}])])
     before = (_totals(store), _rollup_totals(store, "rollup_daily"), store.con.execute("SELECT count(*) FROM ingests").fetchone())

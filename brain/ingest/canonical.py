@@ -157,6 +157,11 @@ def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: boo
     if fmt == "parquet":
         src = f"read_parquet({lit}, file_row_number = true)"
         line = "file_row_number + 1"
+        try:  # a file with its own `file_row_number` column cannot get DuckDB's: no row numbers then
+            if "file_row_number" in _source_columns(con, f"read_parquet({lit})"):
+                src, line = f"read_parquet({lit})", "NULL::BIGINT"
+        except duckdb.Error:
+            pass  # reported below, by the read that keeps its error
     elif fmt == "csv":
         src = f"read_csv({lit}, header = true, all_varchar = true)"
         line = "row_number() OVER () + 1" if lines else "NULL::BIGINT"

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -203,7 +204,7 @@ def test_parquet_events_keep_their_row_number(store, tmp_path):
         ("r0", 1), ("r1", 2), ("r2", 3)]
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "arrow"])
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "arrow", "csv"])
 def test_bad_rows_are_quarantined_at_their_lines_whatever_the_reader(store, tmp_path, fmt):
     # Parquet and Arrow rows carry their row numbers, and so does a JSONL file whose typed read
     # failed (a truncated last line): only the untrusted lines are read again for the quarantine.
@@ -215,6 +216,11 @@ def test_bad_rows_are_quarantined_at_their_lines_whatever_the_reader(store, tmp_
         path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"timestamp": "2025-03-01T1')
         report = ingest_files(store, [path])
         expected = [(2, "negative input_tokens"), (5, "missing model"), (9, "malformed JSON line")]
+    elif fmt == "csv":  # the header is line 1
+        path = tmp_path / "u.csv"
+        pacsv.write_csv(pa.Table.from_pylist(rows), path)
+        report = ingest_files(store, [path])
+        expected = [(3, "negative input_tokens"), (6, "missing model")]
     else:
         table = pa.Table.from_pylist(rows)
         if fmt == "parquet":

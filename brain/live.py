@@ -134,7 +134,7 @@ class SharedStore:
 def _expand_folders(paths: Sequence[str], failed: list[dict]) -> list[str]:
     """`paths` with each folder replaced by the usage files under it; an empty folder is reported."""
     from brain.ingest import FileReport
-    from brain.ingest.canonical import usage_files_in
+    from brain.ingest.canonical import USAGE_EXTENSIONS, usage_files_in
 
     out: list[str] = []
     for p in paths:
@@ -143,7 +143,7 @@ def _expand_folders(paths: Sequence[str], failed: list[dict]) -> list[str]:
             continue
         found = usage_files_in(Path(p))
         if not found:
-            error = f"{p} is a folder with no usage files in it (.jsonl, .ndjson, .json, .csv, .tsv, .parquet)"
+            error = f"{p} is a folder with no usage files in it ({', '.join(USAGE_EXTENSIONS)})"
             failed.append(dict(FileReport(str(Path(p).resolve()), "folder", error=error).__dict__))
         log.info("%s: %d usage file(s) in the folder", p, len(found))
         out += [str(f) for f in found]

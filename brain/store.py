@@ -40,6 +40,9 @@ TOKEN_COLUMNS = (
     "reasoning_tokens",
 )
 GROUP_COLUMNS = ("agent", "api_key_id", "service_name", "provider", "model")
+# Events an ingest kept (alias `{e}`). Rows it stored but does not keep (untrusted, duplicates)
+# carry the negated ingest id until just after its commit (see `brain.ingest`); readers skip them.
+KEPT_EVENT_SQL = "{e}.ingest_id > 0"
 # The dedupe key of an event (alias `{e}`): its request id, else the content hash in `event_id`.
 EVENT_KEY_SQL = "coalesce({e}.event_id, {e}.request_id)"
 

@@ -37,7 +37,14 @@ from brain.ingest.dedupe import dedupe
 from brain.ingest.overlap import overlapping_sources
 from brain.ingest.rollups import rebuild_touched
 from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL, ensure_prices
-from brain.store import CANONICAL_COLUMNS, FIXED_JOIN_ORDER, Store, one_row, settings
+from brain.store import (
+    CANONICAL_COLUMNS,
+    FIXED_JOIN_ORDER,
+    KEPT_EVENT_SQL,
+    Store,
+    one_row,
+    settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +128,8 @@ class _SourceFailed(Exception):
 # Rows an ingest stored but does not keep: untrusted rows (quarantined) and duplicates carry the
 # negated ingest id. They are deleted right after the ingest commits, as deleting rows inserted in
 # the same transaction makes DuckDB rewrite all of them at commit (10M rows: +7.5 s); every reader
-# of raw events skips them, and the next ingest removes any an interrupted cleanup left.
-_JUNK = "ingest_id < 0"
+# of raw events keeps to KEPT_EVENT_SQL, and the next ingest removes any an interrupted cleanup left.
+_JUNK = "NOT (" + KEPT_EVENT_SQL.format(e="events") + ")"
 # Rows whose models are priced before the insert; a model first seen later is priced after it.
 PRICE_SAMPLE_ROWS = 100_000
 

@@ -26,6 +26,8 @@ _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+USAGE_EXTENSIONS = tuple(_EXTENSIONS)
+_COMPRESSED = (".gz", ".zst", ".gzip")
 CANONICAL_NAMES = tuple(name for name, _ in CANONICAL_COLUMNS)
 _STATUS_OK = ("ok", "success", "succeeded", "200")
 _STATUS_ERROR = ("error", "failed", "failure", "err")
@@ -41,13 +43,18 @@ def detect_format(path: str, forced: str | None = None) -> str:
         return forced
     if path == "-":
         return "jsonl"
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    while suffixes and suffixes[-1] in (".gz", ".zst", ".gzip"):
-        suffixes.pop()
-    fmt = _EXTENSIONS.get(suffixes[-1]) if suffixes else None
+    fmt = _format_of_name(path)
     if fmt is None:
         raise IngestError(f"cannot tell the format of {path}; pass --format jsonl|csv|parquet")
     return fmt
+
+
+def _format_of_name(path: str | Path) -> str | None:
+    """The canonical format a file name's extension says, looking past a compression suffix."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes.pop()
+    return _EXTENSIONS.get(suffixes[-1]) if suffixes else None
 
 
 # How many leading bytes of a text file are checked for NUL bytes (the sign of a binary file).
@@ -60,12 +67,7 @@ def usage_files_in(folder: Path) -> list[Path]:
     found = []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).parts
-        if any(part.startswith(".") for part in rel) or not p.is_file():
-            continue
-        suffixes = [x.lower() for x in p.suffixes]
-        while suffixes and suffixes[-1] in (".gz", ".zst", ".gzip"):
-            suffixes.pop()
-        if suffixes and suffixes[-1] in _EXTENSIONS:
+        if not any(part.startswith(".") for part in rel) and p.is_file() and _format_of_name(p):
             found.append(p)
     return found
 
@@ -100,7 +102,7 @@ def ends_in_a_partial_line(path: str) -> bool:
     """True when an uncompressed JSONL file's last line is cut off (no newline, not valid JSON): a
     log copied while being written. Such a file goes straight to the line-exact reader instead of
     failing the typed read at its very end."""
-    if path.lower().endswith((".gz", ".gzip", ".zst")):
+    if path.lower().endswith(_COMPRESSED):
         return False
     try:
         with open(path, "rb") as fh:

@@ -8,7 +8,7 @@ import logging
 import duckdb
 
 from brain.ingest.canonical import Source, _lit
-from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, one_row
+from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, KEPT_EVENT_SQL, one_row
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source]
                    m.bucketed AND o.bucketed AS replace
             FROM (SELECT e.rowid AS rid, {EVENT_KEY_SQL.format(e="e")} AS k, e.source_file, e.bucketed
                   FROM events e WHERE e.ingest_id = ? AND e.rowid NOT IN (SELECT rid FROM _drop)) m
-            JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = m.k AND o.ingest_id > 0 AND o.ingest_id <> ?""",
+            JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = m.k AND {KEPT_EVENT_SQL.format(e="o")} AND o.ingest_id <> ?""",
             [ingest_id, ingest_id],
         )
         # a bucket replaces the stored one only when its values differ (bucketed exports: few rows)

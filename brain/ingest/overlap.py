@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from brain.store import Store
+from brain.store import KEPT_EVENT_SQL, Store
 
 
 def overlapping_sources(store: Store, days: int = 30, now: datetime | None = None) -> list[dict]:
@@ -16,16 +16,17 @@ def overlapping_sources(store: Store, days: int = 30, now: datetime | None = Non
     `request_sources` (source files), `bucketed_requests`, `request_requests`.
     """
     since = (now or datetime.now(UTC)) - timedelta(days=days)
+    kept = KEPT_EVENT_SQL.format(e="events")
     rows = store.con.execute(
-        """WITH keys AS (
+        f"""WITH keys AS (
             SELECT DISTINCT api_key_id FROM events
-            WHERE bucketed AND api_key_id IS NOT NULL AND "timestamp" >= ? AND ingest_id > 0)
+            WHERE bucketed AND api_key_id IS NOT NULL AND "timestamp" >= ? AND {kept})
         SELECT api_key_id, CAST("timestamp" AS DATE) AS day,
                list_sort(list(DISTINCT source_file) FILTER (WHERE bucketed)),
                list_sort(list(DISTINCT source_file) FILTER (WHERE NOT bucketed)),
                sum(requests) FILTER (WHERE bucketed), sum(requests) FILTER (WHERE NOT bucketed)
         FROM events
-        WHERE "timestamp" >= ? AND ingest_id > 0 AND api_key_id IN (SELECT api_key_id FROM keys)
+        WHERE "timestamp" >= ? AND {kept} AND api_key_id IN (SELECT api_key_id FROM keys)
         GROUP BY ALL
         HAVING bool_or(bucketed) AND bool_or(NOT bucketed)
         ORDER BY day, api_key_id""",

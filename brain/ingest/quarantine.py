@@ -96,8 +96,9 @@ def quarantine_report(
         params.append(reason)
     cond = " AND ".join(where)
     con = store.con
-    hidden = con.execute(f"SELECT count(*) FROM quarantine q WHERE {cond} AND {_SUPERSEDED_SQL}", params).fetchall()[0][0]
+    hidden = 0
     if not history:
+        hidden = one_row(con.execute(f"SELECT count(*) FROM quarantine q WHERE {cond} AND {_SUPERSEDED_SQL}", params))[0]
         cond += f" AND NOT ({_SUPERSEDED_SQL})"
     counts = con.execute(
         f"""SELECT source_file, reason, count(*) AS n FROM quarantine q WHERE {cond}
@@ -113,7 +114,7 @@ def quarantine_report(
     return {
         "total": sum(n for *_, n in counts),
         "by_reason": [{"source_file": f, "reason": r, "rows": n} for f, r, n in counts],
-        "superseded": 0 if history else hidden,
+        "superseded": hidden,
         "rows": [dict(zip(("ingest_id", "source_file", "source_line", "reason", "raw", "superseded"), r, strict=True))
                  for r in rows],
     }

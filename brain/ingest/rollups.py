@@ -38,7 +38,7 @@ import duckdb
 
 from brain.errors import StoreError
 from brain.pricing import COST_PART_SQL
-from brain.store import GROUP_COLUMNS, TOKEN_COLUMNS, one_row
+from brain.store import GROUP_COLUMNS, KEPT_EVENT_SQL, TOKEN_COLUMNS, one_row
 
 HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
@@ -189,7 +189,7 @@ def _source(con: duckdb.DuckDBPyConnection, ingest_id: int, table: str, bucket: 
     return f"""{source} AND {b} NOT IN (SELECT b FROM {stale_table})
         UNION ALL
         SELECT * FROM events e
-        WHERE e.ingest_id > 0 AND e."timestamp" >= make_timestamptz({int(lo)} * {unit_us})
+        WHERE {KEPT_EVENT_SQL.format(e="e")} AND e."timestamp" >= make_timestamptz({int(lo)} * {unit_us})
           AND e."timestamp" < make_timestamptz({int(hi) + 1} * {unit_us})
           AND {b} IN (SELECT b FROM {stale_table})"""
 

@@ -142,15 +142,16 @@ class _Counts:
 
 def _insert_source(
     con: duckdb.DuckDBPyConnection, ingest_id: int, s: canonical.Source
-) -> _Counts:
-    """Validate, price and append one source's rows to `events` in one streaming pass.
+) -> dict[str, _Counts]:
+    """Validate, price and append one source's rows to `events` in one streaming pass; the counts
+    per file (a batch reads many).
 
     Nothing is read twice in the common case. Prices are made for the models in the first
-    PRICE_SAMPLE_ROWS rows (and the store's), and afterwards for any other model the inserted
-    rows name (`_price_late_models`). Untrusted rows are inserted too, marked with the negated
-    ingest id, so that counting them costs nothing; when there are some they are deleted and
-    quarantined from a second, line-numbered read of `s.lines`. Duplicates are removed
-    afterwards (`_dedupe`), for the whole ingest at once.
+    PRICE_SAMPLE_ROWS rows (and the store's), and after all sources for any other model the
+    inserted rows name (`_price_late_models`). Untrusted rows are inserted too, marked with the
+    negated ingest id, so that counting them costs nothing; when a file has some they are
+    quarantined from a second, line-numbered read of that file. Duplicates are removed afterwards
+    (`dedupe`), for the whole ingest at once.
     """
     text = "nullif(trim({}::VARCHAR), '')"
     sample = con.execute(
@@ -160,41 +161,60 @@ def _insert_source(
     ensure_prices(con, sample)
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
     picks = ", ".join(f's."{c}"' for c, _ in CANONICAL_COLUMNS)
-    valid_sql = canonical.validated_select(s.raw, malformed=s.malformed, types=canonical.relation_types(con, s.raw))
+    keep = ("_file",) if s.parts else ()
+    valid_sql = canonical.validated_select(
+        s.raw, malformed=s.malformed, types=canonical.relation_types(con, s.raw), keep=keep
+    )
     with settings(con, FIXED_JOIN_ORDER):
         rows = one_row(con.execute(
             f"""INSERT INTO events
             SELECT {canon}, e.event_id, {EVENT_COST_SQL} AS cost_est_usd, p.price_id,
-                   $source AS source_file, e._line AS source_line,
+                   {"e._file" if s.parts else "$source"} AS source_file, e._line AS source_line,
                    CASE WHEN e._bad THEN -$ingest ELSE $ingest END AS ingest_id, $bucketed AS bucketed
-            FROM (SELECT {picks}, s.event_id, s._line, s._bad, {PRICE_KEY_COLUMNS_SQL} FROM ({valid_sql}) s) e
+            FROM (SELECT {picks}, s.event_id, s._line, s._bad, {"s._file, " if s.parts else ""}{PRICE_KEY_COLUMNS_SQL}
+                  FROM ({valid_sql}) s) e
             LEFT JOIN price_table p ON {PRICE_JOIN_SQL}""",
-            {"source": s.source, "ingest": ingest_id, "bucketed": s.bucketed},
+            {"ingest": ingest_id, "bucketed": s.bucketed, **({} if s.parts else {"source": s.source})},
         ))[0]
     # untrusted rows stay until the ingest has committed (see `_JUNK`), then go with the duplicates
-    mine = f"ingest_id = {-int(ingest_id)} AND source_file = {canonical._lit(s.source)}"
-    bad = one_row(con.execute(f"SELECT count(*) FROM events WHERE {mine}"))[0]
-    if bad:
-        if s.jsonl:
-            quarantine.record_jsonl(con, ingest_id, s.source, s.jsonl, bad)
-        else:  # rows read with their line numbers (Parquet, Arrow) name the lines to re-read
-            lines = f"SELECT source_line FROM events WHERE {mine}" if s.lines is None else None
-            quarantine.record(con, ingest_id, s.source, s.numbered(), lines)
-    _price_late_models(con, ingest_id, s.source)
-    return _Counts(rows, rows - bad)
+    if s.parts:
+        counts = {f: _Counts(n, n - bad) for f, n, bad in con.execute(
+            """SELECT source_file, count(*), count(*) FILTER (WHERE ingest_id < 0) FROM events
+            WHERE ingest_id IN ($ingest, -$ingest) AND list_contains($files, source_file) GROUP BY ALL""",
+            {"ingest": ingest_id, "files": list(s.files)},
+        ).fetchall()}
+    else:
+        bad = one_row(con.execute(
+            "SELECT count(*) FROM events WHERE ingest_id = ? AND source_file = ?", [-ingest_id, s.source]
+        ))[0]
+        counts = {s.source: _Counts(rows, rows - bad)}
+    for part in s.parts or (s,):
+        c = counts.get(part.source)
+        if c is not None and c.rows > c.valid:
+            _quarantine(con, ingest_id, part, c.rows - c.valid)
+    return counts
 
 
-def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str) -> None:
-    """Price this source's events whose model first appeared after the sample the insert priced for."""
+def _quarantine(con: duckdb.DuckDBPyConnection, ingest_id: int, s: canonical.Source, bad: int) -> None:
+    """Record the `bad` untrusted rows of one file (or stream) in the quarantine, with their lines."""
+    if s.jsonl:
+        quarantine.record_jsonl(con, ingest_id, s.source, s.jsonl, bad)
+    else:  # rows read with their line numbers (Parquet, Arrow) name the lines to re-read
+        lines = (f"SELECT source_line FROM events WHERE ingest_id = {-int(ingest_id)} "
+                 f"AND source_file = {canonical._lit(s.source)}" if s.lines is None else None)
+        quarantine.record(con, ingest_id, s.source, s.numbered(), lines)
+
+
+def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
+    """Price this ingest's events whose model first appeared after the samples the inserts priced for."""
     known = {tuple(r) for r in con.execute("SELECT provider, model FROM price_models").fetchall()}
     late = [tuple(r) for r in con.execute(
-        "SELECT DISTINCT provider, model FROM events WHERE ingest_id = ? AND source_file = ? AND price_id IS NULL",
-        [ingest_id, source],
+        "SELECT DISTINCT provider, model FROM events WHERE ingest_id = ? AND price_id IS NULL", [ingest_id]
     ).fetchall()]
     late = [pair for pair in late if pair not in known]
     if not late:
         return
-    log.info("%s: pricing %d model(s) first seen after the first %d rows", source, len(late), PRICE_SAMPLE_ROWS)
+    log.info("pricing %d model(s) first seen after the first %d rows of a source", len(late), PRICE_SAMPLE_ROWS)
     ensure_prices(con, late)
     con.execute("CREATE OR REPLACE TEMP TABLE _late (provider VARCHAR, model VARCHAR)")
     con.executemany("INSERT INTO _late VALUES (?, ?)", late)
@@ -203,10 +223,10 @@ def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int, source: s
             SELECT e.rid, p.price_id, {EVENT_COST_SQL} AS cost FROM (
                 SELECT ev.rowid AS rid, ev.*, {PRICE_KEY_COLUMNS_SQL} FROM events ev
                 JOIN _late l ON l.provider IS NOT DISTINCT FROM ev.provider AND l.model = ev.model
-                WHERE ev.ingest_id = ? AND ev.source_file = ? AND ev.price_id IS NULL
+                WHERE ev.ingest_id = ? AND ev.price_id IS NULL
             ) e JOIN price_table p ON {PRICE_JOIN_SQL}
         ) q WHERE events.rowid = q.rid""",
-        [ingest_id, source],
+        [ingest_id],
     )
     con.execute("DROP TABLE _late")
 
@@ -224,7 +244,10 @@ def _forget_unused_prices(con: duckdb.DuckDBPyConnection, known: set, ingest_id:
             con.execute(f"DELETE FROM {table} WHERE provider IS NOT DISTINCT FROM ? AND model = ?", [provider, model])
 
 
-def _attempt(store: Store, sources: list[canonical.Source], progress: Progress | None) -> tuple[int, list[FileReport], int]:
+def _attempt(
+    store: Store, sources: list[canonical.Source], order: list[str], progress: Progress | None
+) -> tuple[int, list[FileReport], int]:
+    """One ingest transaction; `order` names the files in the order given (the first copy of an id wins)."""
     con = store.con
     with store.transaction():
         con.execute(f"DELETE FROM events WHERE {_JUNK}")  # left by an ingest that stopped before its cleanup
@@ -232,25 +255,29 @@ def _attempt(store: Store, sources: list[canonical.Source], progress: Progress |
         events_empty = con.execute("SELECT count(*) = 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
         known = {tuple(r) for r in con.execute("SELECT provider, model FROM price_models").fetchall()}
         con.execute("CREATE OR REPLACE TEMP TABLE _replaced_hours (h BIGINT)")
-        counts = []
+        counts: dict[str, _Counts] = {}
         for i, s in enumerate(sources):
             if progress:
-                progress(f"storing {Path(s.source).name}", i, len(sources))
+                progress(f"storing {s.source if s.parts else Path(s.source).name}", i, len(sources))
             try:
-                counts.append(_insert_source(con, ingest_id, s))
+                counts.update(_insert_source(con, ingest_id, s))
             except duckdb.Error as exc:
                 raise _SourceFailed(i, exc) from exc
-        dedupe(con, ingest_id, sources, events_empty)
+        _price_late_models(con, ingest_id)
+        dedupe(con, ingest_id, sources, events_empty, order)
         removed = dict(
             ((src, kind), n)
             for src, kind, n in con.execute("SELECT source_file, kind, count(*) FROM _drop GROUP BY ALL").fetchall()
         )
         con.execute("DROP TABLE _drop")
         _forget_unused_prices(con, known, ingest_id)
+        files = {p.source: p for s in sources for p in s.parts or (s,)}
         reports = []
-        for s, c in zip(sources, counts, strict=True):
-            dup, rep = removed.get((s.source, "duplicate"), 0), removed.get((s.source, "replaced"), 0)
-            reports.append(FileReport(s.source, s.format, c.rows, c.valid - dup - rep, dup, c.rows - c.valid, replaced=rep))
+        rank = {f: i for i, f in enumerate(order)}
+        for f in sorted(files, key=rank.__getitem__):
+            c = counts.get(f) or _Counts()
+            dup, rep = removed.get((f, "duplicate"), 0), removed.get((f, "replaced"), 0)
+            reports.append(FileReport(f, files[f].format, c.rows, c.valid - dup - rep, dup, c.rows - c.valid, replaced=rep))
         if progress:
             progress("updating rollups", len(sources), len(sources))
         hours = rebuild_touched(con, ingest_id, replaced_hours="_replaced_hours")
@@ -260,7 +287,7 @@ def _attempt(store: Store, sources: list[canonical.Source], progress: Progress |
             "VALUES (?, now(), ?, ?, ?, ?, ?)",
             [
                 ingest_id,
-                [s.source for s in sources],
+                [r.source for r in reports],
                 sum(r.accepted for r in reports),
                 sum(r.duplicates for r in reports),
                 sum(r.quarantined for r in reports),
@@ -277,14 +304,17 @@ def _run(
     progress: Progress | None,
 ) -> IngestReport:
     """One ingest transaction over `sources`; a source that fails to read is retried line by line
-    (JSONL) or reported as failed, and the transaction is run again without it."""
-    sources, failed = list(sources), list(failed)
+    (JSONL) or reported as failed, and the transaction is run again without it. A batch that fails
+    is split (`canonical.split`) and run again."""
+    order = [f for s in sources for f in s.files]
+    sources = canonical.batched(store.con, list(sources))
+    failed = list(failed)
     reports: list[FileReport] = []
     hours = 0
     ingest_id = None
     while sources:
         try:
-            ingest_id, reports, hours = _attempt(store, sources, progress)
+            ingest_id, reports, hours = _attempt(store, sources, order, progress)
             try:
                 store.con.execute(f"DELETE FROM events WHERE {_JUNK}")
             except duckdb.Error as exc:  # committed already; the next ingest clears them
@@ -292,6 +322,10 @@ def _run(
             break
         except _SourceFailed as f:
             s = sources[f.index]
+            if s.parts:
+                log.info("%s could not be read together (%s); splitting", s.source, canonical._first_line(f.exc))
+                sources[f.index:f.index + 1] = canonical.split(store.con, s, f.exc)
+                continue
             retry = s.line_by_line()
             if retry:
                 log.info("%s has malformed lines; re-reading line by line", s.source)

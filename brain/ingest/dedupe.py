@@ -13,7 +13,9 @@ from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, KEPT_EVENT_SQL, one_ro
 log = logging.getLogger(__name__)
 
 
-def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source], events_empty: bool) -> None:
+def dedupe(
+    con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source], events_empty: bool, order: list[str]
+) -> None:
     """Drop this ingest's duplicate rows (and delete the stored buckets they replace); fill `_drop`.
 
     Duplicates are marked with the negated ingest id and deleted after the commit (see `_JUNK` in
@@ -21,7 +23,7 @@ def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source]
 
     `_drop(rid, source_file, kind)`: one row per new row dropped (`duplicate`) or stored bucket
     replaced (`replaced`, under the new row's source). Within the ingest the first row of an
-    event id wins (sources in order, then line). Candidates are found by grouping on a 64-bit
+    event id wins (files in `order`, then line). Candidates are found by grouping on a 64-bit
     hash of the id (integers group much faster than long strings); only those rows are compared
     by the id itself, so a hash collision never drops an event. A new row whose id is already
     stored is dropped, except a bucket row meeting a stored bucket with different values: the
@@ -29,7 +31,7 @@ def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source]
     Rows of a text file are stored without line numbers; where copies of an id in one such file
     differ, `_number_text_duplicates` finds their lines (identical copies need none).
     """
-    order = "[" + ", ".join(_lit(s.source) for s in sources) + "]"
+    order_sql = "[" + ", ".join(_lit(f) for f in order) + "]"
     key = EVENT_KEY_SQL.format(e="e")
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
     con.execute(
@@ -46,7 +48,7 @@ def dedupe(con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source]
         f"""CREATE OR REPLACE TEMP TABLE _drop AS
         SELECT rid, source_file, 'duplicate' AS kind FROM (
             SELECT rid, source_file, row_number() OVER (
-                PARTITION BY k ORDER BY list_position({order}, source_file), line, rid) AS rn
+                PARTITION BY k ORDER BY list_position({order_sql}, source_file), line, rid) AS rn
             FROM _cand
         ) WHERE rn > 1"""
     )
@@ -102,8 +104,9 @@ def _number_text_duplicates(con: duckdb.DuckDBPyConnection, sources: list[Source
             GROUP BY k, source_file HAVING count(DISTINCT hash({canon})) > 1)"""
     ).fetchall()
     same = " AND ".join(f'c."{col}" IS NOT DISTINCT FROM l."{col}"' for col, _ in CANONICAL_COLUMNS)
+    files = {p.source: p for s in sources for p in s.parts or (s,)}
     for (source_file,) in differing:
-        s = next(x for x in sources if x.source == source_file)
+        s = files[source_file]
         log.info("%s: an id repeats with different values; numbering the file's lines to keep the first", source_file)
         con.execute(
             f"""UPDATE _cand c SET line = l.line FROM (

@@ -179,3 +179,36 @@ def test_batches_hold_at_most_batch_max_files(tmp_path, spy, monkeypatch):
         report = ingest_files(store, paths)
         assert report.accepted == 8 and store.con.execute("SELECT count(DISTINCT source_file) FROM events").fetchone() == (8,)
     assert [len(s.parts) or 1 for s in spy[-1][0]] == [3, 3, 2]
+
+
+CSV_HEADS = {  # file text -> the delimiter read without sniffing (None: DuckDB's sniffer decides)
+    "comma": ("timestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n", ","),
+    "semicolon": ("timestamp;model;input_tokens\n2025-03-01T10:00:00Z;gpt-4o;5\n", ";"),
+    "tab": ("timestamp\tmodel\tinput_tokens\n2025-03-01T10:00:00Z\tgpt-4o\t5\n", "\t"),
+    "quoted names": ('"timestamp","model","input_tokens"\n2025-03-01T10:00:00Z,gpt-4o,5\n', ","),
+    "crlf": ("timestamp,model,input_tokens\r\n2025-03-01T10:00:00Z,gpt-4o,5\r\n", ","),
+    "byte order mark": ("\ufefftimestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n", None),
+    "spaces after commas": ("timestamp, model, input_tokens\n2025-03-01T10:00:00Z, gpt-4o, 5\n", None),
+}
+
+
+@pytest.mark.parametrize(("text", "delim"), CSV_HEADS.values(), ids=CSV_HEADS.keys())
+def test_a_plain_csv_header_is_read_without_sniffing_and_the_rest_is_sniffed(tmp_path, text, delim):
+    path = tmp_path / "u.csv"
+    path.write_bytes(text.encode("utf-8"))
+    header = canonical.csv_header(str(path))
+    assert (header[0] if header else None) == delim
+    with Store(tmp_path / "s.duckdb") as store:
+        report = ingest_files(store, [path])
+        assert report.accepted == 1, report.files
+        assert store.con.execute("SELECT model, input_tokens FROM events").fetchall() == [("gpt-4o", 5)]
+
+
+def test_a_csv_row_with_too_few_fields_names_its_line(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("timestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n2025-03-01T11:00:00Z,gpt-4o\n")
+    good = _write(tmp_path / "good.jsonl", "jsonl", [{**ROW, "request_id": "g"}])
+    with Store(tmp_path / "s.duckdb") as store:
+        report = ingest_files(store, [path, good])
+        (bad,) = [f for f in report.files if f.error]
+        assert bad.source == str(path) and "Line: 3" in bad.error and report.accepted == 1

@@ -365,13 +365,14 @@ def _ingest_files(
 ) -> IngestReport:
     con = store.con
     sources: list[canonical.Source] = []
+    seen: set[str] = set()
     failed: list[FileReport] = []
     tmpdir = None
     try:
         for n, p in enumerate(paths):
             path = str(p)
             source = "<stdin>" if path == "-" else str(Path(path).resolve())
-            if any(s.source == source for s in sources):
+            if source in seen:
                 log.info("%s was given twice; reading it once", source)
                 continue
             fmt = None
@@ -391,6 +392,7 @@ def _ingest_files(
                 lines = None if fmt == "parquet" else canonical.raw_relation(con, path, fmt, lines=True)
                 src = canonical.Source(source, fmt, raw, lines=lines, jsonl=path if fmt == "jsonl" else None)
                 sources.append(src.line_by_line() or src if src.jsonl and canonical.ends_in_a_partial_line(path) else src)
+                seen.add(source)
             except IngestError as exc:
                 log.warning("%s", exc)
                 failed.append(FileReport(source, fmt or format or "?", error=str(exc)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gzip
 import json
@@ -166,8 +167,11 @@ def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: boo
         except duckdb.Error:
             pass  # reported below, by the read that keeps its error
     elif fmt == "csv":
-        src = f"read_csv({lit}, header = true, all_varchar = true)"
         line = "row_number() OVER () + 1" if lines else "NULL::BIGINT"
+        header = csv_header(path)
+        if header is not None:  # the dialect is known: no sniffing (~15 ms a file), nothing to look up
+            return f"(SELECT {_picks(_present(header[1]))}, {line} AS _line FROM {_csv_reader(lit, header)})"
+        src = f"read_csv({lit}, header = true, all_varchar = true)"
     else:
         if lines:
             return jsonl_lines_relation(path)
@@ -180,6 +184,50 @@ def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: boo
     if "timestamp" not in present:
         raise IngestError(f"{path} has no 'timestamp' column; see the canonical fields in DESIGN.md")
     return f"(SELECT {_picks(present)}, {line} AS _line FROM {src})"
+
+
+# Delimiters a canonical CSV header is split by, when it is plain enough to read without sniffing.
+_CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_header(path: str) -> tuple[str, tuple[str, ...]] | None:
+    """The delimiter and column names of a CSV file's header line, when it is plainly one (UTF-8,
+    a known delimiter, distinct names, `timestamp` among them); None leaves the file to DuckDB's
+    dialect sniffer."""
+    low = path.lower()
+    if low.endswith(".zst"):
+        return None
+    try:
+        if low.endswith((".gz", ".gzip")):
+            with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+                line = fh.readline(_TEXT_CHECK_BYTES)
+        else:
+            with open(path, encoding="utf-8", newline="") as fh:
+                line = fh.readline(_TEXT_CHECK_BYTES)
+    except (OSError, EOFError, UnicodeDecodeError):
+        return None
+    line = line.rstrip("\r\n")
+    delim = max(_CSV_DELIMITERS, key=line.count)
+    if not line.count(delim) or not line.isprintable() and "\t" not in line:
+        return None
+    names = tuple(next(csv.reader([line], delimiter=delim)))
+    lowered = [n.lower() for n in names]
+    if "timestamp" not in lowered or len(set(lowered)) != len(names) or any(not n or n != n.strip() for n in names):
+        return None
+    return delim, names
+
+
+def _csv_reader(files: str, header: tuple[str, tuple[str, ...]], *options: str) -> str:
+    """read_csv of `files` with a known header (every column as text), without sniffing."""
+    delim, names = header
+    cols = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+    args = [files, "header = true", f"delim = {_lit(delim)}", "quote = '\"'", "escape = '\"'",
+            "auto_detect = false", f"columns = {cols}", *options]
+    return f"read_csv({', '.join(args)})"
+
+
+def _present(names: tuple[str, ...]) -> dict[str, str]:
+    return {n.lower(): n for n in names}
 
 
 def _picks(present: dict[str, str]) -> str:
@@ -384,18 +432,20 @@ def batched(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[Sourc
     """`sources` with the files of each format merged into batches, each where its first file was.
 
     A folder of small logs is then one planned read per format instead of one per file (2,000
-    JSONL files: a statement each took ~15 ms, most of the time). Files a batch cannot read
-    together stay single.
+    JSONL files: a statement each took ~15 ms, most of the time). CSV files are batched by header
+    (`csv_header`), so that a batch needs no dialect sniffing. Files a batch cannot read together
+    stay single.
     """
     groups: list[list[Source]] = []
-    open_group: dict[str, list[Source]] = {}
+    open_group: dict[tuple, list[Source]] = {}
     for s in sources:
-        group = open_group.get(s.format) if _batchable(s) else None
+        key = (s.format, csv_header(s.source) if s.format == "csv" else None)
+        group = open_group.get(key) if _batchable(s) else None
         if group is None or len(group) >= BATCH_MAX_FILES:
             group = []
             groups.append(group)
             if _batchable(s):
-                open_group[s.format] = group
+                open_group[key] = group
         group.append(s)
     out: list[Source] = []
     for group in groups:
@@ -405,21 +455,23 @@ def batched(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[Sourc
 
 
 def batch(con: duckdb.DuckDBPyConnection, parts: list[Source]) -> Source | None:
-    """One source reading the files of `parts` (one format) together, by column name; None when
-    their columns do not fit together (each is then read on its own)."""
+    """One source reading the files of `parts` (one format; CSV: one header) together, by column
+    name; None when their columns do not fit together (each is then read on its own)."""
     if len(parts) == 1:
         return parts[0]
-    fmt = parts[0].format
+    fmt, named = parts[0].format, "filename = '_file'"
     files = "[" + ", ".join(_lit(p.source) for p in parts) + "]"
-    line = "NULL::BIGINT"
+    line, header = "NULL::BIGINT", csv_header(parts[0].source) if fmt == "csv" else None
     if fmt == "jsonl":
-        src, present = _json_reader(files, "filename = '_file'"), _JSON_PRESENT
+        src, present = _json_reader(files, named), _JSON_PRESENT
+    elif header is not None:
+        src, present = _csv_reader(files, header, named), _present(header[1])
     else:
         if fmt == "parquet":
-            src = f"read_parquet({files}, union_by_name = true, file_row_number = true, filename = '_file')"
+            src = f"read_parquet({files}, union_by_name = true, file_row_number = true, {named})"
             line = "file_row_number + 1"
         else:
-            src = f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, filename = '_file')"
+            src = f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, {named})"
         try:
             present = {c.lower(): c for c in _source_columns(con, src)}
         except duckdb.Error as exc:

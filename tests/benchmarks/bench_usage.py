@@ -161,19 +161,22 @@ def scenarios(pq: Path, store: Path, work: Path, clean_s: float, rows: int) -> N
         r = measure("ours-increment", f, work / "again.duckdb", start_from=store)
         print(f"  {label:<44} {r['seconds']:7.2f}s  into the {rows:,}-event store ({r['rows']:,} accepted)", flush=True)
     # a folder of small logs (an hourly export, say): the same events as one file and as 2,000
-    one, folder = work / "folder-events.jsonl", work / "folder"
-    shutil.rmtree(folder, ignore_errors=True)
     n = min(rows, 1_000_000)
     con.execute(f"""CREATE TEMP TABLE f AS SELECT * EXCLUDE (file_row_number), file_row_number * 2000 // {n} AS part
         FROM read_parquet('{pq}', file_row_number = true) WHERE file_row_number < {n}""")
-    con.execute(f"COPY (SELECT * EXCLUDE (part) FROM f) TO '{one}' (FORMAT json)")
-    con.execute(f"COPY f TO '{folder}' (FORMAT json, PARTITION_BY (part))")
-    whole = measure("ours-folder", one, work / "derived.duckdb")
-    many = measure("ours-folder", folder, work / "derived.duckdb")
-    print(f"  {f'{n:,} events in 2,000 JSONL files (a folder)':<44} {many['seconds']:7.2f}s  fresh store; "
-          f"the same events in one file: {whole['seconds']:.2f}s ({many['seconds'] / whole['seconds']:.2f}x)", flush=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    for f in ("derived.parquet", "derived.duckdb", "again.duckdb", one.name):
+    for fmt, copy in (("jsonl", "FORMAT json"), ("csv", "FORMAT csv, HEADER")):
+        one, folder = work / f"folder-events.{fmt}", work / "folder"
+        shutil.rmtree(folder, ignore_errors=True)
+        con.execute(f"COPY (SELECT * EXCLUDE (part) FROM f) TO '{one}' ({copy})")
+        con.execute(f"COPY f TO '{folder}' ({copy}, PARTITION_BY (part))")
+        whole = measure("ours-folder", one, work / "derived.duckdb")
+        many = measure("ours-folder", folder, work / "derived.duckdb")
+        label = f"{n:,} events in 2,000 {fmt.upper()} files"
+        print(f"  {label:<44} {many['seconds']:7.2f}s  fresh store; the same events in one file: "
+              f"{whole['seconds']:.2f}s ({many['seconds'] / whole['seconds']:.2f}x)", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        one.unlink()
+    for f in ("derived.parquet", "derived.duckdb", "again.duckdb"):
         (work / f).unlink(missing_ok=True)
 
 

@@ -32,3 +32,8 @@ def usd(x: float | None, missing: str = "-") -> str:
     text = f"{a:.{decimals}f}".rstrip("0")
     whole, _, frac = text.partition(".")
     return f"{sign}${whole}.{frac.ljust(2, '0')}"
+
+
+def count(n: int, noun: str) -> str:
+    """`1 request`, `0 requests`, `12,345 tokens`: a count with its noun, plural unless one."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,10 @@ from brain.graph import CompanyGraph
 from brain.vault import is_ignored, load_ignore_filters, read_note_file, walk_vault
 
 log = logging.getLogger(__name__)
+# watchdog (7.x) warns "Callback with id ... already exists for watch ... It will be Overwritten",
+# with a screenful of its internal state, when a folder moved into the vault already has a watch.
+# The watch is replaced and no event is lost: not worth a line on the server's stderr.
+warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,25 @@ def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault,
     brain.close()
     assert [g.node for g in gaps] == ["key_support01"]
     assert "counted twice" in gaps[0].message
+
+
+def test_ingest_of_many_files_lists_those_with_news_and_sums_up_the_rest(make_vault, tmp_path, capsys):
+    import json
+
+    root = make_vault({})
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    row = {"timestamp": "2025-06-01T10:00:00Z", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1}
+    for i in range(30):
+        rows = [{**row, "request_id": f"{i}-{j}"} for j in range(2)]
+        if i == 7:
+            rows.append({**row, "request_id": "bad", "input_tokens": -1})
+        (logs / f"{i:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["ingest", str(logs), "--vault", str(root)]) == 0
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith(("/", "("))]
+    assert listed == [str(logs / "07.jsonl"), "(and"]
+    assert "(and 29 more files; --json lists every file)  " in out and "60 accepted, 0 duplicate, 1 quarantined" in out
+    assert re.search(r"more files; --json lists every file\)\s+58\s+0\s+0\s+0", out)
+    assert main(["ingest", str(logs), "--vault", str(root), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["files"]) == 30

@@ -2,7 +2,7 @@
 
 import pytest
 
-from brain.money import usd
+from brain.money import count, usd
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,7 @@ def test_an_unknown_amount_reads_as_told_and_nothing_is_in_scientific_notation()
     assert usd(None, missing="unpriced") == "unpriced"
     for k in range(-12, 10):
         assert "e" not in usd(1.2345 * 10.0**k)
+
+
+def test_counts_read_in_the_plural_unless_one():
+    assert [count(n, "request") for n in (0, 1, 2, 12345)] == ["0 requests", "1 request", "2 requests", "12,345 requests"]

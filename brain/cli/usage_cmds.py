@@ -8,7 +8,7 @@ import sys
 from brain.brain import Brain
 from brain.cli.common import add_common, print_json, print_table, settings_from
 from brain.errors import BrainError
-from brain.money import usd
+from brain.money import count, usd
 
 CANONICAL_FORMATS = ("jsonl", "csv", "parquet")
 SPARK = "▁▂▃▄▅▆▇█"
@@ -79,6 +79,24 @@ def _store(args, read_only: bool = False):
     return open_store(settings_from(args).store_path, read_only=read_only)
 
 
+# `brain ingest` lists at most this many files; a folder of hourly logs is summed up in one row.
+MAX_FILE_ROWS = 20
+_COUNTS = ("accepted", "replaced", "duplicates", "quarantined")
+
+
+def _file_rows(files: list[dict]) -> list[dict]:
+    """The files to list: all of them when few, else those with something to say (errors,
+    quarantined, duplicate or replaced rows; at most MAX_FILE_ROWS) and one row for the rest."""
+    if len(files) <= MAX_FILE_ROWS:
+        return files
+    notable = [x for x in files if x.get("error") or any(x.get(k) for k in _COUNTS[1:])][:MAX_FILE_ROWS]
+    listed = {id(x) for x in notable}
+    rest = [x for x in files if id(x) not in listed]
+    summary = {"source": f"(and {count(len(rest), 'more file')}; --json lists every file)", "format": "",
+               **{k: sum(int(x.get(k) or 0) for x in rest) for k in _COUNTS}}
+    return [*notable, summary]
+
+
 def cmd_ingest(args) -> int:
     """Ingest files; through the running `brain serve` when there is one, else straight into the store."""
     from brain.live import ingest_paths, open_store, remote_ingest, running_server, stdin_to_file
@@ -114,7 +132,7 @@ def cmd_ingest(args) -> int:
         print_json({**totals, "files": files})
     else:
         print_table(
-            [{**x, "error": x.get("error") or ""} for x in files],
+            [{**x, "error": x.get("error") or ""} for x in _file_rows(files)],
             [("source", "file"), ("format", "format"), ("accepted", "accepted"), ("replaced", "replaced"), ("duplicates", "duplicates"),
              ("quarantined", "quarantined"), ("error", "error")],
         )
@@ -219,7 +237,7 @@ def cmd_spend(args) -> int:
     )
     print(
         f"\nTotal {usd(report['total_usd'])} · unattributed {usd(report['unattributed_usd'])}"
-        f" · unpriced {report['unpriced_requests']:,} requests ({report['unpriced_tokens']:,} tokens)"
+        f" · unpriced {count(report['unpriced_requests'], 'request')} ({count(report['unpriced_tokens'], 'token')})"
         f" · run-rate {usd(report['run_rate_usd_per_day'])}/day"
     )
     return 0
@@ -297,7 +315,7 @@ def _print_card(c: dict) -> None:
     if c["change_vs_previous_pct"] is not None:
         print(f"  vs prev     {c['change_vs_previous_pct']:+.1f}% (previous {usd(c['previous_spend_usd'])})")
     if c["unpriced_requests"]:
-        print(f"  unpriced    {c['unpriced_requests']:,} requests ({c['unpriced_tokens']:,} tokens)")
+        print(f"  unpriced    {count(c['unpriced_requests'], 'request')} ({count(c['unpriced_tokens'], 'token')})")
     daily = [d["spend_usd"] or 0 for d in c["daily"]]
     print(f"\n  daily       {sparkline(daily)}  max {usd(max(daily, default=0))}/day")
     open_ = [a for a in c.get("anomalies") or [] if "error" not in a]

@@ -218,6 +218,14 @@ def one_row(cursor) -> tuple:
     return row
 
 
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """Every store connection works in UTC and draws no progress bar of its own: DuckDB's bar,
+    for any statement past 2 s, goes to stdout or stderr whichever is free, which is a stdio MCP
+    server's protocol stream or a `--json` answer; `brain ingest` draws its own on a terminal."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+
+
 class Store:
     """One DuckDB usage store file; `.con` is its connection, always in UTC."""
 
@@ -227,7 +235,7 @@ class Store:
         self.read_only = read_only
         if con is not None:  # e.g. a cursor of a running server's database, migrated when opened
             self.con = con
-            self.con.execute("SET TimeZone = 'UTC'")
+            _session(self.con)
             return
         if read_only and not self.path.exists():
             raise StoreError(f"usage store {self.path} does not exist; ingest usage first")
@@ -237,7 +245,7 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
             raise StoreError(f"cannot open usage store {self.path}: {exc}") from exc
-        self.con.execute("SET TimeZone = 'UTC'")
+        _session(self.con)
         if not read_only:
             self.migrate()
         elif self.pending_migrations():

@@ -87,6 +87,29 @@ def test_transaction_rolls_back_on_error(tmp_path):
     assert store.con.execute("SELECT count(*) FROM anomaly_acks").fetchone()[0] == 0
 
 
+def test_store_connections_draw_no_progress_bar(tmp_path):
+    # With a terminal on stdin DuckDB turns on its own progress bar, drawn on stdout for any
+    # statement past 2 s: `brain ingest --json big.parquet > out.json` got it inside its JSON.
+    import pty
+    import subprocess
+    import sys
+
+    code = f"""import duckdb
+from brain.store import Store
+ask = "SELECT current_setting('enable_progress_bar')"
+Store({str(tmp_path / "u.duckdb")!r}).close()
+print(duckdb.connect().execute(ask).fetchone()[0])
+print(Store({str(tmp_path / "u.duckdb")!r}).con.execute(ask).fetchone()[0])
+print(Store({str(tmp_path / "u.duckdb")!r}, read_only=True).con.execute(ask).fetchone()[0])
+print(Store({str(tmp_path / "u.duckdb")!r}, con=duckdb.connect()).con.execute(ask).fetchone()[0])"""
+    try:
+        _, terminal = pty.openpty()
+    except OSError as exc:  # no pseudo-terminals on this machine
+        pytest.skip(f"no pty: {exc}")
+    out = subprocess.run([sys.executable, "-c", code], stdin=terminal, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False", "False"]  # a plain connection has it on
+
+
 def test_unopenable_store_is_a_store_error(tmp_path):
     bad = tmp_path / "not-a-db.duckdb"
     bad.write_text("this is not duckdb")

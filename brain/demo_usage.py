@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from brain import demo_company as co
 from brain.demo_company import Timeline
+from brain.store import session
 
 # Share of each day's runs per UTC hour (normalised when a stream is built).
 CUSTOMER_HOURS = (2, 1.5, 1, 1, 1, 1.5, 2, 3, 4, 5, 6, 6.5, 7, 7.5, 8, 8, 7.5, 7, 6, 5, 4, 3.5, 3, 2.5)
@@ -287,7 +288,7 @@ def generate_usage(now: datetime, days: int = 60, seed: int = 7) -> pa.Table:
     streams = _streams_table(demo_streams(tl))
     con = duckdb.connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
+        session(con)
         con.execute("SET VARIABLE demo_seed = ?", [int(seed)])
         con.execute(_MACROS)
         con.register("streams", streams)

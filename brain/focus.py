@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from brain.errors import BrainError
+from brain.store import session
 
 FOCUS_VERSION = "1.2"
 _DEC = pa.float64()
@@ -103,6 +104,7 @@ def focus_table(
     until = (now or datetime.now(UTC)).astimezone(UTC).date()
     since = until - timedelta(days=max(days, 1) - 1)
     con = store.con.cursor()
+    session(con)
     try:
         con.register("_focus_ids", _identity_map(identities))
         con.register("_notes", price_notes_table(price_notes or []))

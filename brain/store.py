@@ -218,10 +218,11 @@ def one_row(cursor) -> tuple:
     return row
 
 
-def _session(con: duckdb.DuckDBPyConnection) -> None:
-    """Every store connection works in UTC and draws no progress bar of its own: DuckDB's bar,
-    for any statement past 2 s, goes to stdout or stderr whichever is free, which is a stdio MCP
-    server's protocol stream or a `--json` answer; `brain ingest` draws its own on a terminal."""
+def session(con: duckdb.DuckDBPyConnection) -> None:
+    """Set a connection (or cursor: it starts from the defaults) to what every query of ours
+    assumes: UTC (a TIMESTAMPTZ's day is the UTC day), and no DuckDB progress bar. With a
+    terminal on stdin DuckDB draws one on stdout for any statement past 2 s, inside a `--json`
+    answer; `brain ingest` draws its own, on stderr."""
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
 
@@ -235,7 +236,7 @@ class Store:
         self.read_only = read_only
         if con is not None:  # e.g. a cursor of a running server's database, migrated when opened
             self.con = con
-            _session(self.con)
+            session(self.con)
             return
         if read_only and not self.path.exists():
             raise StoreError(f"usage store {self.path} does not exist; ingest usage first")
@@ -245,7 +246,7 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
             raise StoreError(f"cannot open usage store {self.path}: {exc}") from exc
-        _session(self.con)
+        session(self.con)
         if not read_only:
             self.migrate()
         elif self.pending_migrations():

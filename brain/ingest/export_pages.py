@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from brain.errors import IngestError
 from brain.ingest.detect import json_doc_sql, select_canonical
+from brain.store import session
 
 COST_SCHEMA = pa.schema(
     [
@@ -36,7 +37,7 @@ Check = Callable[[duckdb.DuckDBPyConnection, Path, str], None]
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection in UTC for reading an export."""
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    session(con)
     return con
 
 

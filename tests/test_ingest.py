@@ -146,6 +146,17 @@ def test_malformed_json_lines_are_quarantined_and_the_rest_kept(store, tmp_path)
     assert store.con.execute("SELECT source_line, reason, raw FROM quarantine").fetchone() == (2, "malformed JSON line", "{not json")
 
 
+@pytest.mark.parametrize("also_malformed", [False, True], ids=["typed reader", "line-exact reader"])
+def test_json_lines_that_are_not_objects_say_so(store, tmp_path, also_malformed):
+    lines = [json.dumps({**BASE, "request_id": "a"}), "[1, 2]", "42", ' "text"', json.dumps({**BASE, "request_id": "b"})]
+    path = tmp_path / "u.jsonl"
+    path.write_text("\n".join(lines + (["{not json"] if also_malformed else [])) + "\n")
+    report = ingest_files(store, [str(path)])
+    assert (report.accepted, report.quarantined) == (2, 3 + also_malformed)
+    rows = store.con.execute("SELECT source_line, reason, raw FROM quarantine ORDER BY 1").fetchall()
+    assert rows[:3] == [(n, "not a JSON object (one event per line)", lines[n - 1]) for n in (2, 3, 4)]
+
+
 def test_double_ingest_leaves_totals_unchanged(store, tmp_path):
     rows = [{**BASE, "request_id": f"r{i}", "input_tokens": 100 + i} for i in range(50)]
     rows += [{**BASE, "input_tokens": 7, "run_id": f"run{i}"} for i in range(5)]  # no request id: hashed

@@ -250,6 +250,10 @@ def line_reader(path: str) -> str:
     )
 
 
+# The reason of a JSONL line that is valid JSON but not an object (an array, a number, a string).
+NOT_AN_OBJECT = "not a JSON object (one event per line)"
+
+
 def jsonl_lines_relation(path: str, numbered: bool = True) -> str:
     """A slower, line-exact JSONL reader that keeps malformed lines (to quarantine them).
 
@@ -262,7 +266,8 @@ def jsonl_lines_relation(path: str, numbered: bool = True) -> str:
     fields = ", ".join(f"_v[{i}] AS {_q(c)}" for i, c in enumerate(CANONICAL_NAMES, start=1))
     line = "row_number() OVER ()" if numbered else "NULL::BIGINT"
     return (
-        f"(SELECT {fields}, _line, CASE WHEN NOT _ok THEN 'malformed JSON line' END AS _malformed, "
+        f"(SELECT {fields}, _line, CASE WHEN NOT _ok THEN 'malformed JSON line' "
+        f"WHEN NOT starts_with(ltrim(_text), '{{') THEN {_lit(NOT_AN_OBJECT)} END AS _malformed, "
         f"_text AS _line_text FROM ("
         f"SELECT _text, _line, _ok, CASE WHEN _ok THEN json_extract_string(_text, {paths}) END AS _v FROM ("
         f"SELECT _text, {line} AS _line, coalesce(json_valid(_text), false) AS _ok "
@@ -338,7 +343,7 @@ def validated_select(
     reason = "nullif(concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {_lit(r)} END" for c, r in checks) + "), '')"
     bad = "coalesce(" + " OR ".join(f"({c})" for c, _ in checks) + ", false)"
     if malformed:
-        reason = f"CASE WHEN _malformed IS NOT NULL THEN 'malformed JSON line' ELSE {reason} END"
+        reason = f"CASE WHEN _malformed IS NOT NULL THEN _malformed ELSE {reason} END"
         bad = f"(_malformed IS NOT NULL OR {bad})"
     status_sql = (  # the canonical values first: most rows stop there
         "CASE WHEN status::VARCHAR = 'ok' THEN 'ok' WHEN status::VARCHAR = 'error' THEN 'error' "

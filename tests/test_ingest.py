@@ -6,6 +6,7 @@ import io
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -297,6 +298,30 @@ def test_csv_and_parquet_read_the_same_rows(store, tmp_path):
     report = ingest_files(store, [tmp_path / "a.parquet", tmp_path / "b.csv"])
     assert report.accepted == 8 and [f.format for f in report.files] == ["parquet", "csv"]
     assert store.con.execute("SELECT sum(error_requests) FROM rollup_daily").fetchone()[0] == 2
+
+
+def test_csv_rows_that_cannot_be_parsed_are_quarantined_and_the_rest_kept(store, tmp_path):
+    head = "timestamp,model,input_tokens,request_id"
+    ok = "2025-03-01T10:00:00Z,gpt-4o,{},{}"
+    lines = [head, ok.format(5, "a"), "2025-03-01T10:00:00Z,x", "2025-03-01T10:00:00Z,y,7,9,z",
+             ok.format(-3, "b"), ok.format(6, "c"), '2025-03-01T10:00:00Z,"gpt-4o,8']
+    path = tmp_path / "u.csv"
+    path.write_text("\n".join(lines) + "\n")
+    good = _jsonl(tmp_path / "good.jsonl", [{**BASE, "request_id": "g"}])
+    for ingest in (1, 2):
+        report = ingest_files(store, [path, good])
+        f = report.files[0]
+        assert (f.rows, f.accepted, f.duplicates, f.quarantined, f.error) == (6, 2 if ingest == 1 else 0, 0 if ingest == 1 else 2, 4, None)
+        assert store.con.execute("SELECT ingest_id, source_line, reason, raw FROM quarantine ORDER BY 2").fetchall() == [
+            (ingest, 3, "malformed CSV row: Expected Number of Columns: 4 Found: 2", lines[2]),
+            (ingest, 4, "malformed CSV row: Expected Number of Columns: 4 Found: 5", lines[3]),
+            (ingest, 5, "negative input_tokens", ANY),  # its line number counts the two skipped lines
+            (ingest, 7, "malformed CSV row: Value with unterminated quote found.", lines[6]),
+        ]
+    assert store.con.execute("SELECT request_id, input_tokens FROM events ORDER BY 1").fetchall() == [
+        ("a", 5), ("c", 6), ("g", 1000)
+    ]
+    assert not store.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
 
 
 def test_csv_lines_count_the_header(store, tmp_path):

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from brain.ingest import canonical, ingest_files
+from brain.ingest import batches, canonical, ingest_files
 from brain.store import Store
 
 ROW = {
@@ -76,14 +76,14 @@ def spy(monkeypatch):
     """Per ingest: the sources batching made, and (the same list, as the ingest left it) the
     sources it ran with in the end."""
     seen: list[tuple[list[canonical.Source], list[canonical.Source]]] = []
-    real = canonical.batched
+    real = batches.batched
 
     def batched(con, sources):
         out = real(con, sources)
         seen.append((list(out), out))
         return out
 
-    monkeypatch.setattr(canonical, "batched", batched)
+    monkeypatch.setattr(batches, "batched", batched)
     return seen
 
 
@@ -154,7 +154,7 @@ def test_an_error_that_names_no_file_splits_the_batch_into_single_files(tmp_path
     with Store(tmp_path / "s.duckdb") as store:
         ingest_files(store, paths)
         (batch,), _ = spy[-1]
-        parts = canonical.split(store.con, batch, Exception("Out of Memory Error: failed to allocate"))
+        parts = batches.split(store.con, batch, Exception("Out of Memory Error: failed to allocate"))
     assert [p.source for p in parts] == paths and not any(p.parts for p in parts)
 
 
@@ -173,7 +173,7 @@ def test_files_that_cannot_be_read_together_are_read_one_by_one(tmp_path, spy):
 
 
 def test_batches_hold_at_most_batch_max_files(tmp_path, spy, monkeypatch):
-    monkeypatch.setattr(canonical, "BATCH_MAX_FILES", 3)
+    monkeypatch.setattr(batches, "BATCH_MAX_FILES", 3)
     paths = [_write(tmp_path / f"{i:02d}.jsonl", "jsonl", [{**ROW, "request_id": str(i)}]) for i in range(8)]
     with Store(tmp_path / "s.duckdb") as store:
         report = ingest_files(store, paths)
@@ -187,7 +187,7 @@ CSV_HEADS = {  # file text -> the delimiter read without sniffing (None: DuckDB'
     "tab": ("timestamp\tmodel\tinput_tokens\n2025-03-01T10:00:00Z\tgpt-4o\t5\n", "\t"),
     "quoted names": ('"timestamp","model","input_tokens"\n2025-03-01T10:00:00Z,gpt-4o,5\n', ","),
     "crlf": ("timestamp,model,input_tokens\r\n2025-03-01T10:00:00Z,gpt-4o,5\r\n", ","),
-    "byte order mark": ("\ufefftimestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n", None),
+    "byte order mark": ("\ufefftimestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n", ","),
     "spaces after commas": ("timestamp, model, input_tokens\n2025-03-01T10:00:00Z, gpt-4o, 5\n", None),
 }
 
@@ -204,11 +204,28 @@ def test_a_plain_csv_header_is_read_without_sniffing_and_the_rest_is_sniffed(tmp
         assert store.con.execute("SELECT model, input_tokens FROM events").fetchall() == [("gpt-4o", 5)]
 
 
-def test_a_csv_row_with_too_few_fields_names_its_line(tmp_path):
+def test_a_broken_row_of_a_sniffed_csv_is_quarantined_at_its_line(tmp_path):
+    # spaces after the commas: the dialect is left to DuckDB's sniffer, which samples the first
+    # 20,480 rows; the broken ones come after them
+    good = "".join(f"2025-03-01T10:00:00Z, gpt-4o, {i}\n" for i in range(25_000))
     path = tmp_path / "u.csv"
-    path.write_text("timestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n2025-03-01T11:00:00Z,gpt-4o\n")
-    good = _write(tmp_path / "good.jsonl", "jsonl", [{**ROW, "request_id": "g"}])
+    path.write_text("timestamp, model, input_tokens\n" + good + "2025-03-01T11:00:00Z\n2025-03-01T12:00:00Z, gpt-4o, -1\n")
+    assert canonical.csv_header(str(path)) is None
     with Store(tmp_path / "s.duckdb") as store:
-        report = ingest_files(store, [path, good])
-        (bad,) = [f for f in report.files if f.error]
-        assert bad.source == str(path) and "Line: 3" in bad.error and report.accepted == 1
+        (f,) = ingest_files(store, [path]).files
+        assert (f.rows, f.accepted, f.quarantined, f.error) == (25_002, 25_000, 2, None)
+        rows = store.con.execute("SELECT source_line, reason FROM quarantine ORDER BY 1").fetchall()
+        assert [line for line, _ in rows] == [25_002, 25_003] and rows[0][1].startswith("malformed CSV row: ")
+        assert rows[1][1] == "negative input_tokens"
+
+
+def test_a_csv_file_with_a_broken_row_in_a_batch_keeps_its_other_rows(tmp_path):
+    paths = [_write(tmp_path / f"{i}.csv", "csv", [{**ROW, "request_id": f"{i}-{j}"} for j in range(3)]) for i in range(3)]
+    broken = Path(paths[1])
+    lines = broken.read_text().splitlines()
+    broken.write_text("\n".join([*lines[:2], "2025-03-01T10:00:00Z,too,few", *lines[2:]]) + "\n")
+    with Store(tmp_path / "s.duckdb") as store:
+        report = ingest_files(store, paths)
+        assert [(f.rows, f.accepted, f.quarantined, f.error) for f in report.files] == [(3, 3, 0, None), (4, 3, 1, None), (3, 3, 0, None)]
+        ((src, line, reason),) = store.con.execute("SELECT source_file, source_line, reason FROM quarantine").fetchall()
+        assert (src, line) == (str(broken), 3) and reason.startswith("malformed CSV row: Expected Number of Columns")

@@ -32,7 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from brain.errors import IngestError
-from brain.ingest import canonical, quarantine
+from brain.ingest import batches, canonical, quarantine
 from brain.ingest.dedupe import dedupe
 from brain.ingest.overlap import overlapping_sources
 from brain.ingest.rollups import rebuild_touched
@@ -177,6 +177,7 @@ def _insert_source(
             {"ingest": ingest_id, "bucketed": s.bucketed, **({} if s.parts else {"source": s.source})},
         ))[0]
     # untrusted rows stay until the ingest has committed (see `_JUNK`), then go with the duplicates
+    rejected = 0  # rows a tolerant CSV read could not parse (quarantined here, never inserted)
     if s.parts:
         counts = {f: _Counts(n, n - bad) for f, n, bad in con.execute(
             """SELECT source_file, count(*), count(*) FILTER (WHERE ingest_id < 0) FROM events
@@ -187,11 +188,13 @@ def _insert_source(
         bad = one_row(con.execute(
             "SELECT count(*) FROM events WHERE ingest_id = ? AND source_file = ?", [-ingest_id, s.source]
         ))[0]
-        counts = {s.source: _Counts(rows, rows - bad)}
+        rejected = quarantine.record_rejected_csv(con, ingest_id, s.source, s.rejects) if s.rejects else 0
+        counts = {s.source: _Counts(rows + rejected, rows - bad)}
     for part in s.parts or (s,):
         c = counts.get(part.source)
-        if c is not None and c.rows > c.valid:
-            _quarantine(con, ingest_id, part, c.rows - c.valid)
+        bad = c.rows - c.valid - rejected if c else 0
+        if bad:
+            _quarantine(con, ingest_id, part, bad)
     return counts
 
 
@@ -265,6 +268,9 @@ def _attempt(
                 raise _SourceFailed(i, exc) from exc
         _price_late_models(con, ingest_id)
         dedupe(con, ingest_id, sources, events_empty, order)
+        for s in sources:
+            if s.rejects:
+                quarantine.drop_rejects(con, s.rejects)
         removed = dict(
             ((src, kind), n)
             for src, kind, n in con.execute("SELECT source_file, kind, count(*) FROM _drop GROUP BY ALL").fetchall()
@@ -305,9 +311,9 @@ def _run(
 ) -> IngestReport:
     """One ingest transaction over `sources`; a source that fails to read is retried line by line
     (JSONL) or reported as failed, and the transaction is run again without it. A batch that fails
-    is split (`canonical.split`) and run again."""
+    is split (`batches.split`) and run again."""
     order = [f for s in sources for f in s.files]
-    sources = canonical.batched(store.con, list(sources))
+    sources = batches.batched(store.con, list(sources))
     failed = list(failed)
     reports: list[FileReport] = []
     hours = 0
@@ -324,11 +330,11 @@ def _run(
             s = sources[f.index]
             if s.parts:
                 log.info("%s could not be read together (%s); splitting", s.source, canonical._first_line(f.exc))
-                sources[f.index:f.index + 1] = canonical.split(store.con, s, f.exc)
+                sources[f.index:f.index + 1] = batches.split(store.con, s, f.exc)
                 continue
-            retry = s.line_by_line()
+            retry = s.tolerant(store.con)
             if retry:
-                log.info("%s has malformed lines; re-reading line by line", s.source)
+                log.info("%s has rows its reader cannot parse; reading it again past them", s.source)
                 sources[f.index] = retry
                 continue
             error = f"cannot read {s.source} as {s.format}: {canonical._first_line(f.exc)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gzip
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -206,7 +207,7 @@ def csv_header(path: str) -> tuple[str, tuple[str, ...]] | None:
                 line = fh.readline(_TEXT_CHECK_BYTES)
     except (OSError, EOFError, UnicodeDecodeError):
         return None
-    line = line.rstrip("\r\n")
+    line = line.removeprefix("\ufeff").rstrip("\r\n")  # a byte order mark is not part of the first name
     delim = max(_CSV_DELIMITERS, key=line.count)
     if not line.count(delim) or not line.isprintable() and "\t" not in line:
         return None
@@ -393,7 +394,7 @@ class Source:
     `lines` is SQL for the same rows with line numbers (default: `raw`); text files are read
     without them, as numbering lines makes the read single-threaded. `jsonl` is the path of a
     JSONL file: its line-exact reader is the fallback, and its quarantine is found by line text.
-    A batch (`batch`) reads the files of its `parts` (one-file sources) in one statement; its
+    A batch (`batches.batch`) reads the files of its `parts` (one-file sources) in one statement; its
     rows carry their file in `_file`.
     """
 
@@ -405,6 +406,7 @@ class Source:
     lines: str | None = None  # for JSONL, its line-exact reader
     jsonl: str | None = None
     parts: tuple[Source, ...] = ()
+    rejects: str | None = None  # a tolerant CSV read: the prefix of its temp tables (`tolerant_csv`)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -423,75 +425,41 @@ class Source:
             return None
         return dataclasses.replace(self, raw=jsonl_lines_relation(self.jsonl, numbered=False), malformed=True)
 
-
-# At most this many files are read in one statement (the file list is part of its SQL).
-BATCH_MAX_FILES = 2000
-
-
-def _batchable(s: Source) -> bool:
-    """A file read whole by a typed reader (not stdin, not the line-exact reader, not an export)."""
-    return s.format in FORMATS and not (s.malformed or s.bucketed or s.parts) and Path(s.source).is_absolute()
-
-
-def batched(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[Source]:
-    """`sources` with the files of each format merged into batches, each where its first file was.
-
-    A folder of small logs is then one planned read per format instead of one per file (2,000
-    JSONL files: a statement each took ~15 ms, most of the time). CSV files are batched by header
-    (`csv_header`), so that a batch needs no dialect sniffing. Files a batch cannot read together
-    stay single.
-    """
-    groups: list[list[Source]] = []
-    open_group: dict[tuple, list[Source]] = {}
-    for s in sources:
-        key = (s.format, csv_header(s.source) if s.format == "csv" else None)
-        group = open_group.get(key) if _batchable(s) else None
-        if group is None or len(group) >= BATCH_MAX_FILES:
-            group = []
-            groups.append(group)
-            if _batchable(s):
-                open_group[key] = group
-        group.append(s)
-    out: list[Source] = []
-    for group in groups:
-        merged = batch(con, group) if len(group) > 1 else None
-        out += [merged] if merged else group
-    return out
+    def tolerant(self, con: duckdb.DuckDBPyConnection) -> Source | None:
+        """This source read past what its reader could not parse, when it was not already: JSONL
+        line by line, a CSV file skipping its broken rows (`tolerant_csv`); else None."""
+        if self.jsonl is not None:
+            return self.line_by_line()
+        if self.format == "csv" and self.rejects is None and not self.parts and Path(self.source).is_absolute():
+            return tolerant_csv(con, self)
+        return None
 
 
-def batch(con: duckdb.DuckDBPyConnection, parts: list[Source]) -> Source | None:
-    """One source reading the files of `parts` (one format; CSV: one header) together, by column
-    name; None when their columns do not fit together (each is then read on its own)."""
-    if len(parts) == 1:
-        return parts[0]
-    fmt, named = parts[0].format, "filename = '_file'"
-    files = "[" + ", ".join(_lit(p.source) for p in parts) + "]"
-    line, header = "NULL::BIGINT", csv_header(parts[0].source) if fmt == "csv" else None
-    if fmt == "jsonl":
-        src, present = _json_reader(files, named), _JSON_PRESENT
-    elif header is not None:
-        src, present = _csv_reader(files, header, named), _present(header[1])
-    else:
-        if fmt == "parquet":
-            src = f"read_parquet({files}, union_by_name = true, file_row_number = true, {named})"
-            line = "file_row_number + 1"
-        else:
-            src = f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, {named})"
-        try:
-            present = {c.lower(): c for c in _source_columns(con, src)}
-        except duckdb.Error as exc:
-            log.info("reading %d %s files one by one: %s", len(parts), fmt, _first_line(exc))
-            return None
-    raw = f"(SELECT {_picks(present)}, {line} AS _line, _file FROM {src})"
-    return Source(f"{len(parts)} {fmt} files", fmt, raw, parts=tuple(parts))
+_TOLERANT_READS = itertools.count(1)
 
 
-def split(con: duckdb.DuckDBPyConnection, s: Source, exc: BaseException) -> list[Source]:
-    """A batch that failed to read, split: the file the error names on its own after the others
-    (still a batch), or every file on its own when the error names none."""
-    named = [p for p in s.parts if f'"{p.source}"' in str(exc)]
-    if not named:
-        return list(s.parts)
-    rest = [p for p in s.parts if p is not named[0]]
-    merged = batch(con, rest)
-    return [merged, named[0]] if merged else [*rest, named[0]]
+def tolerant_csv(con: duckdb.DuckDBPyConnection, s: Source) -> Source | None:
+    """A CSV file read past its broken rows (wrong number of fields, an unterminated quote, bad
+    UTF-8): DuckDB skips them into the temp tables `<rejects>_e`/`_s`, which the ingest quarantines
+    (`quarantine.record_rejected_csv`). The line-numbered read counts the skipped lines back in
+    (`<rejects>_shift`, made from them), so other rows keep their line numbers."""
+    t = f"_csv_rejects_{next(_TOLERANT_READS)}"
+    lit, header = _lit(s.source), csv_header(s.source)
+    store = ("store_rejects = true", f"rejects_table = '{t}_e'", f"rejects_scan = '{t}_s'")
+
+    def read(*options: str) -> str:
+        if header is not None:
+            return _csv_reader(lit, header, "ignore_errors = true", *options)
+        return f"read_csv({', '.join((lit, 'header = true', 'all_varchar = true', 'ignore_errors = true', *options))})"
+
+    try:
+        present = _present(header[1]) if header else {c.lower(): c for c in _source_columns(con, read())}
+    except duckdb.Error:
+        return None
+    if "timestamp" not in present:
+        return None
+    picks = _picks(present)
+    numbered = (f"(SELECT {picks}, _line FROM (SELECT r.*, r._rn + 1 + coalesce(x.shift, 0) AS _line FROM "
+                f"(SELECT *, row_number() OVER () AS _rn FROM {read()}) r ASOF LEFT JOIN {t}_shift x ON r._rn >= x.k))")
+    raw = f"(SELECT {picks}, NULL::BIGINT AS _line FROM {read(*store)})"
+    return dataclasses.replace(s, raw=raw, lines=numbered, rejects=t)

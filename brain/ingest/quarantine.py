@@ -62,6 +62,38 @@ def record_jsonl(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, pa
         con.execute("DROP TABLE _bad_text")
 
 
+def record_rejected_csv(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, rejects: str) -> int:
+    """Quarantine the CSV rows a tolerant read (`canonical.tolerant_csv`) could not parse; returns
+    how many lines. Also makes `<rejects>_shift`, which its line-numbered read needs: for the i-th
+    skipped line L (by line), the rows read from row L - i on come after i skipped lines."""
+    exists = one_row(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [f"{rejects}_e"]
+    ))[0]
+    errors = f"{rejects}_e" if exists else (
+        "(SELECT NULL::UBIGINT AS line, NULL::UBIGINT AS column_idx, NULL AS csv_line, NULL AS error_message LIMIT 0)")
+    # a line once however often it was scanned (the price sample reads the first rows too), with
+    # its first error (DuckDB adds one for each missing column)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {rejects}_lines AS
+        SELECT line::BIGINT AS _line, any_value(csv_line) AS _raw,
+               'malformed CSV row: ' || arg_min(error_message, coalesce(column_idx, 0)) AS _reason
+        FROM {errors} GROUP BY line"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {rejects}_shift AS
+        SELECT _line - i AS k, max(i) AS shift FROM (
+            SELECT _line, row_number() OVER (ORDER BY _line) AS i FROM {rejects}_lines) GROUP BY ALL"""
+    )
+    _store(con, ingest_id, source, f"SELECT _line, _reason, rtrim(_raw, chr(10) || chr(13)) AS _raw FROM {rejects}_lines")
+    return int(one_row(con.execute(f"SELECT count(*) FROM {rejects}_lines"))[0])
+
+
+def drop_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> None:
+    """Drop the temp tables of a tolerant CSV read."""
+    for suffix in ("_e", "_s", "_lines", "_shift"):
+        con.execute(f"DROP TABLE IF EXISTS {rejects}{suffix}")
+
+
 def _store(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, untrusted_sql: str) -> None:
     """Write rows (`_line`, `_reason`, `_raw`) of `source` to the quarantine; rows already there are re-stamped."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _untrusted AS {untrusted_sql}")

@@ -205,7 +205,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, ingest_id: int, s: canonical.Sou
     else:  # rows read with their line numbers (Parquet, Arrow) name the lines to re-read
         lines = (f"SELECT source_line FROM events WHERE ingest_id = {-int(ingest_id)} "
                  f"AND source_file = {canonical._lit(s.source)}" if s.lines is None else None)
-        quarantine.record(con, ingest_id, s.source, s.numbered(), lines)
+        quarantine.record(con, ingest_id, s.source, s.numbered(), lines, rejects=s.rejects)
 
 
 def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:

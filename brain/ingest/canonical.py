@@ -441,8 +441,8 @@ _TOLERANT_READS = itertools.count(1)
 def tolerant_csv(con: duckdb.DuckDBPyConnection, s: Source) -> Source | None:
     """A CSV file read past its broken rows (wrong number of fields, an unterminated quote, bad
     UTF-8): DuckDB skips them into the temp tables `<rejects>_e`/`_s`, which the ingest quarantines
-    (`quarantine.record_rejected_csv`). The line-numbered read counts the skipped lines back in
-    (`<rejects>_shift`, made from them), so other rows keep their line numbers."""
+    (`quarantine.record_rejected_csv`). Its line-numbered read does not count the skipped lines:
+    the quarantine adds them back (`<rejects>_shift`) to the few rows it records."""
     t = f"_csv_rejects_{next(_TOLERANT_READS)}"
     lit, header = _lit(s.source), csv_header(s.source)
     store = ("store_rejects = true", f"rejects_table = '{t}_e'", f"rejects_scan = '{t}_s'")
@@ -459,7 +459,6 @@ def tolerant_csv(con: duckdb.DuckDBPyConnection, s: Source) -> Source | None:
     if "timestamp" not in present:
         return None
     picks = _picks(present)
-    numbered = (f"(SELECT {picks}, _line FROM (SELECT r.*, r._rn + 1 + coalesce(x.shift, 0) AS _line FROM "
-                f"(SELECT *, row_number() OVER () AS _rn FROM {read()}) r ASOF LEFT JOIN {t}_shift x ON r._rn >= x.k))")
+    numbered = f"(SELECT {picks}, row_number() OVER () + 1 AS _line FROM {read()})"  # skipped lines not counted
     raw = f"(SELECT {picks}, NULL::BIGINT AS _line FROM {read(*store)})"
     return dataclasses.replace(s, raw=raw, lines=numbered, rejects=t)

@@ -20,19 +20,30 @@ _SUPERSEDED_SQL = """starts_with(q.source_file, '/') AND EXISTS (
 
 
 def record(
-    con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, numbered_sql: str, lines_sql: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: int,
+    source: str,
+    numbered_sql: str,
+    lines_sql: str | None = None,
+    rejects: str | None = None,
 ) -> None:
     """Quarantine the untrusted rows of `numbered_sql` (a `validated_select` with line numbers).
 
     `lines_sql`, when the untrusted lines are known, selects them: only lines in their range are
     parsed and validated again (a truncated last line costs one line, not a second full pass).
+    `rejects`: the rows came from a tolerant CSV read, whose numbering skipped the lines it could
+    not parse; `<rejects>_shift` adds them back.
     """
     only = ""
     if lines_sql:
         lo, hi = con.execute(f"SELECT min(l), max(l) FROM ({lines_sql}) t(l)").fetchall()[0]
         if lo is not None:  # a plain range is pushed below the parsing; the IN list is not
             only = f" AND _line BETWEEN {int(lo)} AND {int(hi)} AND _line IN ({lines_sql})"
-    _store(con, ingest_id, source, f"SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad{only}")
+    untrusted = f"SELECT _line, _reason, _raw FROM ({numbered_sql}) s WHERE _bad{only}"
+    if rejects:  # row r (line r + 1 as numbered) comes after the i skipped lines with k <= r
+        untrusted = (f"SELECT b._line + coalesce(x.shift, 0) AS _line, b._reason, b._raw FROM ({untrusted}) b "
+                     f"ASOF LEFT JOIN {rejects}_shift x ON b._line - 1 >= x.k")
+    _store(con, ingest_id, source, untrusted)
 
 
 def record_jsonl(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, path: str, bad: int) -> None:
@@ -64,7 +75,7 @@ def record_jsonl(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, pa
 
 def record_rejected_csv(con: duckdb.DuckDBPyConnection, ingest_id: int, source: str, rejects: str) -> int:
     """Quarantine the CSV rows a tolerant read (`canonical.tolerant_csv`) could not parse; returns
-    how many lines. Also makes `<rejects>_shift`, which its line-numbered read needs: for the i-th
+    how many lines. Also makes `<rejects>_shift` for the rows `record` numbers: for the i-th
     skipped line L (by line), the rows read from row L - i on come after i skipped lines."""
     exists = one_row(con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [f"{rejects}_e"]

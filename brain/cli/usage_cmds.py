@@ -112,7 +112,7 @@ def cmd_ingest(args) -> int:
                 tmp = stdin_to_file(settings.store_path.parent / "incoming")
                 paths = [str(tmp) if p == "-" else p for p in paths]
             try:
-                print(f"handing {len(paths)} file(s) to the running server (pid {server['pid']})", file=sys.stderr)
+                print(f"handing {count(len(paths), 'path')} to the running server (pid {server['pid']})", file=sys.stderr)
                 result = remote_ingest(server, paths, args.format)
             finally:
                 if tmp is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -92,23 +93,44 @@ def change_notes(graph) -> list[ChangeNote]:
     return out
 
 
-def agent_infos(graph, identities, cfg: AnomalyConfig) -> dict[str, AgentInfo]:
-    """AgentInfo per agent node id: names, owner, team and the nodes whose changes concern it."""
-    out = {}
-    for ident in identities:
-        related = {ident.node_id}
-        related.update(d["id"] for d in graph.dependencies(ident.node_id, cfg.related_depth))
-        owner = graph.owner_of_id(ident.node_id)
-        related.update(x for x in (owner.get("person_id"), owner.get("team_id")) if x)
-        out[ident.node_id] = AgentInfo(
-            node_id=ident.node_id,
-            name=ident.name,
-            agent_id=ident.agent_id,
-            owner=ident.owner,
-            team=ident.team,
-            related=frozenset(related),
-        )
-    return out
+def agent_info(graph, ident, cfg: AnomalyConfig) -> AgentInfo:
+    """An agent's names, owner, team and the nodes whose changes concern it."""
+    related = {ident.node_id}
+    related.update(d["id"] for d in graph.dependencies(ident.node_id, cfg.related_depth))
+    owner = graph.owner_of_id(ident.node_id)
+    related.update(x for x in (owner.get("person_id"), owner.get("team_id")) if x)
+    return AgentInfo(
+        node_id=ident.node_id,
+        name=ident.name,
+        agent_id=ident.agent_id,
+        owner=ident.owner,
+        team=ident.team,
+        related=frozenset(related),
+    )
+
+
+class AgentInfos(Mapping[str, AgentInfo]):
+    """AgentInfo per agent node id, each worked out from the graph (under the brain's lock) when a
+    scan first asks for it: a scan asks only for the agents it reports on (2,500 agents up front
+    took 0.37 s of every scan)."""
+
+    def __init__(self, brain, identities, cfg: AnomalyConfig):
+        self._brain, self._graph, self._cfg = brain, brain.graph, cfg
+        self._identities = {i.node_id: i for i in identities}
+        self._known: dict[str, AgentInfo] = {}
+
+    def __getitem__(self, node_id: str) -> AgentInfo:
+        if node_id not in self._known:
+            ident = self._identities[node_id]
+            with _guard(self._brain):
+                self._known[node_id] = agent_info(self._graph, ident, self._cfg)
+        return self._known[node_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._identities)
+
+    def __len__(self) -> int:
+        return len(self._identities)
 
 
 def load_acks(store) -> dict[str, Ack]:
@@ -125,7 +147,7 @@ def _guard(brain):
 
 def _context(brain, cfg: AnomalyConfig):
     identities = brain.identities()
-    return identities, agent_infos(brain.graph, identities, cfg), change_notes(brain.graph)
+    return identities, AgentInfos(brain, identities, cfg), change_notes(brain.graph)
 
 
 def detect_anomalies(

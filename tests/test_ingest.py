@@ -324,6 +324,21 @@ def test_csv_rows_that_cannot_be_parsed_are_quarantined_and_the_rest_kept(store,
     assert not store.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
 
 
+def test_a_csv_row_with_an_open_quote_is_kept_whole_and_listed_on_one_line(store, tmp_path, capsys):
+    from brain.cli import main
+
+    path = tmp_path / "u.csv"  # the open quote runs to the end of the file: those lines are its row
+    path.write_text("timestamp,model\n2025-03-01T10:00:00Z,gpt-4o\n2025-03-01T11:00:00Z,\"gpt\n2025-03-01T12:00:00Z,gpt-4o\n")
+    assert ingest_files(store, [path]).files[0].quarantined == 1
+    assert store.con.execute("SELECT source_line, raw FROM quarantine").fetchall() == [
+        (3, '2025-03-01T11:00:00Z,"gpt\n2025-03-01T12:00:00Z,gpt-4o')
+    ]
+    store.close()
+    assert main(["quarantine", "--store", str(tmp_path / ".brain" / "usage.duckdb")]) == 0
+    (listed,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith(str(path))]
+    assert listed.endswith('2025-03-01T11:00:00Z,"gpt\\n2025-03-01T12:00:00Z,gpt-4o')
+
+
 def test_csv_lines_count_the_header(store, tmp_path):
     path = tmp_path / "u.csv"
     path.write_text("timestamp,model,input_tokens\n2025-03-01T00:00:00Z,gpt-4o,5\nnope,gpt-4o,5\n")

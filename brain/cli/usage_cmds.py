@@ -79,6 +79,11 @@ def _store(args, read_only: bool = False):
     return open_store(settings_from(args).store_path, read_only=read_only)
 
 
+def _one_line(text: str) -> str:
+    """A row as written, on one table line (a CSV row with an open quote can run over several)."""
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+
+
 # `brain ingest` lists at most this many files; a folder of hourly logs is summed up in one row.
 MAX_FILE_ROWS = 20
 _COUNTS = ("accepted", "replaced", "duplicates", "quarantined")
@@ -167,7 +172,7 @@ def cmd_quarantine(args) -> int:
     print_table(report["by_reason"], [("rows", "rows"), ("reason", "reason"), ("source_file", "file")])
     print()
     print_table(
-        [{**d, "raw": (d["raw"] or "")[:60], "old": "superseded" if d["superseded"] else ""} for d in report["rows"]],
+        [{**d, "raw": _one_line(d["raw"] or "")[:60], "old": "superseded" if d["superseded"] else ""} for d in report["rows"]],
         [("source_file", "file"), ("source_line", "line"), ("reason", "reason"), ("raw", "row"),
          *([("old", "")] if args.history else [])],
     )

@@ -183,6 +183,7 @@ CSV_HEADS = {  # file text -> the delimiter read without sniffing (None: DuckDB'
     "crlf": ("timestamp,model,input_tokens\r\n2025-03-01T10:00:00Z,gpt-4o,5\r\n", ","),
     "byte order mark": ("\ufefftimestamp,model,input_tokens\n2025-03-01T10:00:00Z,gpt-4o,5\n", ","),
     "spaces after commas": ("timestamp, model, input_tokens\n2025-03-01T10:00:00Z, gpt-4o, 5\n", None),
+    "backslash-escaped quotes": ('timestamp,model,input_tokens,run_id\n2025-03-01T10:00:00Z,gpt-4o,5,"a \\"b\\""\n', None),
 }
 
 

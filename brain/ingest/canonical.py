@@ -193,19 +193,22 @@ _CSV_DELIMITERS = (",", ";", "\t", "|")
 
 def csv_header(path: str) -> tuple[str, tuple[str, ...]] | None:
     """The delimiter and column names of a CSV file's header line, when it is plainly one (UTF-8,
-    a known delimiter, distinct names, `timestamp` among them); None leaves the file to DuckDB's
-    dialect sniffer."""
+    a known delimiter, distinct names, `timestamp` among them) and the rows after it escape no
+    quote with a backslash (read with RFC 4180 quoting); None leaves the file to DuckDB's dialect
+    sniffer."""
     low = path.lower()
     if low.endswith(".zst"):
         return None
     try:
         if low.endswith((".gz", ".gzip")):
             with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-                line = fh.readline(_TEXT_CHECK_BYTES)
+                line, sample = fh.readline(_TEXT_CHECK_BYTES), fh.read(_TEXT_CHECK_BYTES)
         else:
             with open(path, encoding="utf-8", newline="") as fh:
-                line = fh.readline(_TEXT_CHECK_BYTES)
+                line, sample = fh.readline(_TEXT_CHECK_BYTES), fh.read(_TEXT_CHECK_BYTES)
     except (OSError, EOFError, UnicodeDecodeError):
+        return None
+    if '\\"' in sample:
         return None
     line = line.removeprefix("\ufeff").rstrip("\r\n")  # a byte order mark is not part of the first name
     delim = max(_CSV_DELIMITERS, key=line.count)

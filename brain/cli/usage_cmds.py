@@ -294,8 +294,7 @@ def _unclaimed_hint(brain: Brain, name: str, days: int) -> str:
     row = next((r for r in rows if (r["seen_as"] or "").lower() == name.lower()), None)
     if row is None:
         return ""
-    n = row["requests"]
-    return (f"; usage names it: {n:,} request{'' if n == 1 else 's'}, {usd(row['spend_usd'], missing='unpriced')} "
+    return (f"; usage names it: {count(row['requests'], 'request')}, {usd(row['spend_usd'], missing='unpriced')} "
             f"in {days} days, unattributed ({row['how_to_claim']})")
 
 

@@ -394,9 +394,7 @@ def _ingest_files(
                 canonical.check_text(path, fmt)
                 if progress:
                     progress(f"reading {Path(source).name}", n, len(paths))
-                raw = canonical.raw_relation(con, path, fmt)
-                lines = None if fmt == "parquet" else canonical.raw_relation(con, path, fmt, lines=True)
-                src = canonical.Source(source, fmt, raw, lines=lines, jsonl=path if fmt == "jsonl" else None)
+                src = canonical.file_source(con, path, source, fmt)
                 sources.append(src.line_by_line() or src if src.jsonl and canonical.ends_in_a_partial_line(path) else src)
                 seen.add(source)
             except IngestError as exc:

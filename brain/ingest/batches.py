@@ -19,7 +19,6 @@ from brain.ingest.canonical import (
     _picks,
     _present,
     _source_columns,
-    csv_header,
 )
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def batched(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[Sourc
     groups: list[list[Source]] = []
     open_group: dict[tuple, list[Source]] = {}
     for s in sources:
-        key = (s.format, csv_header(s.source) if s.format == "csv" else None)
+        key = (s.format, s.header)
         group = open_group.get(key) if _batchable(s) else None
         if group is None or len(group) >= BATCH_MAX_FILES:
             group = []
@@ -66,7 +65,7 @@ def batch(con: duckdb.DuckDBPyConnection, parts: list[Source]) -> Source | None:
         return parts[0]
     fmt, named = parts[0].format, "filename = '_file'"
     files = "[" + ", ".join(_lit(p.source) for p in parts) + "]"
-    line, header = "NULL::BIGINT", csv_header(parts[0].source) if fmt == "csv" else None
+    line, header = "NULL::BIGINT", parts[0].header
     if fmt == "jsonl":
         src, present = _json_reader(files, named), _JSON_PRESENT
     elif header is not None:

@@ -151,40 +151,44 @@ _TIMESTAMP_TYPES = frozenset(("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAM
                               "TIMESTAMP_NS", "DATE"))
 
 
-def raw_relation(con: duckdb.DuckDBPyConnection, path: str, fmt: str, lines: bool = False) -> str:
-    """SQL for a relation of the canonical columns (raw values, NULL where absent) plus `_line`.
+def file_source(con: duckdb.DuckDBPyConnection, path: str, source: str, fmt: str) -> Source:
+    """The Source of one usage file (`path` is read, `source` names it in the store): its raw
+    canonical columns (raw values, NULL where absent) plus `_line`, and a line-numbered read.
 
-    `_line` is the 1-based row of a Parquet file; for text formats it is the line number only with
-    `lines=True` (a numbering window makes the read single-threaded, so ingest counts lines only
-    when it has rows to quarantine) and NULL otherwise. Use `jsonl_lines_relation` for JSONL lines.
+    `_line` in `raw` is the 1-based row of a Parquet file and NULL for text formats: numbering
+    lines makes the read single-threaded, so ingest numbers them (`lines`) only when it has rows
+    to quarantine. Each file's schema (or CSV header) is read once, here.
     """
     lit = _lit(path)
-    if fmt == "parquet":
-        src = f"read_parquet({lit}, file_row_number = true)"
-        line = "file_row_number + 1"
-        try:  # a file with its own `file_row_number` column cannot get DuckDB's: no row numbers then
-            if "file_row_number" in _source_columns(con, f"read_parquet({lit})"):
-                src, line = f"read_parquet({lit})", "NULL::BIGINT"
-        except duckdb.Error:
-            pass  # reported below, by the read that keeps its error
-    elif fmt == "csv":
-        line = "row_number() OVER () + 1" if lines else "NULL::BIGINT"
+    if fmt == "jsonl":  # the reader is told every column: nothing to look up (a file it cannot read fails the insert)
+        raw = f"(SELECT {_picks(_JSON_PRESENT)}, NULL::BIGINT AS _line FROM {_json_reader(lit)})"
+        return Source(source, fmt, raw, lines=jsonl_lines_relation(path), jsonl=path)
+    if fmt == "csv":
         header = csv_header(path)
         if header is not None:  # the dialect is known: no sniffing (~15 ms a file), nothing to look up
-            return f"(SELECT {_picks(_present(header[1]))}, {line} AS _line FROM {_csv_reader(lit, header)})"
-        src = f"read_csv({lit}, header = true, all_varchar = true)"
-    else:
-        if lines:
-            return jsonl_lines_relation(path)
-        # the reader is told every column: nothing to look up (a file it cannot read fails the insert)
-        return f"(SELECT {_picks(_JSON_PRESENT)}, NULL::BIGINT AS _line FROM {_json_reader(lit)})"
+            src, present = _csv_reader(lit, header), _present(header[1])
+        else:
+            src = f"read_csv({lit}, header = true, all_varchar = true)"
+            present = _columns(con, path, fmt, src)
+        picks = _picks(present)
+        return Source(source, fmt, f"(SELECT {picks}, NULL::BIGINT AS _line FROM {src})",
+                      lines=f"(SELECT {picks}, row_number() OVER () + 1 AS _line FROM {src})", header=header)
+    present = _columns(con, path, fmt, f"read_parquet({lit})")
+    # a file with its own `file_row_number` column cannot get DuckDB's: no row numbers then
+    src, line = (f"read_parquet({lit})", "NULL::BIGINT") if "file_row_number" in present else (
+        f"read_parquet({lit}, file_row_number = true)", "file_row_number + 1")
+    return Source(source, fmt, f"(SELECT {_picks(present)}, {line} AS _line FROM {src})")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: str, fmt: str, src: str) -> dict[str, str]:
+    """A file's columns (lower-cased name -> name); IngestError when it cannot be read or has no timestamp."""
     try:
         present = {c.lower(): c for c in _source_columns(con, src)}
     except duckdb.Error as exc:
         raise IngestError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from exc
     if "timestamp" not in present:
         raise IngestError(f"{path} has no 'timestamp' column; see the canonical fields in DESIGN.md")
-    return f"(SELECT {_picks(present)}, {line} AS _line FROM {src})"
+    return present
 
 
 # Delimiters a canonical CSV header is split by, when it is plain enough to read without sniffing.
@@ -410,6 +414,7 @@ class Source:
     jsonl: str | None = None
     parts: tuple[Source, ...] = ()
     rejects: str | None = None  # a tolerant CSV read: the prefix of its temp tables (`tolerant_csv`)
+    header: tuple[str, tuple[str, ...]] | None = None  # a CSV file's plain header (`csv_header`)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -447,7 +452,7 @@ def tolerant_csv(con: duckdb.DuckDBPyConnection, s: Source) -> Source | None:
     (`quarantine.record_rejected_csv`). Its line-numbered read does not count the skipped lines:
     the quarantine adds them back (`<rejects>_shift`) to the few rows it records."""
     t = f"_csv_rejects_{next(_TOLERANT_READS)}"
-    lit, header = _lit(s.source), csv_header(s.source)
+    lit, header = _lit(s.source), s.header
     store = ("store_rejects = true", f"rejects_table = '{t}_e'", f"rejects_scan = '{t}_s'")
 
     def read(*options: str) -> str:

@@ -362,10 +362,31 @@ def is_ignored(rel_path: str, filters: tuple[str, ...]) -> bool:
     return False
 
 
-def walk_vault(root: Path, filters: tuple[str, ...], issues: list[VaultIssue]) -> Iterator[str]:
-    """Yield vault-relative POSIX paths of every non-ignored file, following symlinks safely."""
+def _links_into(path: str, root_str: str) -> bool:
+    """True when `path` is a symlink whose target is inside the vault or is an ancestor of it."""
+    if not os.path.islink(path):
+        return False
+    target = os.path.realpath(path)
+    return (
+        target == root_str
+        or target.startswith(root_str.rstrip(os.sep) + os.sep)
+        or root_str.startswith(target.rstrip(os.sep) + os.sep)
+    )
+
+
+def walk_vault(
+    root: Path, filters: tuple[str, ...], issues: list[VaultIssue], vault_root: Path | None = None
+) -> Iterator[str]:
+    """Yield root-relative POSIX paths of every non-ignored file, following symlinks as Obsidian does.
+
+    Like Obsidian, a symlink whose target is inside the vault (or is a folder the vault sits in) is
+    not followed: the real file is read under its real path, and an ancestor cannot pull the
+    surrounding tree in. Symlinks to folders elsewhere are followed, each folder once.
+    `vault_root` is the vault when `root` is one of its subfolders.
+    """
     seen_dirs: set[tuple[int, int]] = set()
     root_str = str(root)
+    vault_str = os.path.realpath(vault_root if vault_root is not None else root)
     for dirpath, dirnames, filenames in os.walk(root_str, followlinks=True, onerror=None):
         try:
             st = os.stat(dirpath)
@@ -383,13 +404,13 @@ def walk_vault(root: Path, filters: tuple[str, ...], issues: list[VaultIssue]) -
         keep = []
         for d in dirnames:
             rel = f"{rel_dir}/{d}" if rel_dir else d
-            if d.startswith(".") or is_ignored(rel + "/", filters):
+            if d.startswith(".") or is_ignored(rel + "/", filters) or _links_into(os.path.join(dirpath, d), vault_str):
                 continue
             keep.append(d)
         dirnames[:] = sorted(keep)
         for fname in sorted(filenames):
             rel = f"{rel_dir}/{fname}" if rel_dir else fname
-            if fname.startswith(".") or is_ignored(rel, filters):
+            if fname.startswith(".") or is_ignored(rel, filters) or _links_into(os.path.join(dirpath, fname), vault_str):
                 continue
             yield rel
 

@@ -254,7 +254,7 @@ class VaultWatcher:
         for d in dirs:  # everything under a touched folder, as it is on disk now
             base = self.root / d if d else self.root
             if base.is_dir():
-                for rel in walk_vault(base, (), []):
+                for rel in walk_vault(base, (), [], vault_root=self.root):
                     full_rel = f"{d}/{rel}" if d else rel
                     if not is_ignored(full_rel, self.filters):
                         (notes if full_rel.lower().endswith(".md") else attachments).add(full_rel)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import yaml
@@ -80,7 +79,6 @@ def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
             "List FM.md": "---\n- a\n- b\n---\n",
         }
     )
-    os.symlink(root, root / "loop")  # a symlink loop back to the root
     vault = read_vault(root)
     assert {"Good", "Broken YAML", "Latin1", "Empty", "Big", "Ünïcode and spaces 🚀", "List FM"} <= set(vault.notes)
     assert "Binary" not in vault.notes
@@ -89,7 +87,6 @@ def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
     assert "UTF-8" in issues["Latin1.md"].message
     assert "binary" in issues["Binary.md"].message
     assert "not a mapping" in issues["List FM.md"].message
-    assert any("symlink loop" in i.message for i in vault.issues)
     assert vault.notes["Big.md"[:-3]].size > 5_000_000
     g = CompanyGraph.from_vault(vault)
     broken = g.node("Broken YAML")
@@ -97,6 +94,49 @@ def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
     assert g.node("Ünïcode and spaces 🚀")["type"] == "tool"
     kinds = {(gap.kind, gap.node) for gap in g.inventory_gaps()}
     assert ("broken_yaml", "Broken YAML.md") in kinds
+
+
+def test_symlink_to_a_folder_inside_the_vault_is_not_followed(make_vault):
+    root = make_vault({"Agents/Bot.md": '---\nowner: "[[Ada]]"\n---\n', "People/Ada.md": "x"})
+    (root / "AAA").symlink_to("Agents")  # sorts before the real folder
+    (root / "People" / "Again").symlink_to("../Agents")
+    (root / "Ada link.md").symlink_to("People/Ada.md")
+    vault = read_vault(root)
+    assert sorted(vault.notes) == ["Agents/Bot", "People/Ada"]
+    assert vault.notes["Agents/Bot"].type == "agent"
+    assert vault.issues == [] and vault.files == []
+    g = CompanyGraph.from_vault(vault)
+    assert [(u, v, d["relation"]) for u, v, d in g.g.edges(data=True)] == [("Agents/Bot", "People/Ada", "owned_by")]
+
+
+def test_symlink_to_the_vault_or_a_folder_around_it_is_not_followed(tmp_path):
+    (tmp_path / "Outside.md").write_text("not part of the vault")
+    root = tmp_path / "vault"
+    (root / "Notes").mkdir(parents=True)
+    (root / "Notes" / "A.md").write_text("a")
+    (root / "parent").symlink_to("..")
+    (root / "Notes" / "self").symlink_to("..")
+    (root / "Notes" / "here").symlink_to(".")
+    (root / "top").symlink_to("/")
+    vault = read_vault(root)
+    assert sorted(vault.notes) == ["Notes/A"]
+    assert vault.issues == [] and vault.files == []
+
+
+def test_symlink_to_a_folder_outside_is_followed_once(tmp_path):
+    outside = tmp_path / "shared"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "Shared.md").write_text("[[A]]")
+    (outside / "sub" / "Deep.md").write_text("d")
+    (outside / "sub" / "up").symlink_to("..")  # a loop outside the vault
+    root = tmp_path / "vault"
+    root.mkdir()
+    (root / "A.md").write_text("[[Shared]]")
+    (root / "Linked").symlink_to(outside)
+    (root / "Lfile.md").symlink_to(outside / "Shared.md")
+    vault = read_vault(root)
+    assert sorted(vault.notes) == ["A", "Lfile", "Linked/Shared", "Linked/sub/Deep"]
+    assert [(i.path, "symlink loop" in i.message) for i in vault.issues] == [("Linked/sub/up", True)]
 
 
 def test_missing_vault_is_a_clear_error(tmp_path):

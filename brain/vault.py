@@ -305,8 +305,16 @@ def decode_note_bytes(data: bytes) -> tuple[str | None, str | None]:
         )
 
 
-def read_note_file(root: Path, rel_path: str, templates: str | None = None) -> tuple[Note | None, VaultIssue | None]:
-    """Read one `.md` file of the vault; a problem is returned as a VaultIssue, never raised."""
+def read_note_file(
+    root: Path, rel_path: str, templates: str | None = None, walked: bool = False
+) -> tuple[Note | None, VaultIssue | None]:
+    """Read one `.md` file of the vault; a problem is returned as a VaultIssue, never raised.
+
+    (None, None) when the path goes through a symlink Obsidian does not follow (see walk_vault);
+    `walked` says the path came from walk_vault, which already checked that.
+    """
+    if not walked and goes_through_inner_symlink(root, rel_path):
+        return None, None
     full = root / rel_path
     try:
         st = full.stat()
@@ -374,6 +382,13 @@ def _links_into(path: str, root_str: str) -> bool:
     )
 
 
+def goes_through_inner_symlink(root: Path, rel_path: str) -> bool:
+    """True when a vault path passes through a symlink that walk_vault does not follow."""
+    root_str = os.path.realpath(root)
+    parts = rel_path.split("/")
+    return any(_links_into(os.path.join(root_str, *parts[: i + 1]), root_str) for i in range(len(parts)))
+
+
 def walk_vault(
     root: Path, filters: tuple[str, ...], issues: list[VaultIssue], vault_root: Path | None = None
 ) -> Iterator[str]:
@@ -387,6 +402,8 @@ def walk_vault(
     seen_dirs: set[tuple[int, int]] = set()
     root_str = str(root)
     vault_str = os.path.realpath(vault_root if vault_root is not None else root)
+    if vault_root is not None and goes_through_inner_symlink(vault_root, os.path.relpath(root, vault_root).replace(os.sep, "/")):
+        return
     for dirpath, dirnames, filenames in os.walk(root_str, followlinks=True, onerror=None):
         try:
             st = os.stat(dirpath)
@@ -426,7 +443,7 @@ def read_vault(root: str | os.PathLike) -> Vault:
         if not rel.lower().endswith(".md"):
             vault.files.append(rel)
             continue
-        note, issue = read_note_file(root, rel, vault.templates)
+        note, issue = read_note_file(root, rel, vault.templates, walked=True)
         if issue is not None:
             vault.issues.append(issue)
         if note is not None:

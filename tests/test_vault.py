@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from brain.errors import VaultError
 from brain.graph import CompanyGraph
-from brain.vault import fast_frontmatter, normalise_value, parse_note, read_vault
+from brain.vault import (
+    fast_frontmatter,
+    normalise_value,
+    parse_note,
+    read_note_file,
+    read_vault,
+    walk_vault,
+)
 
 
 def test_skips_dot_folders_and_user_ignore_filters(make_vault):
@@ -107,6 +114,11 @@ def test_symlink_to_a_folder_inside_the_vault_is_not_followed(make_vault):
     assert vault.issues == [] and vault.files == []
     g = CompanyGraph.from_vault(vault)
     assert [(u, v, d["relation"]) for u, v, d in g.g.edges(data=True)] == [("Agents/Bot", "People/Ada", "owned_by")]
+    # The watcher reads single paths and walks touched folders: the same symlinks are skipped.
+    assert read_note_file(root, "AAA/Bot.md") == (None, None)
+    assert read_note_file(root, "Ada link.md") == (None, None)
+    assert list(walk_vault(root / "AAA", (), [], vault_root=root)) == []
+    assert list(walk_vault(root / "People", (), [], vault_root=root)) == ["Ada.md"]
 
 
 def test_symlink_to_the_vault_or_a_folder_around_it_is_not_followed(tmp_path):

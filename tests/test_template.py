@@ -104,3 +104,43 @@ def test_the_package_data_patterns_ship_every_starter_vault_file():
         for f in files
     }
     assert len(tree) > 20 and shipped == tree
+
+
+# -- `brain init` -----------------------------------------------------------------------------
+
+
+def test_init_force_keeps_the_users_files_byte_for_byte(tmp_path, capsys):
+    from brain.cli import main
+
+    home = b"# My own home\r\nmy notes, not the starter's \xe2\x9c\x93\n"
+    app = b'{"userIgnoreFilters": ["Private/"], "vimMode": true}'
+    (tmp_path / ".obsidian").mkdir()
+    (tmp_path / "Home.md").write_bytes(home)
+    (tmp_path / ".obsidian" / "app.json").write_bytes(app)
+    assert main(["init", str(tmp_path), "--force"]) == 0
+    assert (tmp_path / "Home.md").read_bytes() == home
+    assert (tmp_path / ".obsidian" / "app.json").read_bytes() == app
+    assert (tmp_path / "Agents" / "Support Agent.md").read_bytes() == (TEMPLATE / "Agents" / "Support Agent.md").read_bytes()
+    assert (tmp_path / ".obsidian" / "templates.json").is_file()
+    assert "Kept 2 existing files as they were" in capsys.readouterr().out
+
+
+def test_init_twice_with_force_copies_nothing_and_keeps_everything(tmp_path):
+    from brain.demo import init_vault
+
+    first = init_vault(tmp_path / "v")
+    assert first.kept == () and first.copied > 20
+    (first.path / "Home.md").write_text("edited\n")
+    again = init_vault(tmp_path / "v", force=True)
+    assert again.copied == 0 and len(again.kept) == first.copied and "Home.md" in again.kept
+    assert (first.path / "Home.md").read_text() == "edited\n"
+
+
+def test_init_where_it_cannot_write_is_one_error_line(tmp_path, capsys):
+    from brain.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    assert main(["init", str(tmp_path / "afile" / "vault")]) == 1  # like /proc/nope: no folder can be made
+    err = capsys.readouterr().err
+    assert err.startswith("Error: cannot create the starter vault in ") and err.count("\n") == 1
+    assert err.rstrip().endswith("Not a directory")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from brain.cli.common import parse_now, print_json, print_table
 from brain.errors import BrainError
-from brain.money import usd
+from brain.money import count, usd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Register init and demo."""
     p = sub.add_parser("init", help="create a starter vault (opens in Obsidian) in PATH")
     p.add_argument("path", help="folder to create; must be empty or missing")
-    p.add_argument("--force", action="store_true", help="copy the starter vault into a non-empty folder")
+    p.add_argument("--force", action="store_true", help="add the missing starter files to a non-empty folder; existing files are kept")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser(
@@ -36,8 +36,11 @@ def cmd_init(args) -> int:
     """Copy the starter vault."""
     from brain.demo import init_vault
 
-    dest = init_vault(args.path, force=args.force)
+    made = init_vault(args.path, force=args.force)
+    dest = made.path
     print(f"Created a starter vault in {dest}")
+    if made.kept:
+        print(f"Kept {count(len(made.kept), 'existing file')} as they were; copied only the {count(made.copied, 'missing file')}.")
     print("Open it in Obsidian (Open folder as vault), read Home.md, then try:")
     print(f"  brain graph --vault {_quote(dest)}")
     print(f"  brain check --vault {_quote(dest)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from collections import defaultdict
@@ -27,19 +28,18 @@ class Link:
 # Masking: code, inline code and %% comments %% never hold links, tags or headings.
 
 _FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
-_INLINE_CODE_RE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.S)
-_COMMENT_RE = re.compile(r"%%.*?(?:%%|\Z)", re.S)
+_SPAN_TOKEN_RE = re.compile(r"`+|%%")
+# Lines that start a new block: a code span never reaches into or out of them.
+_BLOCK_LINE_RE = re.compile(r"[ \t]*$| {0,3}#{1,6}(?:[ \t]|$)| {0,3}(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)")
+_HEADING_LINE_RE = re.compile(r" {0,3}#{1,6}(?:[ \t]|$)")
 
 
-def _blank(match: re.Match) -> str:
-    """Replace a span by spaces, keeping its newlines so line numbers stay true."""
-    return re.sub(r"[^\n]", " ", match.group(0))
+def _blank_span(text: str) -> str:
+    """Spaces for a span, keeping its newlines so line numbers stay true."""
+    return re.sub(r"[^\n]", " ", text)
 
 
-def mask_code(text: str) -> str:
-    """Blank out fenced code blocks, inline code and %% comments %%, preserving offsets."""
-    if "`" not in text and "~" not in text and "%%" not in text:
-        return text
+def _mask_fences(text: str) -> str:
     lines = text.split("\n")
     fence: str | None = None
     for i, line in enumerate(lines):
@@ -52,12 +52,77 @@ def mask_code(text: str) -> str:
             lines[i] = " " * len(line)
             if m and m.group(2)[0] == fence[0] and len(m.group(2)) >= len(fence) and not line.strip().strip(fence[0]):
                 fence = None
-    text = "\n".join(lines)
-    if "%%" in text:
-        text = _COMMENT_RE.sub(_blank, text)
-    if "`" in text:
-        text = _INLINE_CODE_RE.sub(_blank, text)
-    return text
+    return "\n".join(lines)
+
+
+def _block_starts(text: str) -> list[int]:
+    """Offsets where a new block (paragraph, heading, list item) begins; blank lines end blocks."""
+    starts = [0]
+    pos = 0
+    after_heading = False
+    for line in text.split("\n"):
+        if after_heading or _BLOCK_LINE_RE.match(line):
+            starts.append(pos)
+        after_heading = _HEADING_LINE_RE.match(line) is not None
+        pos += len(line) + 1
+    return starts
+
+
+def _code_and_comment_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every inline code span and %% comment %%, in one left-to-right pass.
+
+    CommonMark code spans: a backtick run is closed by the next run of the same length in the
+    same block; an unclosed run is literal text. Whichever opens first wins, so `%%` inside
+    code is text and backticks inside a comment are comment. An unclosed %% runs to the end.
+    """
+    tokens = [(m.start(), m.end()) for m in _SPAN_TOKEN_RE.finditer(text)]
+    blocks = _block_starts(text) if "`" in text else [0]
+    # closer[i]: the index of the next backtick run with the same length in the same block.
+    closer: list[int | None] = [None] * len(tokens)
+    next_comment: list[int | None] = [None] * len(tokens)
+    last_run: dict[tuple[int, int], int] = {}
+    last_comment: int | None = None
+    for i in range(len(tokens) - 1, -1, -1):
+        start, end = tokens[i]
+        next_comment[i] = last_comment
+        if text[start] == "%":
+            last_comment = i
+        else:
+            key = (bisect.bisect_right(blocks, start), end - start)
+            closer[i] = last_run.get(key)
+            last_run[key] = i
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for i, (start, _end) in enumerate(tokens):
+        if start < pos:
+            continue
+        if text[start] == "%":
+            j = next_comment[i]
+            spans.append((start, tokens[j][1] if j is not None else len(text)))
+        elif (j := closer[i]) is not None:
+            spans.append((start, tokens[j][1]))
+        else:
+            continue  # an unclosed backtick run is literal
+        pos = spans[-1][1]
+    return spans
+
+
+def mask_code(text: str) -> str:
+    """Blank out fenced code blocks, inline code and %% comments %%, preserving offsets."""
+    if "`" not in text and "~" not in text and "%%" not in text:
+        return text
+    if "```" in text or "~~~" in text:
+        text = _mask_fences(text)
+    if "`" not in text and "%%" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in _code_and_comment_spans(text):
+        out.append(text[pos:start])
+        out.append(_blank_span(text[start:end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,8 +159,6 @@ def normalise_target(target: str) -> str:
 
 
 def _line_of(text: str, pos: int, starts: list[int]) -> int:
-    import bisect
-
     return bisect.bisect_right(starts, pos)
 
 

@@ -96,6 +96,28 @@ def test_no_link_inside_code_comments_or_urls(desc, markdown):
     assert extract_body_links(markdown) == []
 
 
+# (description, markdown, targets of the links found) — CommonMark code spans, Obsidian comments.
+CODE_SPANS = [
+    ("unmatched backtick is literal", "costs 5` per run, see [[A]]", ["A"]),
+    ("code span ends at a blank line", "a ` b [[A]]\n\nnext ` c [[B]]", ["A", "B"]),
+    ("code span may cross a line break", "a ` b\n[[A]] ` [[B]]", ["B"]),
+    ("runs must have equal length", "``a` [[A]] `b`` [[B]]", ["B"]),
+    ("unclosed short run, closed long run", "` a `` [[A]] `` [[B]]", ["B"]),
+    ("a heading is its own block", "# Title `x\nbody [[A]] `", ["A"]),
+    ("a list item is its own block", "- a `b\n- [[A]] c`", ["A"]),
+    ("%% inside code is text", "use `%%` to comment; see [[A]]", ["A"]),
+    ("comment after a code span", "`a %% b` [[A]] %% [[B]] %% [[C]]", ["A", "C"]),
+    ("backticks inside a comment", "%% a ` %% [[A]] ` [[B]]", ["A", "B"]),
+    ("multi-line comment block with code", "%%\n`x\n[[A]]\n%%\n[[B]]", ["B"]),
+    ("unclosed comment runs to the end", "[[A]] %% [[B]]\n\n[[C]]", ["A"]),
+]
+
+
+@pytest.mark.parametrize(("desc", "markdown", "targets"), CODE_SPANS, ids=[c[0] for c in CODE_SPANS])
+def test_code_spans_and_comments_mask_only_what_they_cover(desc, markdown, targets):
+    assert [lk.target for lk in extract_body_links(markdown)] == targets
+
+
 def test_property_links_single_and_list_and_dataview(make_vault):
     root = make_vault(
         {

@@ -172,6 +172,7 @@ def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, pro
         report = ingest_files(store, [f for f, _ in canonical], format=forced, progress=progress)
         files += [dict(fr.__dict__) for fr in report.files]
     for f, f_fmt in other:
+        f = str(Path(f).resolve())  # the name its rows and quarantine lines keep, as canonical files do
         try:
             rep = ingest_source(store, f, f_fmt or "")
         except BrainError as exc:

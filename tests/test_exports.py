@@ -226,3 +226,31 @@ def test_export_downloaded_again_with_a_grown_bucket_replaces_it(tmp_path, name,
         ingest_source(once, grown, fmt)
         assert twice.con.execute(totals).fetchall() == once.con.execute(totals).fetchall()
         assert twice.con.execute("SELECT bool_and(bucketed) FROM events").fetchall() == [(True,)]
+
+
+def test_a_fixed_export_named_by_a_relative_path_clears_its_quarantine(tmp_path, monkeypatch):
+    """Export rows keep the file's absolute path, as canonical files do: the same file named two
+    ways is one source, and ingesting it fixed supersedes its quarantined rows."""
+    from brain.ingest.quarantine import quarantine_report
+    from brain.live import ingest_paths
+    from brain.store import Store
+
+    text = (FIXTURES / "litellm_spend_logs.csv").read_text()
+    path = tmp_path / "logs" / "spend.csv"
+    path.parent.mkdir()
+    path.write_text(text.replace(",0.0065,1500,1000,500,", ",0.0065,1500,-1000,500,", 1))
+    monkeypatch.chdir(tmp_path)
+    with Store(tmp_path / "s.duckdb") as store:
+        assert ingest_paths(store, ["logs/spend.csv"])["quarantined"] == 1
+        assert quarantine_report(store)["rows"][0]["source_file"] == str(path)
+        path.write_text(text)
+        assert ingest_paths(store, [str(path)])["quarantined"] == 0
+        assert quarantine_report(store)["total"] == 0
+        assert store.con.execute("SELECT DISTINCT source_file FROM events").fetchall() == [(str(path),)]
+
+
+def test_a_litellm_csv_saved_with_a_byte_order_mark_is_recognised(tmp_path):
+    path = tmp_path / "spend.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "litellm_spend_logs.csv").read_bytes())
+    assert detect_format(path) == "litellm"
+    assert read_source(path, "litellm").to_pylist() == read_source(FIXTURES / "litellm_spend_logs.csv", "litellm").to_pylist()

@@ -209,28 +209,31 @@ def _quarantine(con: duckdb.DuckDBPyConnection, ingest_id: int, s: canonical.Sou
 
 
 def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
-    """Price this ingest's events whose model first appeared after the samples the inserts priced for."""
-    known = {tuple(r) for r in con.execute("SELECT provider, model FROM price_models").fetchall()}
-    late = [tuple(r) for r in con.execute(
+    """Price this ingest's unpriced events whose model has prices by now: models first seen after
+    the samples the inserts priced for, and models a later source's sample priced after an earlier
+    source's rows were inserted."""
+    pending = [tuple(r) for r in con.execute(
         "SELECT DISTINCT provider, model FROM events WHERE ingest_id = ? AND price_id IS NULL", [ingest_id]
     ).fetchall()]
-    late = [pair for pair in late if pair not in known]
-    if not late:
+    if not pending:
         return
-    log.info("pricing %d model(s) first seen after the first %d rows of a source", len(late), PRICE_SAMPLE_ROWS)
-    ensure_prices(con, late)
+    if ensure_prices(con, pending):
+        log.info("priced model(s) first seen after the first %d rows of a source", PRICE_SAMPLE_ROWS)
     con.execute("CREATE OR REPLACE TEMP TABLE _late (provider VARCHAR, model VARCHAR)")
-    con.executemany("INSERT INTO _late VALUES (?, ?)", late)
-    con.execute(
-        f"""UPDATE events SET price_id = q.price_id, cost_est_usd = q.cost FROM (
-            SELECT e.rid, p.price_id, {EVENT_COST_SQL} AS cost FROM (
-                SELECT ev.rowid AS rid, ev.*, {PRICE_KEY_COLUMNS_SQL} FROM events ev
-                JOIN _late l ON l.provider IS NOT DISTINCT FROM ev.provider AND l.model = ev.model
-                WHERE ev.ingest_id = ? AND ev.price_id IS NULL
-            ) e JOIN price_table p ON {PRICE_JOIN_SQL}
-        ) q WHERE events.rowid = q.rid""",
-        [ingest_id],
-    )
+    con.executemany("INSERT INTO _late VALUES (?, ?)", pending)
+    con.execute("DELETE FROM _late l WHERE NOT EXISTS (SELECT 1 FROM price_table p "
+                "WHERE p.provider IS NOT DISTINCT FROM l.provider AND p.model = l.model)")
+    if one_row(con.execute("SELECT count(*) FROM _late"))[0]:
+        con.execute(
+            f"""UPDATE events SET price_id = q.price_id, cost_est_usd = q.cost FROM (
+                SELECT e.rid, p.price_id, {EVENT_COST_SQL} AS cost FROM (
+                    SELECT ev.rowid AS rid, ev.*, {PRICE_KEY_COLUMNS_SQL} FROM events ev
+                    JOIN _late l ON l.provider IS NOT DISTINCT FROM ev.provider AND l.model = ev.model
+                    WHERE ev.ingest_id = ? AND ev.price_id IS NULL
+                ) e JOIN price_table p ON {PRICE_JOIN_SQL}
+            ) q WHERE events.rowid = q.rid""",
+            [ingest_id],
+        )
     con.execute("DROP TABLE _late")
 
 

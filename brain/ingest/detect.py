@@ -147,7 +147,7 @@ def _format_of_json(doc: object) -> str | None:
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
             line = fh.readline()
     except OSError as exc:
         raise IngestError(f"{path}: cannot read file: {exc.strerror or exc}") from exc

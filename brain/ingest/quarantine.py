@@ -95,7 +95,7 @@ def record_rejected_csv(con: duckdb.DuckDBPyConnection, ingest_id: int, source: 
         SELECT _line - i AS k, max(i) AS shift FROM (
             SELECT _line, row_number() OVER (ORDER BY _line) AS i FROM {rejects}_lines) GROUP BY ALL"""
     )
-    _store(con, ingest_id, source, f"SELECT _line, _reason, rtrim(_raw, chr(10) || chr(13)) AS _raw FROM {rejects}_lines")
+    _store(con, ingest_id, source, f"SELECT _line, _reason, trim(_raw, chr(10) || chr(13)) AS _raw FROM {rejects}_lines")
     return int(one_row(con.execute(f"SELECT count(*) FROM {rejects}_lines"))[0])
 
 

@@ -11,20 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import frontmatter
 import yaml
 
 from brain.errors import VaultError
 from brain.links import Link, extract_body_links, extract_property_links, mask_code
+from brain.yaml12 import TEXT_PROPERTIES, load_yaml
 
 log = logging.getLogger(__name__)
 
-try:  # the C loader is ~10x faster on a big vault
-    _YamlLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _YamlLoader = yaml.SafeLoader
-
-_YAML = frontmatter.YAMLHandler()
 NOTE_TYPES = ("agent", "tool", "integration", "person", "team", "change", "price")
 # Node types besides NOTE_TYPES: "note" (anything else), "ghost" (unresolved link target) and
 # "template" (a note in Obsidian's templates folder: a pattern, never a company record).
@@ -137,10 +131,11 @@ _FAST_QUOTED = re.compile('^"([^"\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-
 _FAST_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9 _./@+-]*$")
 _FAST_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FAST_INT = re.compile(r"^(?:0|-?[1-9][0-9]{0,17})$")
-_YAML_WORDS = {w for b in ("yes", "no", "true", "false", "on", "off", "null", "y", "n") for w in (b, b.title(), b.upper())}
+# Plain words the YAML 1.2 core schema reads as null or booleans (yes/no/on/off are text).
+_YAML_WORDS = {w for b in ("true", "false", "null") for w in (b, b.title(), b.upper())}
 
 
-def _fast_scalar(v: str):
+def _fast_scalar(v: str, as_text: bool = False):
     """A YAML scalar of a safe, common form, or raise ValueError (then full YAML decides)."""
     m = _FAST_QUOTED.match(v)
     if m:
@@ -148,10 +143,10 @@ def _fast_scalar(v: str):
     if _FAST_PLAIN.match(v) and v.strip() == v and v not in _YAML_WORDS and "  " not in v:
         return v
     if _FAST_DATE.match(v):
-        dt.date.fromisoformat(v)  # raises on an impossible date; YAML would then keep a string
+        dt.date.fromisoformat(v)  # raises on an impossible date (full YAML keeps it as text)
         return v
     if _FAST_INT.match(v):
-        return int(v)
+        return v if as_text else int(v)  # identifier properties keep the text (see yaml12)
     raise ValueError(v)
 
 
@@ -168,25 +163,26 @@ def fast_frontmatter(fm: str) -> dict | None:
             value = m.group(2)
             if value is None:
                 return None  # a block (list or mapping) follows
+            as_text = m.group(1) in TEXT_PROPERTIES
             if value.startswith("[") and value.endswith("]"):
                 inner = value[1:-1].strip()
-                out[m.group(1)] = [_fast_scalar(x.strip()) for x in inner.split(",")] if inner else []
+                out[m.group(1)] = [_fast_scalar(x.strip(), as_text) for x in inner.split(",")] if inner else []
             else:
-                out[m.group(1)] = _fast_scalar(value)
+                out[m.group(1)] = _fast_scalar(value, as_text)
     except ValueError:
         return None
     return out
 
 
 def parse_frontmatter(fm: str) -> tuple[dict, str | None, int | None]:
-    """Parse YAML frontmatter with python-frontmatter's handler; returns (props, error, line)."""
+    """Parse YAML frontmatter as YAML 1.2 (like Obsidian); returns (props, error, line)."""
     if not fm.strip():
         return {}, None, None
     fast = fast_frontmatter(fm)
     if fast is not None:
         return fast, None, None
     try:
-        data = _YAML.load(fm, Loader=_YamlLoader)
+        data = load_yaml(fm)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 2 if mark is not None else 1  # +1 for the '---' line, +1 for 1-based

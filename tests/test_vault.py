@@ -19,6 +19,7 @@ from brain.vault import (
     read_vault,
     walk_vault,
 )
+from brain.yaml12 import load_yaml
 
 
 def test_skips_dot_folders_and_user_ignore_filters(make_vault):
@@ -156,13 +157,64 @@ def test_missing_vault_is_a_clear_error(tmp_path):
         read_vault(tmp_path / "nope")
 
 
+def test_frontmatter_is_yaml_1_2_like_obsidian(make_vault):
+    root = make_vault(
+        {
+            "Agents/Bot.md": """
+            ---
+            agent_id: 0755
+            api_keys: [0123, key_x]
+            start: 12:30
+            duration: 190:20:30
+            enabled: no
+            shout: NO
+            on: y
+            flag: TRUE
+            other: False
+            octal: 0o17
+            hex: 0x1F
+            leading_zero: 012
+            exponent: 1e3
+            underscore: 1_000
+            nothing: ~
+            impossible: 2024-13-45
+            date: 2024-03-05
+            quoted: "0755"
+            owner: "[[Ada]]"
+            ---
+            """,
+            "People/Ada.md": "x",
+        }
+    )
+    vault = read_vault(root)
+    p = vault.notes["Agents/Bot"].properties
+    assert vault.issues == []
+    assert (p["start"], p["duration"], p["underscore"], p["impossible"]) == ("12:30", "190:20:30", "1_000", "2024-13-45")
+    assert (p["enabled"], p["shout"], p["on"]) == ("no", "NO", "y")
+    assert (p["flag"], p["other"], p["nothing"]) == (True, False, None)
+    assert (p["octal"], p["hex"], p["leading_zero"], p["exponent"]) == (15, 31, 12, 1000.0)
+    assert (p["date"], p["quoted"]) == ("2024-03-05", "0755")
+    # Identifiers are compared as text, so they keep the text as written.
+    assert (p["agent_id"], p["api_keys"]) == ("0755", ["0123", "key_x"])
+    node = CompanyGraph.from_vault(vault).node("Agents/Bot")
+    assert (node["agent_id"], node["api_keys"]) == ("0755", ["0123", "key_x"])
+
+
+def test_fast_path_keeps_identifiers_as_text_too():
+    fm = "agent_id: 42\napi_keys: [7, key_a]\nruns: 3"
+    assert fast_frontmatter(fm) == load_yaml(fm) == {"agent_id": "42", "api_keys": ["7", "key_a"], "runs": 3}
+
+
 _values = st.one_of(
     st.from_regex(r'"[^"\\\n]{0,12}"', fullmatch=True),
     st.from_regex(r"[A-Za-z][A-Za-z0-9 _./@+\-:#',\[\]]{0,12}", fullmatch=True),
-    st.from_regex(r"-?[0-9]{1,6}|0x1F|012|1_000|2024-0[1-9]-[0-3][0-9]|yes|No|ON|null|~", fullmatch=True),
+    st.from_regex(
+        r"-?[0-9]{1,6}|0x1F|0o17|012|1_000|1e3|12:30|2024-0[1-9]-[0-3][0-9]|yes|No|ON|TRUE|False|null|~",
+        fullmatch=True,
+    ),
 )
 _lines = st.tuples(
-    st.from_regex(r"[A-Za-z_][A-Za-z0-9_\-]{0,6}|on|y", fullmatch=True),
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_\-]{0,6}|on|y|true|agent_id|api_keys", fullmatch=True),
     st.one_of(_values, st.lists(_values, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")),
 )
 
@@ -175,7 +227,7 @@ def test_fast_frontmatter_agrees_with_yaml(lines):
     if fast is None:
         return
     try:
-        data = yaml.safe_load(fm)
+        data = load_yaml(fm)
     except yaml.YAMLError:
         raise AssertionError(f"fast path accepted what YAML rejects: {fm!r}") from None
     assert fast == {str(k): normalise_value(v) for k, v in data.items()}

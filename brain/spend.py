@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def _match_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
         values += [("key", v) for v in ident.api_keys] + [("service", v) for v in ident.service_names]
         for kind, value in values:
             if value:
-                seen.setdefault((kind, str(value).strip().lower()), ident.node_id)
+                seen.setdefault((kind, unicodedata.normalize("NFC", str(value).strip()).lower()), ident.node_id)
     return pa.table(
         {
             "kind": [k for k, _ in seen],
@@ -125,7 +126,9 @@ def _registered(store: Store, identities: Sequence[AgentIdentity], price_notes: 
 
 
 def _mapping_sql(source: str) -> str:
-    """Distinct (agent, api_key_id, service_name) of a relation, each attributed once (needs `_m`)."""
+    """Distinct (agent, api_key_id, service_name) of a relation, each attributed once (needs `_m`).
+
+    Values match in any case and either Unicode form (macOS tools write names decomposed, NFD)."""
     return f"""
     SELECT c.agent, c.api_key_id, c.service_name,
         coalesce(ma.node_id, mk.node_id, ms.node_id) AS node_id,
@@ -133,9 +136,9 @@ def _mapping_sql(source: str) -> str:
                  '{UNATTRIBUTED}' || coalesce(':' || coalesce(c.api_key_id, c.service_name, c.agent), ''))
             AS agent_label
     FROM (SELECT DISTINCT agent, api_key_id, service_name FROM {source}) c
-    LEFT JOIN (SELECT * FROM _m WHERE kind = 'agent') ma ON ma.value = lower(c.agent)
-    LEFT JOIN (SELECT * FROM _m WHERE kind = 'key') mk ON mk.value = lower(c.api_key_id)
-    LEFT JOIN (SELECT * FROM _m WHERE kind = 'service') ms ON ms.value = lower(c.service_name)"""
+    LEFT JOIN (SELECT * FROM _m WHERE kind = 'agent') ma ON ma.value = lower(nfc_normalize(c.agent))
+    LEFT JOIN (SELECT * FROM _m WHERE kind = 'key') mk ON mk.value = lower(nfc_normalize(c.api_key_id))
+    LEFT JOIN (SELECT * FROM _m WHERE kind = 'service') ms ON ms.value = lower(nfc_normalize(c.service_name))"""
 
 
 _SAME_TRIPLE = """a.agent IS NOT DISTINCT FROM m.agent AND a.api_key_id IS NOT DISTINCT FROM m.api_key_id
@@ -191,9 +194,10 @@ def _aggregate(
     """Per-group figures for the window, previous period, run-rate tail and quarter-to-date."""
     prev_start = w.start - (w.end - w.start)
     as_of = min(w.now, w.end)
-    rr_start = max(w.start, _midnight(as_of.date()) - timedelta(days=RUN_RATE_DAYS - 1))
+    # the trailing RUN_RATE_DAYS days up to as_of, whatever the window (today counts by the hour)
+    rr_start = _midnight((as_of - timedelta(microseconds=1)).date()) - timedelta(days=RUN_RATE_DAYS - 1)
     q_start, _ = _quarter_bounds((as_of - timedelta(microseconds=1)).date())
-    lo = min(prev_start, q_start)
+    lo = min(prev_start, q_start, rr_start)
     flags = {
         "f_cur": "day >= $start AND day < $end",
         "f_prev": "day >= $prev AND day < $start",
@@ -278,7 +282,8 @@ def _aggregate(
                 "unpriced_tokens": int(r["unpriced_tokens"]),
                 "reported_cost_usd": _r(r["reported_cost_usd"]),
                 "tokens": int(r["tokens"]),
-                "_unattributed_usd": r["unattributed_spend"],
+                # a wholly unattributed group's share is its spend, to the last bit (totals add up)
+                "_unattributed_usd": (r["unattributed_spend"] if r["attributed"] else spend) if known else 0.0,
             }
         )
     out.sort(key=lambda x: (-(x["spend_usd"] or 0), -x["requests"], str(x["group"])))
@@ -312,7 +317,7 @@ def spend_report(
         if by != "agent":
             row.pop("node_id")
     total = sum(r["spend_usd"] or 0 for r in rows)
-    unattributed = sum(r.pop("_unattributed_usd") for r in rows)
+    unattributed = sum(_r(r.pop("_unattributed_usd")) or 0.0 for r in rows)
     for row in rows:
         row["share_pct"] = None if row["spend_usd"] is None else _r(_div(row["spend_usd"] * 100, total), 2)
         if by not in ("agent", "owner", "team"):

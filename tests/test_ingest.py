@@ -300,13 +300,14 @@ def test_csv_and_parquet_read_the_same_rows(store, tmp_path):
     assert store.con.execute("SELECT sum(error_requests) FROM rollup_daily").fetchone()[0] == 2
 
 
-def test_csv_rows_that_cannot_be_parsed_are_quarantined_and_the_rest_kept(store, tmp_path):
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_csv_rows_that_cannot_be_parsed_are_quarantined_and_the_rest_kept(store, tmp_path, eol):
     head = "timestamp,model,input_tokens,request_id"
     ok = "2025-03-01T10:00:00Z,gpt-4o,{},{}"
     lines = [head, ok.format(5, "a"), "2025-03-01T10:00:00Z,x", "2025-03-01T10:00:00Z,y,7,9,z",
              ok.format(-3, "b"), ok.format(6, "c"), '2025-03-01T10:00:00Z,"gpt-4o,8']
     path = tmp_path / "u.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_bytes((eol.join(lines) + eol).encode())
     good = _jsonl(tmp_path / "good.jsonl", [{**BASE, "request_id": "g"}])
     for ingest in (1, 2):
         report = ingest_files(store, [path, good])
@@ -659,3 +660,36 @@ def test_overlapping_sources_lists_keys_fed_by_an_export_and_by_telemetry(store)
         "request_sources": ["otlp"], "bucketed_requests": 10, "request_requests": 1,
     }]
     assert overlapping_sources(store, days=1, now=now) == []
+
+
+def test_rows_of_a_model_another_source_priced_later_are_priced(tmp_path, monkeypatch):
+    """A model past the first source's price sample, sampled by a later source of the same ingest."""
+    import brain.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "PRICE_SAMPLE_ROWS", 1)
+    first = _jsonl(tmp_path / "a.jsonl", [{**BASE, "request_id": "a1"}, {**BASE, "request_id": "a2"},
+                                          {**BASE, "request_id": "a3", "model": "gpt-4o-mini"}])
+    later = tmp_path / "b.csv"
+    later.write_text("timestamp,provider,model,input_tokens,output_tokens,request_id\n"
+                     "2025-03-01T11:00:00Z,openai,gpt-4o-mini,10,1,b1\n")
+    with Store(tmp_path / "s.duckdb") as s:
+        report = ingest_files(s, [first, str(later)])
+        assert report.accepted == 4
+        assert s.con.execute("SELECT request_id FROM events WHERE cost_est_usd IS NULL").fetchall() == []
+        assert _rollup_totals(s, "rollup_hourly")[-1] == 0
+
+
+def test_json_booleans_and_arrays_are_not_numbers(store, tmp_path):
+    """`true` is not 1 token and not $1 (the fast typed read took it for 1)."""
+    path = _jsonl(tmp_path / "u.jsonl", [
+        {**BASE, "request_id": "ok"},
+        {**BASE, "request_id": "t", "input_tokens": True},
+        {**BASE, "request_id": "f", "output_tokens": False},
+        {**BASE, "request_id": "c", "cost_usd": True},
+        {**BASE, "request_id": "s", "input_tokens": "1000"},  # a number written as text still counts
+    ])
+    report = ingest_files(store, [path])
+    assert (report.accepted, report.quarantined) == (2, 3)
+    rows = store.con.execute("SELECT source_line, reason FROM quarantine ORDER BY 1").fetchall()
+    assert rows == [(2, "non-numeric input_tokens"), (3, "non-numeric output_tokens"), (4, "invalid cost_usd")]
+    assert store.con.execute("SELECT sum(cost_usd), sum(input_tokens) FROM events").fetchone() == (None, 2000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -109,6 +110,47 @@ def test_run_rate_projection_and_change_vs_previous(store):
     assert row["cost_per_run_usd"] == pytest.approx(row["spend_usd"] / 30)
     assert row["cost_per_1k_runs_usd"] == pytest.approx(row["cost_per_run_usd"] * 1000)
     assert row["cost_per_request_usd"] == pytest.approx(one)
+
+
+def test_run_rate_is_the_trailing_seven_days_whatever_the_window(store):
+    specs = [{"timestamp": datetime(2025, 6, 30, 1, tzinfo=UTC) - timedelta(days=d, minutes=k), "agent": "support-agent"}
+             for d in range(20) for k in range(d % 3 + 1)]
+    ingest_table(store, _rows(specs), "t")
+    one = _by_group(spend_report(store, IDENTITIES, days=1, now=NOW))["Support Agent"]["cost_per_request_usd"]
+    rates = {days: _by_group(spend_report(store, IDENTITIES, days=days, now=NOW))["Support Agent"]
+             for days in (1, 2, 7, 30)}
+    last7 = sum(d % 3 + 1 for d in range(7))  # 6 full days and today's first half
+    assert len({r["run_rate_usd_per_day"] for r in rates.values()}) == 1
+    assert len({r["projected_30d_usd"] for r in rates.values()}) == 1
+    assert rates[1]["run_rate_usd_per_day"] == pytest.approx(last7 * one / 6.5, rel=1e-9)
+    # a window ending in the past: its last 7 whole days
+    past = _by_group(spend_report(store, IDENTITIES, until="2025-06-25", now=NOW))["Support Agent"]
+    assert past["run_rate_usd_per_day"] == pytest.approx(sum(d % 3 + 1 for d in range(5, 12)) * one / 7, rel=1e-9)
+
+
+def test_attribution_matches_either_unicode_form(store):
+    """A name written decomposed (NFD, as macOS tools often write it) is the note's name."""
+    arzte = AgentIdentity(node_id="Agents/\u00c4rzte Bot", name="\u00c4rzte Bot", agent_id="arzte-bot")
+    ingest_table(store, _rows([{"timestamp": NOW - timedelta(days=1), "agent": "A\u0308rzte bot"}]), "t")
+    report = spend_report(store, [*IDENTITIES, arzte], now=NOW)
+    assert [r["group"] for r in report["rows"]] == ["\u00c4rzte Bot"] and report["unattributed_usd"] == 0
+
+
+def test_wholly_unattributed_spend_leaves_exactly_nothing_attributed(tmp_path):
+    """Rounding each group's figure must not leave a stray -$0.000000001 "attributed"."""
+    notes = [{"provider": "openai", "model": "gpt-4o-mini", "discount_pct": 13},
+             {"provider": "openai", "model": "gpt-4o", "input_mtok": 2.3711}]
+    for seed in range(5):
+        rnd = random.Random(seed)
+        specs = [{"timestamp": NOW - timedelta(minutes=rnd.randrange(30 * 1440)), "api_key_id": f"key_{rnd.randrange(60)}",
+                  "model": rnd.choice(["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "gpt-4.1"]),
+                  "input_tokens": rnd.randrange(1, 50000), "output_tokens": rnd.randrange(5000)} for _ in range(400)]
+        with Store(tmp_path / f"{seed}.duckdb") as store:
+            ingest_table(store, _rows(specs), "t")
+            for by in ("agent", "model", "key", "owner"):
+                report = spend_report(store, IDENTITIES, by=by, days=30, now=NOW, price_notes=notes)
+                assert report["attributed_usd"] == 0.0, (seed, by)
+                assert report["unattributed_usd"] == report["total_usd"] > 0, (seed, by)
 
 
 def test_groupings_by_owner_team_model_provider_key(store):

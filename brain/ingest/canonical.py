@@ -136,14 +136,12 @@ def _source_columns(con: duckdb.DuckDBPyConnection, relation_sql: str) -> list[s
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()]
 
 
-# How the fast JSONL reader types each canonical field: numbers as DOUBLE (so that 1.5 or -3 reach
-# validation instead of being rounded or refused), the timestamp as TIMESTAMPTZ, the rest as text.
-# A line that does not fit (malformed JSON, a string where a number belongs, a timestamp that does
-# not parse) fails the read, and the file is read again with the line-exact reader, which
-# quarantines such lines.
-_JSON_NUMBERS = frozenset((*TOKEN_COLUMNS, "requests", "cost_usd"))
-_JSON_TYPES = {c: "DOUBLE" if c in _JSON_NUMBERS else "TIMESTAMPTZ" if c == "timestamp" else "VARCHAR"
-               for c in CANONICAL_NAMES}
+# How the fast JSONL reader types each canonical field: the timestamp as TIMESTAMPTZ, every other
+# field as text, numbers too (validation casts them, as for CSV): a DOUBLE column would take
+# `true` as 1 and a JSON array as a failed read. A line that does not fit (malformed JSON, a
+# timestamp that does not parse) fails the read, and the file is read again with the line-exact
+# reader, which quarantines such lines.
+_JSON_TYPES = {c: "TIMESTAMPTZ" if c == "timestamp" else "VARCHAR" for c in CANONICAL_NAMES}
 _JSON_PRESENT = {c: c for c in CANONICAL_NAMES}
 _INTEGER_TYPES = frozenset(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                             "UINTEGER", "UBIGINT", "UHUGEINT"))

@@ -220,9 +220,14 @@ def _as_list(value) -> list[str]:
     return [str(value)]
 
 
+# Obsidian's frontmatter keys for tags and aliases, in any case (`Tags:`, `TAG:`, `Alias:`).
+_TAGS_KEY = re.compile(r"tags?", re.I)
+_ALIASES_KEY = re.compile(r"alias(?:es)?", re.I)
+
+
 def note_tags(properties: dict, masked_body: str) -> tuple[str, ...]:
-    """Tags from frontmatter (`tags`/`tag`) and inline `#tags`: lower-case, nested, not numeric."""
-    raw = _as_list(properties.get("tags")) + _as_list(properties.get("tag"))
+    """Tags from frontmatter (`tags`/`tag`, any case) and inline `#tags`: lower-case, nested, not numeric."""
+    raw = [t for key, value in properties.items() if _TAGS_KEY.fullmatch(key) for t in _as_list(value)]
     raw += _TAG_RE.findall(masked_body) if "#" in masked_body else []
     seen: dict[str, None] = {}
     for t in raw:
@@ -233,10 +238,11 @@ def note_tags(properties: dict, masked_body: str) -> tuple[str, ...]:
 
 
 def note_aliases(properties: dict) -> tuple[str, ...]:
-    """Aliases from `aliases` / `alias` (a list, or a comma-separated string)."""
+    """Aliases from `aliases` / `alias`, any case (a list, or a comma-separated string)."""
     out: list[str] = []
-    for key in ("aliases", "alias"):
-        value = properties.get(key)
+    for key, value in properties.items():
+        if not _ALIASES_KEY.fullmatch(key):
+            continue
         if isinstance(value, str):
             out += [v.strip() for v in value.split(",") if v.strip()]
         elif isinstance(value, (list, tuple)):

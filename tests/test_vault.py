@@ -67,6 +67,14 @@ def test_frontmatter_is_normalised(make_vault):
     assert note.type == "agent"
 
 
+def test_tag_and_alias_keys_match_in_any_case_like_obsidian():
+    note = parse_note("A", "---\nTags: [Ops]\nTAG: cost/High\nAliases: [Botty]\nalias: The Bot\nTagline: no\n---\n#inline\n")
+    assert note.tags == ("ops", "cost/high", "inline")
+    assert note.aliases == ("Botty", "The Bot")
+    note = parse_note("B", "---\nALIASES:\n  - Bee\nTAGS: x, y\naliased: nope\n---\n")
+    assert (note.aliases, note.tags) == (("Bee",), ("x", "y"))
+
+
 def test_type_from_property_folder_or_note():
     assert parse_note("Agents/A", "x").type == "agent"
     assert parse_note("Misc/A", "---\ntype: Person\n---\n").type == "person"

@@ -12,7 +12,7 @@ import networkx as nx
 
 from brain.errors import AmbiguousName, NotFound
 from brain.identity import AgentIdentity, slugify
-from brain.links import Link, Resolver, link_key
+from brain.links import Link, Resolver, fold, link_key
 from brain.secrets import find_secrets
 from brain.vault import Note, Vault, VaultIssue
 
@@ -266,20 +266,20 @@ class CompanyGraph:
         for nid, d in self.g.nodes(data=True):
             if d.get("type") == "ghost":
                 continue
-            idx["path"][nid.lower()].add(nid)
+            idx["path"][fold(nid)].add(nid)
             if (d.get("properties") or {}).get("brain_generated") is True:
                 continue  # generated cost notes are found by path only, never by name
-            idx["name"][str(d.get("title", "")).lower()].add(nid)
+            idx["name"][fold(str(d.get("title", "")))].add(nid)
             if d.get("agent_id"):
-                idx["agent_id"][d["agent_id"].lower()].add(nid)
+                idx["agent_id"][fold(d["agent_id"])].add(nid)
             for a in d.get("aliases") or ():
-                idx["alias"][a.lower()].add(nid)
+                idx["alias"][fold(a)].add(nid)
         self._names = idx
         return idx
 
     def find(self, name: str, node_type: str | None = None) -> str:
-        """Node id for a note name, path, alias or agent id (case-insensitive); raises on none/many."""
-        key = name.strip().lower()
+        """Node id for a note name, path, alias or agent id (case- and NFC/NFD-insensitive); raises on none/many."""
+        key = fold(name.strip())
         if key.endswith(".md"):
             key = key[:-3]
         idx = self._name_index()
@@ -304,8 +304,8 @@ class CompanyGraph:
             title = str(d.get("title", nid))
             for k in (title, *(d.get("aliases") or ()), d.get("agent_id") or ""):
                 if k:
-                    pool.setdefault(k.lower(), title)
-        hits = difflib.get_close_matches(name.lower(), list(pool), n=n, cutoff=0.6)
+                    pool.setdefault(fold(k), title)
+        hits = difflib.get_close_matches(fold(name), list(pool), n=n, cutoff=0.6)
         return list(dict.fromkeys(pool[h] for h in hits))
 
     # -- queries -----------------------------------------------------------------------------

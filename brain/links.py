@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import posixpath
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -251,22 +252,27 @@ def extract_property_links(properties: dict) -> list[Link]:
 # Resolution (Obsidian's getFirstLinkpathDest)
 
 
+def fold(text: str) -> str:
+    """The form names are matched in: NFC (macOS file names are NFD) and lower-case."""
+    return text.lower() if text.isascii() else unicodedata.normalize("NFC", text).lower()
+
+
 class _PathIndex:
-    """Vault paths by lower-case path and by lower-case base name (case-insensitive lookups)."""
+    """Vault paths by folded path and by folded base name (case- and NFC/NFD-insensitive lookups)."""
 
     def __init__(self) -> None:
         self.by_path: dict[str, str] = {}
         self.by_name: dict[str, list[str]] = defaultdict(list)
 
     def add(self, path: str) -> None:
-        low = path.lower()
+        low = fold(path)
         if self.by_path.get(low) == path:
             return
         self.by_path[low] = path
         self.by_name[posixpath.basename(low)].append(path)
 
     def remove(self, path: str) -> None:
-        low = path.lower()
+        low = fold(path)
         self.by_path.pop(low, None)
         base = posixpath.basename(low)
         names = self.by_name.get(base)
@@ -301,22 +307,22 @@ class Resolver:
 
     def has_file(self, path: str) -> bool:
         """True when a non-note file is indexed."""
-        return self._files.by_path.get(path.lower()) == path
+        return self._files.by_path.get(fold(path)) == path
 
     def remove_file(self, path: str) -> None:
         """Forget a non-note file."""
         self._files.remove(path)
 
     def __contains__(self, note_id: str) -> bool:
-        return note_id.lower() in self._notes.by_path
+        return fold(note_id) in self._notes.by_path
 
     def resolve(self, target: str, source_id: str) -> str | None:
         """The note id a link path points at from `source_id`, or None when unresolved."""
         if not target:
             return source_id
         t = target.replace("\\", "/").strip()
-        low = t.lower().lstrip("/") if t.startswith("/") else t.lower()
-        src_folder = posixpath.dirname(source_id.lower())
+        low = fold(t).lstrip("/") if t.startswith("/") else fold(t)
+        src_folder = posixpath.dirname(fold(source_id))
         if low.startswith("./") or low.startswith("../"):
             rel = posixpath.normpath(posixpath.join(src_folder, low))
             return self._notes.by_path.get(rel)
@@ -329,7 +335,7 @@ class Resolver:
                 return joined
             # Obsidian falls back to any path ending in the given one.
             base = posixpath.basename(low)
-            cands = [c for c in self._notes.by_name.get(base, ()) if c.lower().endswith("/" + low)]
+            cands = [c for c in self._notes.by_name.get(base, ()) if fold(c).endswith("/" + low)]
             return self._pick(cands, low, src_folder)
         return self._pick(self._notes.by_name.get(low, ()), low, src_folder)
 
@@ -340,24 +346,24 @@ class Resolver:
         if len(cands) == 1:
             return cands[0]
         for c in cands:  # exact path from the vault root
-            if c.lower() == low:
+            if fold(c) == low:
                 return c
-        same = [c for c in cands if posixpath.dirname(c.lower()) == src_folder]
+        same = [c for c in cands if posixpath.dirname(fold(c)) == src_folder]
         if same:
             return same[0]
-        return min(cands, key=lambda c: (c.count("/"), len(c), c.lower()))
+        return min(cands, key=lambda c: (c.count("/"), len(fold(c)), fold(c)))
 
     def resolves_to_file(self, target: str, source_id: str) -> bool:
         """True when a link path names an existing non-note file (an attachment)."""
-        low = target.replace("\\", "/").lower()
+        low = fold(target.replace("\\", "/"))
         if low.startswith("./") or low.startswith("../"):
-            low = posixpath.normpath(posixpath.join(posixpath.dirname(source_id.lower()), low))
+            low = posixpath.normpath(posixpath.join(posixpath.dirname(fold(source_id)), low))
         if low in self._files.by_path:
             return True
         base = posixpath.basename(low)
-        return any(f.lower().endswith(low) for f in self._files.by_name.get(base, ()))
+        return any(fold(f).endswith(low) for f in self._files.by_name.get(base, ()))
 
 
 def link_key(target: str) -> str:
-    """The lower-case base name a link path can resolve through (for incremental re-resolve)."""
-    return posixpath.basename(target.replace("\\", "/").lower())
+    """The folded base name a link path can resolve through (for incremental re-resolve)."""
+    return posixpath.basename(fold(target.replace("\\", "/")))

@@ -75,6 +75,14 @@ def test_find_by_name_path_alias_agent_id_any_case(graph):
     assert graph.find("support-agent") == "Agents/Support Agent"
 
 
+def test_find_matches_names_in_either_unicode_normal_form(make_vault):
+    nfc, nfd = "Jos\u00e9", "Jose\u0301"
+    g = CompanyGraph.from_vault(read_vault(make_vault({f"People/{nfd}.md": f"---\naliases: [{nfd} Q]\n---\n"})))
+    assert g.find(nfc) == g.find(nfd) == g.find(f"people/{nfc.upper()}.md") == f"People/{nfd}"
+    assert g.find(f"{nfc} q") == f"People/{nfd}"
+    assert g.suggest(f"{nfc}x") == [nfd]
+
+
 def test_ambiguous_name_lists_every_candidate(graph):
     with pytest.raises(AmbiguousName) as exc:
         graph.find("Dup")

@@ -172,3 +172,31 @@ def test_parser_never_raises_on_arbitrary_text(text):
 @given(st.text(alphabet=st.sampled_from(list("[]()!#|^%`~-:\n aB.\\/<>*")), max_size=200))
 def test_parser_never_raises_on_link_syntax_soup(text):
     parse_note("X", "---\n" + text + "\n---\n" + text)
+
+
+NFC, NFD = "Jos\u00e9", "Jose\u0301"  # the same name typed (NFC) and as macOS names files (NFD)
+
+
+@pytest.mark.parametrize(("file_name", "typed"), [(NFD, NFC), (NFC, NFD)], ids=["NFD file, NFC link", "NFC file, NFD link"])
+def test_links_match_names_in_either_unicode_normal_form(make_vault, file_name, typed):
+    root = make_vault(
+        {
+            f"People/{file_name}.md": "x",
+            "src.md": f"[[{typed}]] [[people/{typed.upper()}]] [p](People/{typed}.md) ![[{typed}.png]]",
+            f"{file_name}.png": b"png",
+        }
+    )
+    g = CompanyGraph.from_vault(read_vault(root))
+    assert sorted(v for _, v in g.g.out_edges("src")) == [f"People/{file_name}"] * 3
+    assert g.nodes_of_type("ghost") == []
+
+
+def test_a_note_added_later_resolves_links_typed_in_the_other_form(make_vault):
+    from brain.vault import read_note_file
+
+    root = make_vault({"src.md": f"[[{NFC}]]"})
+    g = CompanyGraph.from_vault(read_vault(root))
+    assert g.node(NFC)["type"] == "ghost"
+    (root / f"{NFD}.md").write_text("x")
+    g.upsert_note(read_note_file(root, f"{NFD}.md")[0])
+    assert [v for _, v in g.g.out_edges("src")] == [NFD] and NFC not in g.g

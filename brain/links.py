@@ -286,8 +286,9 @@ class Resolver:
     """Resolves link paths to note ids (vault paths without .md) as Obsidian does."""
 
     def __init__(self, note_ids: Iterable[str] = (), other_files: Iterable[str] = ()):
-        self._notes = _PathIndex()  # note ids (paths without .md)
+        self._notes = _PathIndex()  # note ids (paths without .md), excluded notes too
         self._files = _PathIndex()  # non-note files (attachments), with their extension
+        self._excluded: set[str] = set()  # folded ids of notes in Excluded files: link targets, not nodes
         for nid in note_ids:
             self.add(nid)
         for path in other_files:
@@ -296,28 +297,48 @@ class Resolver:
     def add(self, note_id: str) -> None:
         """Index a note id."""
         self._notes.add(note_id)
+        self._excluded.discard(fold(note_id))
 
     def remove(self, note_id: str) -> None:
         """Forget a note id."""
-        self._notes.remove(note_id)
+        if fold(note_id) not in self._excluded:
+            self._notes.remove(note_id)
 
     def add_file(self, path: str) -> None:
-        """Index a non-note file (attachment), so links to it are not broken."""
-        self._files.add(path)
+        """Index a file that is not a note (an attachment, or a `.md` in Excluded files), so links to it are not broken."""
+        if _is_md(path):
+            if fold(path[:-3]) not in self._notes.by_path:
+                self._notes.add(path[:-3])
+                self._excluded.add(fold(path[:-3]))
+        else:
+            self._files.add(path)
 
     def has_file(self, path: str) -> bool:
         """True when a non-note file is indexed."""
+        if _is_md(path):
+            return fold(path[:-3]) in self._excluded and self._notes.by_path.get(fold(path[:-3])) == path[:-3]
         return self._files.by_path.get(fold(path)) == path
 
     def remove_file(self, path: str) -> None:
         """Forget a non-note file."""
-        self._files.remove(path)
+        if _is_md(path):
+            if self.has_file(path):
+                self._excluded.discard(fold(path[:-3]))
+                self._notes.remove(path[:-3])
+        else:
+            self._files.remove(path)
 
     def __contains__(self, note_id: str) -> bool:
-        return fold(note_id) in self._notes.by_path
+        key = fold(note_id)
+        return key in self._notes.by_path and key not in self._excluded
 
     def resolve(self, target: str, source_id: str) -> str | None:
-        """The note id a link path points at from `source_id`, or None when unresolved."""
+        """The note id a link path points at from `source_id`, or None when unresolved (or excluded)."""
+        hit = self._resolve_path(target, source_id)
+        return None if hit is not None and self._excluded and fold(hit) in self._excluded else hit
+
+    def _resolve_path(self, target: str, source_id: str) -> str | None:
+        """Obsidian's resolution over every `.md` path, excluded notes included."""
         if not target:
             return source_id
         t = target.replace("\\", "/").strip()
@@ -354,7 +375,11 @@ class Resolver:
         return min(cands, key=lambda c: (c.count("/"), len(fold(c)), fold(c)))
 
     def resolves_to_file(self, target: str, source_id: str) -> bool:
-        """True when a link path names an existing non-note file (an attachment)."""
+        """True when a link path names an existing non-note file (an attachment or an excluded note)."""
+        if self._excluded:
+            hit = self._resolve_path(target, source_id)
+            if hit is not None and fold(hit) in self._excluded:
+                return True
         low = fold(target.replace("\\", "/"))
         if low.startswith("./") or low.startswith("../"):
             low = posixpath.normpath(posixpath.join(posixpath.dirname(fold(source_id)), low))
@@ -364,6 +389,11 @@ class Resolver:
         return any(fold(f).endswith(low) for f in self._files.by_name.get(base, ()))
 
 
+def _is_md(path: str) -> bool:
+    return path[-3:].lower() == ".md"
+
+
 def link_key(target: str) -> str:
     """The folded base name a link path can resolve through (for incremental re-resolve)."""
-    return posixpath.basename(fold(target.replace("\\", "/")))
+    key = posixpath.basename(fold(target.replace("\\", "/")))
+    return key[:-3] if key.endswith(".md") else key  # an excluded note's file path keys like its links

@@ -79,7 +79,9 @@ class Vault:
 
     root: Path
     notes: dict[str, Note] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)  # non-note files (attachments)
+    # Files links may resolve to that are not nodes: attachments, and every file (notes too) in
+    # Obsidian's Excluded files, which Obsidian hides from search and graph but still links to.
+    files: list[str] = field(default_factory=list)
     issues: list[VaultIssue] = field(default_factory=list)
     ignore_filters: tuple[str, ...] = ()
     templates: str | None = None  # Obsidian's templates folder: its notes get type "template"
@@ -392,16 +394,22 @@ def goes_through_inner_symlink(root: Path, rel_path: str) -> bool:
 
 
 def walk_vault(
-    root: Path, filters: tuple[str, ...], issues: list[VaultIssue], vault_root: Path | None = None
+    root: Path,
+    filters: tuple[str, ...],
+    issues: list[VaultIssue],
+    vault_root: Path | None = None,
+    excluded: list[str] | None = None,
 ) -> Iterator[str]:
     """Yield root-relative POSIX paths of every non-ignored file, following symlinks as Obsidian does.
 
     Like Obsidian, a symlink whose target is inside the vault (or is a folder the vault sits in) is
     not followed: the real file is read under its real path, and an ancestor cannot pull the
     surrounding tree in. Symlinks to folders elsewhere are followed, each folder once.
-    `vault_root` is the vault when `root` is one of its subfolders.
+    `vault_root` is the vault when `root` is one of its subfolders. Paths matched by `filters`
+    (Obsidian's Excluded files) are skipped, or, when `excluded` is given, collected there.
     """
     seen_dirs: set[tuple[int, int]] = set()
+    excluded_dirs: set[str] = set()
     root_str = str(root)
     vault_str = os.path.realpath(vault_root if vault_root is not None else root)
     if vault_root is not None and goes_through_inner_symlink(vault_root, os.path.relpath(root, vault_root).replace(os.sep, "/")):
@@ -415,21 +423,31 @@ def walk_vault(
         key = (st.st_dev, st.st_ino)
         rel_dir = os.path.relpath(dirpath, root_str).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir
+        in_excluded = rel_dir in excluded_dirs
         if key in seen_dirs:
-            issues.append(VaultIssue(rel_dir, "symlink loop: folder already read through another path; not followed"))
+            if not in_excluded:
+                issues.append(VaultIssue(rel_dir, "symlink loop: folder already read through another path; not followed"))
             dirnames[:] = []
             continue
         seen_dirs.add(key)
         keep = []
         for d in dirnames:
             rel = f"{rel_dir}/{d}" if rel_dir else d
-            if d.startswith(".") or is_ignored(rel + "/", filters) or _links_into(os.path.join(dirpath, d), vault_str):
+            if d.startswith(".") or _links_into(os.path.join(dirpath, d), vault_str):
                 continue
+            if in_excluded or is_ignored(rel + "/", filters):
+                if excluded is None:
+                    continue
+                excluded_dirs.add(rel)
             keep.append(d)
         dirnames[:] = sorted(keep)
         for fname in sorted(filenames):
             rel = f"{rel_dir}/{fname}" if rel_dir else fname
-            if fname.startswith(".") or is_ignored(rel, filters) or _links_into(os.path.join(dirpath, fname), vault_str):
+            if fname.startswith(".") or _links_into(os.path.join(dirpath, fname), vault_str):
+                continue
+            if in_excluded or is_ignored(rel, filters):
+                if excluded is not None:
+                    excluded.append(rel)
                 continue
             yield rel
 
@@ -441,7 +459,8 @@ def read_vault(root: str | os.PathLike) -> Vault:
         raise VaultError(f"vault folder {str(root)!r} does not exist or is not a folder")
     root = root.resolve()
     vault = Vault(root=root, ignore_filters=load_ignore_filters(root), templates=load_templates_folder(root))
-    for rel in walk_vault(root, vault.ignore_filters, vault.issues):
+    excluded: list[str] = []
+    for rel in walk_vault(root, vault.ignore_filters, vault.issues, excluded=excluded):
         if not rel.lower().endswith(".md"):
             vault.files.append(rel)
             continue
@@ -450,5 +469,6 @@ def read_vault(root: str | os.PathLike) -> Vault:
             vault.issues.append(issue)
         if note is not None:
             vault.notes[note.id] = note
+    vault.files += excluded  # Obsidian only hides Excluded files: links to them still resolve
     log.debug("read %d notes, %d other files, %d issues", len(vault.notes), len(vault.files), len(vault.issues))
     return vault

@@ -39,6 +39,31 @@ def test_skips_dot_folders_and_user_ignore_filters(make_vault):
     assert sorted(read_vault(root).notes) == ["Drafts/fine", "Keep"]
 
 
+def test_links_to_excluded_files_resolve_without_nodes_like_attachments(make_vault):
+    root = make_vault(
+        {
+            ".obsidian/app.json": json.dumps({"userIgnoreFilters": ["Archive/", "/secret/"]}),
+            "Archive/Old.md": "[[src]]",
+            "Archive/Deep/Older.md": "x",
+            "Archive/scan.pdf": b"%PDF",
+            "Drafts/top secret.md": "x",
+            "src.md": "[[Old]] [[Archive/Old#Heading]] [[Older]] ![[scan.pdf]] [[top secret]] [o](Archive/Old.md) [[Nope]]",
+        }
+    )
+    vault = read_vault(root)
+    assert sorted(vault.notes) == ["src"]
+    g = CompanyGraph.from_vault(vault)
+    assert [v for _, v in g.g.out_edges("src")] == ["Nope"]
+    assert [(gap.kind, gap.message) for gap in g.inventory_gaps()] == [
+        ("broken_link", "link to 'Nope' in 'src' does not resolve")
+    ]
+    assert "Archive/Old" not in g.resolver and "Archive/Old" not in g.g
+    g.remove_file("Archive/Old.md")  # gone from disk: links to it break
+    assert sorted(v for _, v in g.g.out_edges("src")) == ["Archive/Old", "Archive/Old", "Nope", "Old"]
+    g.add_file("Archive/Old.md")
+    assert [v for _, v in g.g.out_edges("src")] == ["Nope"] and g.nodes_of_type("ghost") == ["Nope"]
+
+
 def test_frontmatter_is_normalised(make_vault):
     root = make_vault(
         {

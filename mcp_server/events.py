@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
 from mcp_types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -102,8 +103,25 @@ class ServerEvents:
         return EmptyResult()
 
     def install(self, server) -> None:
-        """Register the subscribe handlers and the session-tracking middleware on an MCPServer."""
+        """Register the subscribe handlers and the session-tracking middleware on an MCPServer, and
+        advertise `resources.listChanged` on every transport, since resources_changed sends it."""
         low = server._lowlevel_server  # the SDK exposes handler registration on the low-level server only
         low.add_request_handler("resources/subscribe", SubscribeRequestParams, self.on_subscribe)
         low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.on_unsubscribe)
         server.middleware.append(self.track_session)
+        advertise_list_changed(low)
+
+
+def advertise_list_changed(low) -> None:
+    """Make the low-level server's initialize answer say `resources.listChanged: true` by default.
+
+    Each transport builds that answer from `create_initialization_options()`: stdio and the
+    in-memory client through their caller, streamable HTTP inside the SDK's session manager, which
+    takes no options. Defaulting it here gives every transport the same, truthful capabilities.
+    """
+    make = low.create_initialization_options
+
+    def create_initialization_options(notification_options=None, *args, **kwargs):
+        return make(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
+
+    low.create_initialization_options = create_initialization_options

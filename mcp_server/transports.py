@@ -12,9 +12,7 @@ import threading
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
 
 from brain.brain import Brain
 from brain.settings import Settings
@@ -63,10 +61,7 @@ class BearerTokenMiddleware:
 
 async def run_stdio(server: MCPServer) -> None:
     """Serve one client over stdin/stdout; stdout carries only protocol messages."""
-    low = server._lowlevel_server  # MCPServer.run_stdio_async has no way to advertise resources.listChanged
-    options = low.create_initialization_options(NotificationOptions(resources_changed=True))
-    async with stdio_server() as (read_stream, write_stream):
-        await low.run(read_stream, write_stream, options)
+    await server.run_stdio_async()  # capabilities (resources.listChanged) as events.install set them
 
 
 def http_app(server: MCPServer, host: str = DEFAULT_HOST, token: str | None = None):

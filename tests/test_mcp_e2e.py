@@ -125,3 +125,12 @@ def test_bad_vault_is_one_line_error(tmp_path):
     assert out.returncode == 1
     assert out.stdout == ""
     assert out.stderr.strip().startswith("Error: vault folder") and "\n" not in out.stderr.strip()
+
+
+async def test_both_transports_advertise_the_resource_list_changes_they_send(vault, tmp_path, http_server):
+    """resources/list_changed is sent on vault edits, so initialize says listChanged on stdio and HTTP alike."""
+    stdio = StdioServerParameters(command=BRAIN, args=["serve", "--vault", str(vault), "--store", str(tmp_path / "u.duckdb")])
+    async with Client(stdio, mode="legacy") as client:
+        assert client.server_capabilities.resources.list_changed is True
+    async with Client(http_server(), mode="legacy") as client:
+        assert client.server_capabilities.resources.list_changed is True

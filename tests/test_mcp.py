@@ -168,6 +168,14 @@ async def test_search_notes_caps_results_with_a_note(client):
     assert len(out["results"]) == 2 and "raise limit" in out["note"]
 
 
+async def test_search_notes_reports_the_real_total_when_it_truncates(client):
+    every = await call(client, "search_notes", query="a", limit=100)
+    assert every["note"] is None and every["total"] == len(every["results"]) > 3
+    out = await call(client, "search_notes", query="a", limit=2)
+    assert out["total"] == every["total"]
+    assert f"showing the first 2 of {every['total']} matches" in out["note"]
+
+
 async def test_search_notes_errors(client):
     assert "needs a query" in await fail(client, "search_notes", query="  ")
     await fail(client, "search_notes", query="x", type="spaceship")

@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: the SDK reads these signatures at runtime.
 
+import sys
 from typing import Annotated, Any, Literal, get_args
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -41,9 +42,10 @@ def register(server: MCPServer) -> None:
         limit: Annotated[int, Field(ge=1, le=100, description="Most results to return")] = 20,
     ) -> dict[str, Any]:
         """Find notes (agents, tools, integrations, people, teams, changes) by name or text; best matches first."""
-        hits = state_of(ctx).brain.search_notes(query, type, limit=limit + 1)
+        # every match is scored anyway; asking for all of them gives the true total for the note
+        hits = state_of(ctx).brain.search_notes(query, type, limit=sys.maxsize)
         items, note = cap_list(hits, limit, "matches", "raise limit or make the query more specific")
-        return {"query": query, "results": items, "note": note}
+        return {"query": query, "total": len(hits), "results": items, "note": note}
 
     @server.tool(annotations=READ_ONLY, title="Get node")
     @tool_errors

@@ -465,8 +465,8 @@ class CompanyGraph:
             for hit in find_secrets(note):
                 gaps.append(Gap("secret_in_note", "error", nid, f"value that looks like {_article(hit.kind)} {hit.kind} in {hit.where}: {hit.masked}", hit.line))
         for issue in self.issues.values():
-            kind = "broken_yaml" if "YAML" in issue.message or "frontmatter" in issue.message else "unreadable_file"
-            gaps.append(Gap(kind, "error", issue.path, f"{issue.path}: {issue.message}", issue.line))
+            kind = issue.kind or ("broken_yaml" if "YAML" in issue.message or "frontmatter" in issue.message else "unreadable_file")
+            gaps.append(Gap(kind, issue.severity, issue.path, f"{issue.path}: {issue.message}", issue.line))
         for u, v, d in self.g.edges(data=True):
             tdata = self.g.nodes[v]
             if tdata.get("type") == "ghost":

@@ -134,7 +134,7 @@ _WIKILINK_RE = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
 _MDLINK_RE = re.compile(r"(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(\s*(<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"\n]*\")?\s*\)")
 _SCHEME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 # Dataview inline fields: "key:: value" on its own line, or [key:: value] / (key:: value).
-_DV_LINE_RE = re.compile(r"^[ \t>*+-]*(?:\*\*|__)?([^\s:\[\]()*][^:\[\]()\n]*?)(?:\*\*|__)?::[ \t]*(.*)$", re.M)
+_DV_LINE_RE = re.compile(r"^[ \t>*+-]*+(?:\*\*|__)?([^\s:\[\]()*][^:\[\]()\n]*?)(?:\*\*|__)?::[ \t]*(.*)$", re.M)
 _DV_INLINE_RE = re.compile(r"[\[(]([^\[\]()\n:]+?)::\s*([^\]\)\n]*(?:\[\[[^\]]*\]\][^\]\)\n]*)*)[\])]")
 
 

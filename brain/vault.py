@@ -32,6 +32,7 @@ FOLDER_TYPES = {
     "prices": "price",
 }
 ALWAYS_SKIPPED = (".obsidian", ".brain", ".trash")
+HUGE_NOTE_BYTES = 5 * 2**20  # a note over 5 MB is still read, and reported as a warning
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class VaultIssue:
     path: str
     message: str
     line: int | None = None
+    severity: str = "error"  # or "warning": the file was read in full, but something is off
+    kind: str | None = None  # the gap kind for `brain check` (None: worked out from the message)
 
 
 @dataclass
@@ -201,7 +204,9 @@ def parse_frontmatter(fm: str) -> tuple[dict, str | None, int | None]:
 # Tags, aliases, headings
 
 _TAG_RE = re.compile(r"(?:^|(?<=\s))#([^\s#!\"$%&'()*+,.:;<=>?@\[\\\]^`{|}~]+)", re.M)
-_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$", re.M)
+# The heading text runs to the end of the line; its closing #s are stripped in Python, because
+# a lazy `(.*?)[ \t#]*$` is quadratic on a long run of # or spaces.
+_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*)$", re.M)
 _BLOCK_RE = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*$", re.M)
 
 
@@ -274,7 +279,7 @@ def parse_note(note_id: str, text: str, error: str | None = None, mtime_ns: int 
     props, fm_error, fm_line = parse_frontmatter(fm) if fm is not None else ({}, None, None)
     masked = mask_code(body)
     links = extract_property_links(props) + extract_body_links(body, line_offset=body_line)
-    headings = tuple(m.group(2).strip() for m in _HEADING_RE.finditer(masked)) if "#" in masked else ()
+    headings = tuple(m.group(2).rstrip(" \t#").strip() for m in _HEADING_RE.finditer(masked)) if "#" in masked else ()
     blocks = tuple(_BLOCK_RE.findall(masked)) if "^" in masked else ()
     err = fm_error if fm_error else error
     return Note(
@@ -333,6 +338,9 @@ def read_note_file(
     if templates and note_id.lower().startswith(templates.lower() + "/"):
         note = replace(note, type="template")  # Obsidian templates are patterns, not company notes
     issue = VaultIssue(rel_path, note.error, note.error_line) if note.error else None
+    if len(data) > HUGE_NOTE_BYTES:
+        huge = f"huge note ({len(data) / 2**20:.1f} MB, over {HUGE_NOTE_BYTES // 2**20} MB): read in full, but it slows every load"
+        issue = replace(issue, message=f"{issue.message}; {huge}") if issue else VaultIssue(rel_path, huge, None, "warning", "huge_note")
     return note, issue
 
 

@@ -128,13 +128,25 @@ def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
     assert "UTF-8" in issues["Latin1.md"].message
     assert "binary" in issues["Binary.md"].message
     assert "not a mapping" in issues["List FM.md"].message
-    assert vault.notes["Big.md"[:-3]].size > 5_000_000
+    assert vault.notes["Big"].size > 5 * 2**20 and len(vault.notes["Big"].links) == 400_000  # read in full
+    assert (issues["Big.md"].severity, issues["Big.md"].kind) == ("warning", "huge_note")
+    assert "huge note (5.3 MB, over 5 MB)" in issues["Big.md"].message
     g = CompanyGraph.from_vault(vault)
     broken = g.node("Broken YAML")
     assert broken["error"] and broken["type"] == "note"
     assert g.node("Ünïcode and spaces 🚀")["type"] == "tool"
     kinds = {(gap.kind, gap.node) for gap in g.inventory_gaps()}
     assert ("broken_yaml", "Broken YAML.md") in kinds
+    assert [(gap.kind, gap.severity) for gap in g.inventory_gaps() if gap.node == "Big.md"] == [("huge_note", "warning")]
+
+
+def test_pathological_megabyte_lines_parse_in_linear_time():
+    # A quadratic pattern takes minutes on these; the results show they were parsed in full.
+    mb = 1_000_000
+    note = parse_note("x", "# " + "#" * mb + " x\n# a" + " " * mb + "b ##\n")
+    assert note.headings == ("#" * mb + " x", "a" + " " * mb + "b")
+    note = parse_note("x", "\n".join(["-" * mb + "x", "> k:: [[A]]", "> " * (mb // 2) + "[[B]]"]))
+    assert [(lk.target, lk.property) for lk in note.links] == [("A", "k"), ("B", None)]
 
 
 def test_symlink_to_a_folder_inside_the_vault_is_not_followed(make_vault):

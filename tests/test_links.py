@@ -200,3 +200,11 @@ def test_a_note_added_later_resolves_links_typed_in_the_other_form(make_vault):
     (root / f"{NFD}.md").write_text("x")
     g.upsert_note(read_note_file(root, f"{NFD}.md")[0])
     assert [v for _, v in g.g.out_edges("src")] == [NFD] and NFC not in g.g
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("`%~\n\t #-ab[]")), max_size=300))
+def test_mask_code_only_blanks_and_keeps_every_offset(text):
+    masked = mask_code(text)
+    assert len(masked) == len(text)
+    assert all(m == t or (m == " " and t != "\n") for m, t in zip(masked, text, strict=True))

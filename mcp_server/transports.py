@@ -100,6 +100,13 @@ def serve(
     server = build_server(brain, allow_writes=allow_writes)
     token = os.environ.get(TOKEN_ENV) or None
     live = LiveBrain(brain, watch=watch, publish_folder=publish_folder, otlp=otlp)
+    log.info(
+        "serving %s: %s; %s; %s",
+        settings.vault,
+        "watching the vault for edits" if watch else "not watching the vault (read once)",
+        f"publishing into {publish_folder}/" if publish_folder else "not publishing",
+        f"OTLP receiver on {otlp[0]}:{otlp[1]}" if otlp else "no OTLP receiver",
+    )
 
     async def main() -> None:
         notify = Notifier(server.brain_events, brain, anyio.lowlevel.current_token())

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp import Client, StdioServerParameters
@@ -134,3 +135,40 @@ async def test_both_transports_advertise_the_resource_list_changes_they_send(vau
         assert client.server_capabilities.resources.list_changed is True
     async with Client(http_server(), mode="legacy") as client:
         assert client.server_capabilities.resources.list_changed is True
+
+
+async def test_python_m_mcp_server_honours_no_watch_publish_and_otlp(vault, tmp_path):
+    """`python -m mcp_server` takes brain serve's options through the same code path: none is dropped."""
+    import json
+    import urllib.request
+
+    from mcp.client.stdio import stdio_client
+
+    port = free_port()
+    args = ["-m", "mcp_server", "--vault", str(vault), "--store", str(tmp_path / "u.duckdb"), "-v",
+            "--no-watch", "--publish", "--otlp", "--otlp-port", str(port)]  # fmt: skip
+    log = tmp_path / "server.log"
+    span = {"traceId": "1" * 32, "spanId": "1" * 16, "name": "chat", "startTimeUnixNano": str(int(time.time() - 3600) * 10**9),
+            "attributes": [{"key": k, "value": v} for k, v in {
+                "gen_ai.agent.name": {"stringValue": "support-agent"}, "gen_ai.request.model": {"stringValue": "gpt-4o-mini"},
+                "gen_ai.provider.name": {"stringValue": "openai"}, "gen_ai.usage.input_tokens": {"intValue": "1000"},
+                "gen_ai.usage.output_tokens": {"intValue": "100"}}.items()]}  # fmt: skip
+    doc = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "t"}, "spans": [span]}]}]}
+    with log.open("w") as errlog:
+        async with Client(stdio_client(StdioServerParameters(command=sys.executable, args=args), errlog=errlog)) as client:
+            deadline = time.monotonic() + 60
+            while True:  # --otlp: the receiver comes up with the server
+                try:
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=json.dumps(doc).encode(),
+                                                 headers={"Content-Type": "application/json"}, method="POST")
+                    with urllib.request.urlopen(req, timeout=5) as resp:
+                        assert resp.status == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "OTLP receiver did not come up: --otlp was dropped"
+                    await anyio.sleep(0.1)
+            while not (vault / "Brain" / "Costs" / "Support Agent.md").exists():  # --publish
+                assert time.monotonic() < deadline, "nothing published into Brain/: --publish was dropped"
+                await anyio.sleep(0.1)
+            assert (await client.call_tool("graph_stats", {})).structured_content["notes"] > 0
+    assert "not watching the vault" in log.read_text()  # --no-watch

@@ -8,6 +8,7 @@ name -> unattributed; owner and team ride along as x_ columns and in Tags.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,8 +102,10 @@ def focus_table(
     """FOCUS rows (FOCUS_SCHEMA) for the last `days` days of `rollup_daily`, attributed to agents."""
     from brain.pricing import adjusted_costs_sql, price_notes_table
 
+    if days < 1:
+        raise BrainError("days must be at least 1")
     until = (now or datetime.now(UTC)).astimezone(UTC).date()
-    since = until - timedelta(days=max(days, 1) - 1)
+    since = until - timedelta(days=days - 1)
     con = store.con.cursor()
     session(con)
     try:
@@ -187,11 +190,19 @@ def focus_table(
 
 def write_focus(table: pa.Table, out: str | Path | None) -> None:
     """Write FOCUS rows as Parquet (.parquet) or CSV (.csv, or stdout when out is None)."""
+    if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet"):
+        raise BrainError(f"cannot tell the export format of {out}: use a .csv or .parquet file name")
+    try:
+        _write_focus(table, out)
+    except OSError as exc:  # pyarrow's message repeats itself; the path and the system's reason suffice
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise BrainError(f"cannot write {out or 'standard output'}: {reason}") from exc
+
+
+def _write_focus(table: pa.Table, out: str | Path | None) -> None:
     if out is not None and Path(out).suffix.lower() == ".parquet":
         pq.write_table(table, out)
         return
-    if out is not None and Path(out).suffix.lower() != ".csv":
-        raise BrainError(f"cannot tell the export format of {out}: use a .csv or .parquet file name")
     csv_table = table
     for i, f in enumerate(table.schema):
         if pa.types.is_timestamp(f.type):  # ISO 8601 in UTC, as FOCUS DateTime requires

@@ -123,3 +123,114 @@ def test_ingest_of_many_files_lists_those_with_news_and_sums_up_the_rest(make_va
     assert re.search(r"more files; --json lists every file\)\s+58\s+0\s+0\s+0", out)
     assert main(["ingest", str(logs), "--vault", str(root), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["files"]) == 30
+
+
+# -- QA pass: errors are one `Error:` line and exit 1, read-only commands make no store -----------
+
+ONE_AGENT = {"Agents/Bot.md": "---\ntype: agent\naliases: [Robot, Droid]\ntags: [ops]\napi_keys: [key_bot]\n---\n"}
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: "), err
+    return err[0]
+
+
+def _usage_store(root: Path) -> Path:
+    """A store under the vault with a few priced calls of key_bot, ten days ago."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+
+    from brain.ingest import ingest_table
+    from brain.store import Store
+
+    when = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    table = pa.table({"timestamp": [when] * 3, "api_key_id": ["key_bot"] * 3, "provider": ["openai"] * 3,
+                      "model": ["gpt-4o-mini"] * 3, "input_tokens": [1000] * 3, "output_tokens": [100] * 3,
+                      "request_id": ["a", "b", "c"]})
+    path = root / ".brain" / "usage.duckdb"
+    with Store(path) as st:
+        ingest_table(st, table, source="test")
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["spend", "--by", "foo"], ["spend", "--no-such-flag"], ["anomalies", "--now", "garbage"], ["ingest"],
+     ["anomalies", "ack", "0123456789ab"], [], ["no-such-command"]],
+)
+def test_qa_usage_errors_are_one_error_line_and_exit_1(argv, capsys):
+    assert main(argv) == 1
+    line = _one_error_line(capsys)
+    assert "--help`" in line and "usage:" not in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["spend", "--days", "99999999"], "--days: must be a whole number of days between 1 and 100,000"),
+        (["spend", "--until", "9999-12-31"], "--until: date out of range: '9999-12-31'"),
+        (["spend", "--since", "0001-01-01"], "--since: date out of range"),
+        (["agent", "Bot", "--days", "99999999"], "--days: must be a whole number"),
+        (["reconcile", "--days", "99999999"], "--days: must be a whole number"),
+        (["reconcile", "--days", "0"], "--days: must be a whole number of days between 1 and"),
+        (["export", "--days", "-3"], "--days: must be a whole number of days between 1 and"),
+        (["publish", "--days", "0"], "--days: must be a whole number"),
+        (["anomalies", "--now", "0001-01-01T00:00:00"], "--now: date out of range"),
+        (["demo", "--days", "99999999"], "--days: must be a whole number of days between 1 and 365"),
+    ],
+)
+def test_qa_day_counts_and_dates_out_of_range_are_refused(make_vault, argv, expected, capsys):
+    root = make_vault(ONE_AGENT)
+    assert main([*argv, *([] if argv[0] == "demo" else ["--vault", str(root)])]) == 1
+    assert _one_error_line(capsys).startswith(f"Error: {expected}")
+    assert not (root / ".brain").exists()
+
+
+def test_qa_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
+    root = make_vault(ONE_AGENT)
+    _usage_store(root)
+    for argv in (["spend", "--days", "100000"], ["spend", "--since", "1970-01-01", "--until", "2999-12-31"],
+                 ["agent", "Bot", "--days", "100000"], ["reconcile", "--days", "100000"],
+                 ["export", "--days", "100000", "--out", str(root.parent / "f.csv")]):
+        assert main([*argv, "--vault", str(root)]) == 0, argv
+    capsys.readouterr()
+
+
+def test_qa_an_export_the_system_refuses_is_one_error_line(make_vault, capsys):
+    root = make_vault(ONE_AGENT)
+    _usage_store(root)
+    out = root.parent / "no such folder" / "x.parquet"
+    assert main(["export", "--vault", str(root), "--out", str(out)]) == 1
+    assert _one_error_line(capsys) == f"Error: cannot write {out}: No such file or directory"
+    blocker = root.parent / "a file"
+    blocker.write_text("", encoding="utf-8")
+    assert main(["export", "--vault", str(root), "--out", str(blocker / "x.csv")]) == 1
+    assert _one_error_line(capsys) == f"Error: cannot write {blocker / 'x.csv'}: Not a directory"
+
+
+def test_qa_os_errors_name_the_path_and_the_reason():
+    from brain.cli import os_error_line
+
+    assert os_error_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: No such file or directory"
+    assert os_error_line(NotADirectoryError(20, "Not a directory", "/a", None, "/b")) == "/a -> /b: Not a directory"
+
+
+def test_qa_a_reader_that_stops_early_keeps_the_commands_exit_code(make_vault):
+    """Regression: `brain check | head -1` exited 0 although check failed (BrokenPipeError -> 0)."""
+    import os
+    import subprocess
+    import sys
+
+    root = make_vault(ONE_AGENT)  # an agent without an owner: check fails
+    brain = str(Path(sys.executable).parent / "brain")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        for argv, code in ((["check"], 1), (["graph", "--json", "--edges"], 0)):
+            run = subprocess.run([brain, *argv, "--vault", str(root)], stdout=write, stderr=subprocess.PIPE,
+                                 text=True, timeout=120)
+            assert (run.returncode, run.stderr) == (code, ""), argv
+    finally:
+        os.close(write)

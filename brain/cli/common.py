@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from brain.settings import Settings
+
+# Day counts and dates an argument may carry: windows back to the 18th century ("all of it"), days
+# from 1970 to 2999. Anything past these is a typo, and would overflow Python's dates in window
+# arithmetic (a spend window also reads the equal period before it).
+MAX_DAYS = 100_000
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 
 
 def add_common(parser: argparse.ArgumentParser, json_flag: bool = True, store: bool = False) -> None:
@@ -22,13 +30,46 @@ def add_common(parser: argparse.ArgumentParser, json_flag: bool = True, store: b
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _in_range(day: date, text: str) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"date out of range: {text!r} (use a day from {FIRST_DAY} to {LAST_DAY})")
+
+
 def parse_now(text: str) -> datetime:
     """An ISO 8601 time argument (`Z` or an offset; naive = UTC) as an aware UTC datetime."""
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    _in_range(when.date(), text)
+    return when
+
+
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD argument within FIRST_DAY..LAST_DAY."""
+    try:
+        day = date.fromisoformat(text.strip()[:10])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
+    _in_range(day, text)
+    return day
+
+
+def day_count(most: int = MAX_DAYS) -> Callable[[str], int]:
+    """An argparse type for a --days option: a whole number from 1 to `most`."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= most:
+            raise argparse.ArgumentTypeError(f"must be a whole number of days between 1 and {most:,} (got {text!r})")
+        return n
+
+    parse.__name__ = "days"  # argparse names the type in its messages
+    return parse
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

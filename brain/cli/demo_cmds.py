@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from brain.cli.common import parse_now, print_json, print_table
-from brain.errors import BrainError
+from brain.cli.common import day_count, parse_now, print_json, print_table
 from brain.money import count, usd
+
+DEMO_MAX_DAYS = 365  # the demo makes its usage in memory: a year of it at most
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("path", nargs="?", default="demo-vault", help="demo vault folder (default: ./demo-vault)")
     p.add_argument("--seed", type=int, default=7, help="random seed of the usage (default: 7)")
-    p.add_argument("--days", type=int, default=60, help="days of usage ending now (default: 60)")
+    p.add_argument("--days", type=day_count(DEMO_MAX_DAYS), default=60,
+                   help=f"days of usage ending now (default: 60, at most {DEMO_MAX_DAYS})")
     p.add_argument("--now", type=parse_now, default=None, help="end of the usage, ISO 8601 (default: now, UTC)")
     p.add_argument("--store", help="usage store file (default: <path>/.brain/usage.duckdb)")
     p.add_argument("--force", action="store_true", help="build the demo into a non-empty folder")
@@ -63,8 +65,6 @@ def cmd_demo(args) -> int:
     from brain.demo import build_demo, demo_summary
     from brain.settings import Settings
 
-    if args.days < 1:
-        raise BrainError("--days must be at least 1")
     _progress(f"Building the demo company in {args.path} ({args.days} days of usage, seed {args.seed})...")
     demo = build_demo(args.path, seed=args.seed, days=args.days, now=args.now, force=args.force, store_path=args.store)
     _progress(f"Ingested {demo.accepted:,} usage events; computing spend...")

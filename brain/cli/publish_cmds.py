@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from brain.brain import Brain
-from brain.cli.common import add_common, print_json, settings_from
+from brain.cli.common import add_common, day_count, print_json, settings_from
 from brain.publish import publish
 
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p, store=True)
     p.add_argument("--folder", default="Brain", help="vault folder the brain may write into (default: Brain)")
-    p.add_argument("--days", type=int, default=30, help="spend window in days (default 30)")
+    p.add_argument("--days", type=day_count(), default=30, help="spend window in days (default 30)")
     p.set_defaults(func=cmd_publish)
 
 

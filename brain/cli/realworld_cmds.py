@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from brain.cli.common import add_common, print_json, print_table, settings_from
+from brain.cli.common import add_common, day_count, print_json, print_table, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reconcile", help="our cost estimate beside provider-reported cost by day, provider and model"
     )
     add_common(p, store=True)
-    p.add_argument("--days", type=int, default=30, help="days back from today (default: 30)")
+    p.add_argument("--days", type=day_count(), default=30, help="days back from today (default: 30)")
     p.add_argument(
         "--threshold-pct", type=float, default=5.0, help="flag gaps larger than this percentage (default: 5)"
     )
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p, json_flag=False, store=True)
     p.add_argument("--format", choices=["focus"], default="focus", help="export format (default: focus)")
     p.add_argument("--out", help="output file, .csv or .parquet (default: CSV on stdout)")
-    p.add_argument("--days", type=int, default=30, help="days back from today (default: 30)")
+    p.add_argument("--days", type=day_count(), default=30, help="days back from today (default: 30)")
     p.set_defaults(func=cmd_export)
 
 

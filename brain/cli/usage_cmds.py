@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from brain.brain import Brain
-from brain.cli.common import add_common, print_json, print_table, settings_from
+from brain.cli.common import (
+    add_common,
+    day_count,
+    parse_day,
+    print_json,
+    print_table,
+    settings_from,
+)
 from brain.errors import BrainError
 from brain.money import count, usd
 
@@ -41,15 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spend", help="ranked spend, run-rate and projection by agent, owner, team, model...")
     add_common(p, store=True)
     p.add_argument("--by", choices=["agent", "owner", "team", "model", "provider", "key"], default="agent")
-    p.add_argument("--days", type=int, default=30, help="days back, today included (default: 30)")
-    p.add_argument("--since", help="first day (YYYY-MM-DD); overrides --days")
-    p.add_argument("--until", help="last day, inclusive (YYYY-MM-DD; default: today)")
+    p.add_argument("--days", type=day_count(), default=30, help="days back, today included (default: 30)")
+    p.add_argument("--since", type=parse_day, help="first day (YYYY-MM-DD); overrides --days")
+    p.add_argument("--until", type=parse_day, help="last day, inclusive (YYYY-MM-DD; default: today)")
     p.set_defaults(func=cmd_spend)
 
     p = sub.add_parser("agent", help="an agent's card: owner, dependencies, spend, run-rate, daily trend")
     add_common(p, store=True)
     p.add_argument("name", help="agent note name, alias or agent id")
-    p.add_argument("--days", type=int, default=30, help="days back, today included (default: 30)")
+    p.add_argument("--days", type=day_count(), default=30, help="days back, today included (default: 30)")
     p.set_defaults(func=cmd_agent)
 
 

@@ -3,9 +3,10 @@
 # No `from __future__ import annotations`: the SDK reads these signatures at runtime.
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from pydantic import Field
 
 from brain.errors import BrainError
 from mcp_server.common import BrainState, prompt_errors
@@ -50,7 +51,7 @@ def register(server: MCPServer, state: BrainState) -> None:
 
     @server.prompt(title="Investigate anomaly")
     @prompt_errors
-    def investigate_anomaly(id: str) -> str:
+    def investigate_anomaly(id: Annotated[str, Field(description="Anomaly id as listed by the anomalies tool")]) -> str:
         """Investigate one cost anomaly: what changed, why (cause and change notes), who owns it, what to do."""
         found = brain.explain_anomaly(id)
         owner = _try("owner_of(agent)", lambda: brain.owner_of(found["agent_node"]))
@@ -68,7 +69,7 @@ def register(server: MCPServer, state: BrainState) -> None:
 
     @server.prompt(title="Agent brief")
     @prompt_errors
-    def agent_brief(name: str) -> str:
+    def agent_brief(name: Annotated[str, Field(description="Agent note name, alias or agent id, e.g. 'Support Agent'")]) -> str:
         """A one-page brief on one agent: what it does, who owns it, what it depends on, what it costs and any anomalies."""
         card = brain.node_card(name)
         if card.get("type") != "agent":

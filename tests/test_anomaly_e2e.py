@@ -164,3 +164,45 @@ def test_issue4_steady_working_hours_agents_raise_no_alarm_on_the_demo(tmp_path,
         ("Research Assistant", "day", "tokens_per_request",
          [f"{tl.research_prompt_change:%Y-%m-%d} Research Assistant prompt v4"]),
     ]
+
+
+@pytest.fixture(scope="module")
+def demo_seed1(tmp_path_factory):
+    """The demo company of the QA pass (seed 1, 60 days to a Sunday morning)."""
+    from brain.demo import build_demo
+
+    now = datetime(2026, 11, 29, 11, 23, tzinfo=UTC)
+    demo = build_demo(tmp_path_factory.mktemp("demo") / "demo", seed=1, now=now)
+    return Settings.from_env(demo.vault, demo.store), now
+
+
+def test_qa_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed1, capsys):
+    """Regression: figures moved with --days (the scan started --days + 35 days back), the ongoing
+    Research Assistant shift was missing at --days 1, and `ack` rescanned 90 days."""
+    settings, now = demo_seed1
+    figures = ("onset", "detected_at_bucket", "last_bucket", "severity", "cause", "ongoing",
+               "expected_usd_per_day", "actual_usd_per_day", "excess_usd_per_day", "projected_30d_impact_usd")
+    brain = Brain.open(settings, read_only=True)
+    try:
+        by_window = {d: {a.id: a for a in detect_anomalies(brain, days=d, now=now)} for d in (1, 2, 3, 4, 7, 14, 30, 90)}
+    finally:
+        brain.close()
+    seen: dict[str, tuple] = {}
+    for days, found in by_window.items():
+        for anomaly_id, a in found.items():
+            seen.setdefault(anomaly_id, tuple(getattr(a, f) for f in figures))
+            assert tuple(getattr(a, f) for f in figures) == seen[anomaly_id], (days, a.agent)
+    windows = list(by_window.values())
+    assert all(set(short) <= set(long) for short, long in zip(windows, windows[1:], strict=False))
+    ongoing = {i for i, a in by_window[90].items() if a.ongoing}
+    assert ongoing and ongoing <= set(by_window[1])
+    assert "Research Assistant" in {by_window[1][i].agent for i in ongoing}
+
+    common = ["--vault", str(settings.vault), "--store", str(settings.store), "--now", now.isoformat()]
+    assert main(["anomalies", "--days", "30", "--json", *common]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    oldest = min(listed, key=lambda a: a["onset"])
+    assert main(["anomalies", "ack", oldest["id"], "--note", "seen", *common]) == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert main(["anomalies", "--days", "90", "--days", "91", *common]) == 1
+    assert capsys.readouterr().err == "Error: days must be between 1 and 90 (anomalies are looked for in that many days)\n"

@@ -13,7 +13,10 @@ from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow.compute as pc
+
 from brain.anomaly.config import SEVERITIES, AnomalyConfig
+from brain.anomaly.detect import PREDATES_WINDOW_DAYS
 from brain.anomaly.explain import ChangeNote, decompose_cost_change, link_changes
 from brain.anomaly.scan import Ack, AgentInfo, Anomaly, scan_series
 from brain.errors import BrainError, NotFound
@@ -150,29 +153,46 @@ def _context(brain, cfg: AnomalyConfig):
     return identities, AgentInfos(brain, identities, cfg), change_notes(brain.graph)
 
 
+def _midnight(when: datetime) -> datetime:
+    return when.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def detect_anomalies(
     brain,
-    days: int = 7,
+    days: int | None = 7,
     now: datetime | None = None,
     *,
     min_severity: str = "info",
     config: AnomalyConfig | None = None,
     include_closed: bool = True,
 ) -> list[Anomaly]:
-    """Anomalies active in the last `days` days (complete hours up to now), explained."""
+    """Anomalies active in the last `days` days (complete hours up to now), explained.
+
+    Detection always reads the same history, the horizon: `horizon_days` back from midnight of
+    the last complete hour, or from the first day of usage when that is later. A baseline is
+    the data before its day, never where a shorter listing would have started reading, so an
+    anomaly has the same id and figures whatever `days` is. `days` (None: the whole horizon)
+    only picks what is shown: anomalies flagged within the window, and those still ongoing.
+    """
     from brain import spend
 
     if min_severity not in SEVERITIES:
         raise BrainError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
-    if days < 1:
-        raise BrainError("days must be at least 1")
     cfg = config or AnomalyConfig()
+    days = cfg.horizon_days if days is None else days
+    if not 1 <= days <= cfg.horizon_days:
+        raise BrainError(f"days must be between 1 and {cfg.horizon_days} (anomalies are looked for in that many days)")
     until = _utc(now).replace(minute=0, second=0, microsecond=0)
-    since = until - timedelta(days=days + cfg.baseline_days + cfg.adapt_days)
+    since = _midnight(until) - timedelta(days=cfg.horizon_days)
     with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
         identities, agents, changes = _context(brain, cfg)
         table = spend.hourly_agent_series(brain.store, identities, since, until)
         acks = load_acks(brain.store)
+    if table.num_rows:
+        # Usage that starts inside the horizon is read from a week before its first day: every agent
+        # is then new at its first sighting, exactly as when reading from the horizon's start.
+        first = _midnight(_utc(pc.min(table.column("hour")).as_py()))
+        since = max(since, first - timedelta(days=PREDATES_WINDOW_DAYS))
     found = scan_series(
         table,
         since,
@@ -211,13 +231,14 @@ def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig |
 
 
 def acknowledge(
-    brain, anomaly_id: str, note: str = "", planned: bool = False, now: datetime | None = None, days: int = 90
+    brain, anomaly_id: str, note: str = "", planned: bool = False, now: datetime | None = None
 ) -> Anomaly:
-    """Record an ack (or planned) for an anomaly id found in the last `days`; it then stops alerting."""
+    """Record an ack (or planned) for an anomaly id found in the horizon (any that a listing shows);
+    it then stops alerting."""
     anomaly_id = anomaly_id.strip().lower()
     if not _ID.match(anomaly_id):
         raise NotFound("anomaly", anomaly_id)
-    found = {a.id: a for a in detect_anomalies(brain, days=days, now=now)}
+    found = {a.id: a for a in detect_anomalies(brain, days=None, now=now)}
     if anomaly_id not in found:
         close = [i for i in found if i.startswith(anomaly_id[:4])]
         raise NotFound("anomaly", anomaly_id, close[:3])

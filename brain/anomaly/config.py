@@ -11,6 +11,9 @@ SEVERITIES = ("info", "warn", "critical")
 class AnomalyConfig:
     """Every knob of the detector; units are in the names."""
 
+    # the scan: every listing reads the same history, so an anomaly's id and figures do not depend on
+    # the window asked for; the window only picks which anomalies are shown
+    horizon_days: int = 90  # days of history scanned (from a midnight, or from the first usage if later)
     # baselines
     baseline_days: int = 28
     seasonal_weekday_min_days: int = 14  # hour-of-day x weekday from here
@@ -54,3 +57,5 @@ class AnomalyConfig:
             raise ValueError("cold_start_days <= seasonal_hour_min_days <= seasonal_weekday_min_days")
         if self.baseline_days < self.seasonal_weekday_min_days:
             raise ValueError("baseline_days must cover seasonal_weekday_min_days")
+        if self.horizon_days < 1:
+            raise ValueError("horizon_days must be at least 1")

@@ -15,7 +15,7 @@ _SLOT_SIGMA_SCALE = 1.39  # MAD around a 4-sample median understates sigma by th
 _SLOW_COST_FLOOR_USD = 0.5
 _SLOW_REQUEST_FLOOR = 5.0
 _ACTIVE_SLOT_REQUESTS = 3.0  # slots quieter than this are Poisson noise, not dispersion
-_PREDATES_WINDOW_DAYS = 7
+PREDATES_WINDOW_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
     # An agent first seen in the window's first week predates the window (a weekly rhythm hides
     # it for up to a week): its quiet first days are zeros. Later first sightings are births.
     agent_day0 = s.first_hour // 24
-    agent_day0 = np.where(agent_day0 < _PREDATES_WINDOW_DAYS, 0, agent_day0)
+    agent_day0 = np.where(agent_day0 < PREDATES_WINDOW_DAYS, 0, agent_day0)
     absent = np.arange(n_days)[None, :] < agent_day0[:, None]  # before the agent existed: not zeros
     hour_grid = np.arange(n_hours).reshape(n_days, 24)
     future = hour_grid >= s.n_valid

@@ -224,7 +224,7 @@ def scan_series(
     min_severity: str = "info",
     evaluate_from: datetime | None = None,
 ) -> list[Anomaly]:
-    """Detect and explain anomalies in an hourly agent series; report episodes active after report_from.
+    """Detect and explain anomalies in an hourly agent series; report episodes flagged after report_from or still ongoing.
 
     `evaluate_from` skips testing earlier buckets (an incremental scan); they still serve as baseline.
     """
@@ -245,14 +245,14 @@ def scan_series(
     for granularity, (a, buckets) in runs:
         width = 1 if granularity == "hour" else 24
         last_end = (int(buckets[-1]) + 1) * width
-        if last_end <= report_hour:
+        ongoing = last_end + (cfg.episode_gap_hours if granularity == "hour" else 24 * cfg.slow_episode_gap_days) >= s.n_valid
+        if last_end <= report_hour and not ongoing:  # shown: flagged in the window, or still going on
             continue
         info = explainer.explain(a, granularity, buckets)
         node = s.agents[a]
         meta = agents.get(node) or AgentInfo(node_id=node, name=_name_of(node), related=frozenset({node}))
         onset = s.hour_time(info["onset_hour"])
         detected = s.hour_time(int(buckets[0]) * width)
-        ongoing = last_end + (cfg.episode_gap_hours if granularity == "hour" else 24 * cfg.slow_episode_gap_days) >= s.n_valid
         excess = max(info["excess"], 0.0)
         projected = excess * 30 if ongoing else max(info["total_excess"], 0.0)
         expected_day = max(info["expected_day"], 0.0)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from brain.brain import Brain
-from brain.cli.common import add_common, parse_now, print_json, print_table, settings_from
+from brain.cli.common import (
+    add_common,
+    day_count,
+    parse_now,
+    print_json,
+    print_table,
+    settings_from,
+)
 
 _COLUMNS = [
     ("id", "id"),
@@ -32,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="List anomalies active in the last N days; `brain anomalies ack ID` silences one.",
     )
     add_common(p, store=True)
-    p.add_argument("--days", type=int, default=7, help="report anomalies active in the last N days (default: 7)")
+    p.add_argument(
+        "--days", type=day_count(), default=7,
+        help="show anomalies flagged in the last N days or still ongoing (default: 7, at most 90: the "
+        "history scanned); an anomaly's id and figures do not depend on N",
+    )
     p.add_argument(
         "--min-severity", choices=["info", "warn", "critical"], default="info", help="hide milder anomalies"
     )

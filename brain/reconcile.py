@@ -4,18 +4,20 @@ Provider cost reports (OpenAI costs API, Anthropic cost report) are kept in `pro
 table this module creates in the store (`CREATE TABLE IF NOT EXISTS`) the first time a cost file
 is imported; the store's own schema is untouched. Rows are keyed by a stable `row_key`, and a
 re-import replaces amounts for the same key (providers revise the current day's figures).
-Estimates come from `rollup_daily` only. Where a day and provider has no cost report, the cost
+Estimates come from `rollup_daily` only, after the vault's `price` notes, exactly as `brain spend`
+prices them (discounts and negotiated rates included). Where a day and provider has no cost report, the cost
 reported on the events themselves (`reported_cost_usd`, e.g. LiteLLM's `spend`) stands in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from brain.errors import IngestError
+from brain.errors import BrainError, IngestError
 
 PROVIDER_COSTS_DDL = """
 CREATE TABLE IF NOT EXISTS provider_costs (
@@ -104,9 +106,9 @@ _RECONCILE_SQL = """
 WITH est AS (
     SELECT CAST(day AS DATE) AS day, lower(coalesce(provider, '')) AS provider,
            coalesce(model, '') AS model,
-           sum(cost_usd) AS estimate_usd, sum(reported_cost_usd) AS event_reported_usd,
+           sum({cost}) AS estimate_usd, sum(reported_cost_usd) AS event_reported_usd,
            sum(requests) AS requests, sum(unpriced_requests) AS unpriced_requests
-    FROM rollup_daily WHERE CAST(day AS DATE) BETWEEN $since AND $until GROUP BY ALL
+    FROM ({rollups}) GROUP BY ALL
 ),
 pc AS (
     SELECT day, provider, coalesce(model, '') AS model, sum(amount_usd) AS reported_usd
@@ -149,16 +151,31 @@ def reconcile(
     threshold_pct: float = 5.0,
     threshold_usd: float = 0.01,
     now: datetime | None = None,
+    price_notes: Sequence[dict] = (),
 ) -> dict:
-    """Estimate vs reported cost per (day, provider, model) for the last `days` days, gaps flagged."""
+    """Estimate (after vault price notes) vs reported cost per (day, provider, model) for the last
+    `days` days, gaps flagged."""
+    from brain.pricing import adjusted_costs_sql, price_notes_table
+    from brain.spend import TOKEN_TYPES
+    from brain.store import session
+
+    if days < 1:
+        raise BrainError("days must be at least 1")
     until: date = (now or datetime.now(UTC)).astimezone(UTC).date()
-    since = until - timedelta(days=max(days, 1) - 1)
-    con = store.con
-    costs = "provider_costs" if _has_table(con, "provider_costs") else (
-        "(SELECT NULL::DATE AS day, NULL::VARCHAR AS provider, NULL::VARCHAR AS model, "
-        "NULL::DOUBLE AS amount_usd WHERE false)"
-    )  # fmt: skip
-    raw = con.execute(_RECONCILE_SQL.format(costs=costs), {"since": since, "until": until}).fetchall()
+    since = until - timedelta(days=days - 1)
+    con = store.con.cursor()
+    session(con)
+    try:
+        costs = "provider_costs" if _has_table(con, "provider_costs") else (
+            "(SELECT NULL::DATE AS day, NULL::VARCHAR AS provider, NULL::VARCHAR AS model, "
+            "NULL::DOUBLE AS amount_usd WHERE false)"
+        )  # fmt: skip
+        con.register("_notes", price_notes_table(price_notes))
+        rollups = adjusted_costs_sql("(SELECT * FROM rollup_daily WHERE CAST(day AS DATE) BETWEEN $since AND $until)", "day")
+        sql = _RECONCILE_SQL.format(costs=costs, rollups=rollups, cost=" + ".join(f"cost_{t}_usd" for t in TOKEN_TYPES))
+        raw = con.execute(sql, {"since": since, "until": until}).fetchall()
+    finally:
+        con.close()
     rows = []
     for day, provider, model, est, reported, src, requests, unpriced in raw:
         gap = None if reported is None else est - reported

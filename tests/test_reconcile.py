@@ -99,3 +99,46 @@ def test_reconcile_cli_prints_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["totals"]["flagged"] == 1
     assert any(r["flagged"] and r["model"] == "gpt-4o-2024-08-06" for r in out["rows"])
+
+
+def test_qa_reconcile_estimates_as_brain_spend_does_after_price_notes(tmp_path, make_vault, capsys):
+    """Regression: reconcile summed list prices, so a discount note made it differ from `brain spend`."""
+    vault = make_vault({
+        "Prices/OpenAI discount.md": """\
+            ---
+            type: price
+            provider: openai
+            model: gpt-4o-2024-08-06
+            discount_pct: 15
+            valid_from: 2025-01-01
+            ---
+            """,
+    })
+    store_path = vault / ".brain" / "usage.duckdb"
+    with Store(store_path) as store:
+        _load(store, "openai_usage.json", "openai_costs.json")
+        listed = store.con.execute("SELECT sum(cost_usd) FROM rollup_daily").fetchall()[0][0]
+    common = ["--vault", str(vault), "--days", "100000", "--json"]
+    assert main(["reconcile", *common]) == 0
+    estimate = json.loads(capsys.readouterr().out)["totals"]["estimate_usd"]
+    assert main(["spend", *common]) == 0
+    spent = json.loads(capsys.readouterr().out)["total_usd"]
+    assert estimate == pytest.approx(spent, abs=1e-9)
+    assert estimate < listed - 1e-6  # the discount applies
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "99999999", "x"])
+def test_qa_reconcile_refuses_a_day_count_out_of_range(tmp_path, days, capsys):
+    with Store(tmp_path / "usage.duckdb") as store:
+        _load(store, "openai_usage.json")
+    assert main(["reconcile", "--vault", str(tmp_path), "--store", str(tmp_path / "usage.duckdb"), "--days", days]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"Error: --days: must be a whole number of days between 1 and 100,000 (got {days!r}); "
+                   "see `brain reconcile --help`"]
+
+
+def test_qa_reconcile_core_refuses_days_below_one(store):
+    from brain.errors import BrainError
+
+    with pytest.raises(BrainError, match="days must be at least 1"):
+        reconcile(store, days=0, now=NOW)

@@ -90,12 +90,15 @@ def cmd_collect(args) -> int:
 
 def cmd_reconcile(args) -> int:
     """Print the reconciliation table (or JSON) and exit 0; flagged gaps are marked, not errors."""
+    from brain.brain import Brain
     from brain.reconcile import reconcile
-    from brain.store import Store
 
-    settings = settings_from(args)
-    with Store(settings.store_path) as store:
-        result = reconcile(store, days=args.days, threshold_pct=args.threshold_pct, threshold_usd=args.threshold_usd)
+    brain = Brain.open(settings_from(args), read_only=True)
+    try:
+        result = reconcile(brain.store, days=args.days, threshold_pct=args.threshold_pct,
+                           threshold_usd=args.threshold_usd, price_notes=brain.price_notes())
+    finally:
+        brain.close()
     if args.json:
         print_json(result)
         return 0

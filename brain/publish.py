@@ -151,6 +151,9 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
         raise VaultError(f"publish folder {folder!r} must be inside the vault")
     if any(part.startswith(".") for part in Path(folder).parts):
         raise VaultError(f"publish folder {folder!r} must not be a hidden folder")
+    if not (root / ".obsidian").is_dir() and not brain.graph.notes:
+        raise VaultError(f"{root} is not a vault: it has no .obsidian/ folder and no notes; "
+                         "publish into your vault (--vault, or run it there)")
     report = PublishReport(folder=folder)
     # Figures are as of the last full hour, so publishing twice within an hour changes nothing.
     now = (now or dt.datetime.now(dt.UTC)).replace(minute=0, second=0, microsecond=0)

@@ -106,7 +106,7 @@ def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault,
 def test_ingest_of_many_files_lists_those_with_news_and_sums_up_the_rest(make_vault, tmp_path, capsys):
     import json
 
-    root = make_vault({})
+    root = make_vault({"Home.md": ""})
     logs = tmp_path / "logs"
     logs.mkdir()
     row = {"timestamp": "2025-06-01T10:00:00Z", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1}
@@ -234,3 +234,23 @@ def test_qa_a_reader_that_stops_early_keeps_the_commands_exit_code(make_vault):
             assert (run.returncode, run.stderr) == (code, ""), argv
     finally:
         os.close(write)
+
+
+def test_qa_read_only_commands_make_no_store(tmp_path, capsys):
+    """Regression: `brain anomalies` in an empty folder made .brain/usage.duckdb; `brain spend` then
+    showed zeros instead of saying there is no usage store."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = f"usage store {empty / '.brain' / 'usage.duckdb'} does not exist"
+    for argv in (["anomalies"], ["anomalies", "ack", "0123456789ab", "--note", "x"], ["spend"],
+                 ["quarantine"], ["reconcile"], ["export"], ["spend"]):
+        assert main([*argv, "--vault", str(empty)]) == 1, argv
+        assert missing in _one_error_line(capsys), argv
+        assert not (empty / ".brain").exists(), argv
+
+
+def test_qa_a_missing_vault_is_reported_before_a_missing_store(tmp_path, capsys):
+    for argv in (["spend"], ["anomalies"], ["reconcile"], ["ingest", "x.jsonl"], ["publish"]):
+        assert main([*argv, "--vault", str(tmp_path / "nope")]) == 1
+        assert _one_error_line(capsys) == f"Error: vault folder {str(tmp_path / 'nope')!r} does not exist or is not a folder"
+    assert not (tmp_path / "nope").exists()

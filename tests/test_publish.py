@@ -125,3 +125,14 @@ def test_publish_folder_must_stay_inside_the_vault(demo_vault):
     with pytest.raises(VaultError):
         publish(brain, folder=".hidden", now=NOW)
     brain.close()
+
+
+def test_qa_publish_refuses_a_folder_that_is_not_a_vault(tmp_path, capsys):
+    from brain.cli import main
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("not a note", encoding="utf-8")
+    assert main(["publish", "--vault", str(tmp_path / "plain")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: ") and "is not a vault" in err[0]
+    assert not (tmp_path / "plain" / "Brain").exists() and not (tmp_path / "plain" / ".brain").exists()

@@ -13,6 +13,7 @@ from brain.cli.common import (
     print_table,
     settings_from,
 )
+from brain.errors import StoreError
 
 _COLUMNS = [
     ("id", "id"),
@@ -66,7 +67,7 @@ def cmd_anomalies(args) -> int:
     """Print anomalies as a table or JSON."""
     from brain.anomaly import detect_anomalies
 
-    brain = Brain.open(settings_from(args))
+    brain = Brain.open(settings_from(args), read_only=True)
     try:
         found = detect_anomalies(brain, days=args.days, now=args.now, min_severity=args.min_severity)
     finally:
@@ -96,6 +97,8 @@ def cmd_ack(args) -> int:
         else:
             print(f"{d['id']} ({d['agent']}, {d['cause']}, onset {d['onset']}) is now {d['status']}: {d.get('note')}")
         return 0
+    if not settings.store_path.exists():  # an ack is kept in the store; never make an empty one for it
+        raise StoreError(f"usage store {settings.store_path} does not exist; ingest usage first")
     brain = Brain.open(settings)
     try:
         a: Anomaly = acknowledge(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from brain.errors import VaultError
 from brain.settings import Settings
 
 # Day counts and dates an argument may carry: windows back to the 18th century ("all of it"), days
@@ -73,8 +74,12 @@ def day_count(most: int = MAX_DAYS) -> Callable[[str], int]:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from parsed arguments and the environment."""
-    return Settings.from_env(getattr(args, "vault", None), getattr(args, "store", None))
+    """Settings from parsed arguments and the environment; a vault folder that is missing is an error
+    here, before any command reports what it lacks inside it (its usage store, its notes)."""
+    settings = Settings.from_env(getattr(args, "vault", None), getattr(args, "store", None))
+    if not settings.vault.is_dir():
+        raise VaultError(f"vault folder {str(settings.vault)!r} does not exist or is not a folder")
+    return settings
 
 
 def print_json(data: Any) -> None:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_publish(args) -> int:
     """Publish and report what changed."""
-    brain = Brain.open(settings_from(args))
+    brain = Brain.open(settings_from(args), read_only=True)  # writes notes; never makes a usage store
     try:
         report = publish(brain, folder=args.folder, days=args.days)
     finally:

@@ -143,7 +143,7 @@ def cmd_export(args) -> int:
     from brain.brain import Brain
     from brain.focus import focus_table, write_focus
 
-    brain = Brain.open(settings_from(args))
+    brain = Brain.open(settings_from(args), read_only=True)
     try:
         table = focus_table(brain.store, brain.identities(), days=args.days, price_notes=brain.graph.price_notes())
         write_focus(table, args.out)

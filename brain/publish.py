@@ -122,15 +122,19 @@ def _atomic_write(path: Path, data: str, report: PublishReport, rel: str) -> Non
             return
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".brain-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".brain-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise VaultError(f"cannot write {rel}: {exc.filename or path}: {reason}") from exc
     report.written.append(rel)
 
 
@@ -154,9 +158,16 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
     if not (root / ".obsidian").is_dir() and not brain.graph.notes:
         raise VaultError(f"{root} is not a vault: it has no .obsidian/ folder and no notes; "
                          "publish into your vault (--vault, or run it there)")
+    for above in (out, *out.parents):  # a file where a folder must be: say so before writing anything
+        if above == root:
+            break
+        if above.exists() and not above.is_dir():
+            raise VaultError(f"cannot publish into {folder}/: {above} is a file, not a folder")
     report = PublishReport(folder=folder)
-    # Figures are as of the last full hour, so publishing twice within an hour changes nothing.
-    now = (now or dt.datetime.now(dt.UTC)).replace(minute=0, second=0, microsecond=0)
+    # The figures are `brain spend`'s at the same moment (the daily rollups hold every event so far,
+    # so a run-rate over the hours up to an earlier `now` would overstate it); anomalies are
+    # scanned up to the last complete hour, as `brain anomalies` does. Unchanged files are not rewritten.
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
 
     fields = brain.agent_cost_fields(days=days, now=now)
     by_agent = brain.cost_leaderboard(group_by="agent", days=days, now=now)
@@ -183,7 +194,7 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
         f = fields.get(nid, {})
         mine = [a for a in anomalies if a.get("agent") == name or a.get("agent_id") == d.get("agent_id")]
         series = daily.get(nid, [])
-        anomaly_days = {str(a.get("onset", ""))[:10] for a in mine}
+        anomaly_days = set().union(*(_active_days(a, now.date()) for a in mine))
         chart_rel = f"{folder}/Costs/charts/{fname} spend.svg"
         chart_path = chart_dir / f"{fname} spend.svg"
         _atomic_write(chart_path, spend_chart_svg(name, series, anomaly_days, chart_days, now), report, chart_rel)
@@ -246,6 +257,13 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
                 p.unlink()
                 report.removed.append(p.relative_to(root).as_posix())
     return report
+
+
+def _active_days(anomaly: dict, today: dt.date) -> set[str]:
+    """Every day an anomaly was active: its onset's day through its last flagged hour's, or today while it goes on."""
+    first = dt.date.fromisoformat(str(anomaly["onset"])[:10])
+    last = today if anomaly.get("ongoing") else dt.date.fromisoformat(str(anomaly.get("last_bucket") or anomaly["onset"])[:10])
+    return {(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
 
 
 def _daily_spend(brain, days: int, now: dt.datetime) -> dict[str, list[dict]]:

@@ -127,6 +127,52 @@ def test_publish_folder_must_stay_inside_the_vault(demo_vault):
     brain.close()
 
 
+def _copy(demo_vault, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_vault, copy)
+    return copy
+
+
+def test_qa_published_run_rate_is_brain_spends_at_the_same_moment(demo_vault, tmp_path):
+    """Regression: publish cut `now` to the hour while the daily rollups hold every event so far,
+    so its run-rate and projection were a little above `brain spend`'s."""
+    copy = _copy(demo_vault, tmp_path)
+    moment = NOW + dt.timedelta(minutes=47)
+    brain = Brain.open(Settings.from_env(copy))
+    publish(brain, now=moment)
+    fields = brain.agent_cost_fields(days=30, now=moment)
+    dash = read_vault(copy).notes["Brain/Cost Dashboard"]
+    board = brain.cost_leaderboard(group_by="agent", days=30, now=moment)
+    vault = read_vault(copy)
+    for nid in brain.graph.nodes_of_type("agent"):
+        props = vault.notes[f"Brain/Costs/{brain.graph.name_of(nid)}"].properties
+        rate = fields[nid]["run_rate_usd_per_day"]
+        assert props["run_rate_usd_per_day"] == (None if rate is None else round(rate, 4)), nid
+    assert f"{board['rows'][0]['run_rate_usd_per_day']:,.2f}" in dash.body.replace("$", "")
+    brain.close()
+
+
+def test_qa_charts_mark_every_day_an_anomaly_was_active(demo_vault, tmp_path):
+    """Regression: only the onset day was red; the README says anomalies are red."""
+    copy = _copy(demo_vault, tmp_path)
+    brain = Brain.open(Settings.from_env(copy))
+    publish(brain, now=NOW)
+    found = [a for a in brain.anomalies(days=14, now=NOW) if a["status"] == "open"]
+    longer = [a for a in found if a["ongoing"] or a["onset"][:10] != a["last_bucket"][:10]]
+    assert longer  # the demo's research prompt shift lasts days
+    for a in found:
+        first = dt.date.fromisoformat(a["onset"][:10])
+        last = NOW.date() if a["ongoing"] else dt.date.fromisoformat(a["last_bucket"][:10])
+        svg = ET.fromstring((copy / f"Brain/Costs/charts/{a['agent']} spend.svg").read_text(encoding="utf-8"))
+        red = {e.find("{http://www.w3.org/2000/svg}title").text[:10]
+               for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.get("fill") == "#d33"}
+        days = {(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+        assert days <= red, a["agent"]
+    brain.close()
+
+
 def test_qa_publish_refuses_a_folder_that_is_not_a_vault(tmp_path, capsys):
     from brain.cli import main
 
@@ -136,3 +182,16 @@ def test_qa_publish_refuses_a_folder_that_is_not_a_vault(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("Error: ") and "is not a vault" in err[0]
     assert not (tmp_path / "plain" / "Brain").exists() and not (tmp_path / "plain" / ".brain").exists()
+
+
+def test_qa_publish_where_brain_is_a_file_is_one_error_line(demo_vault, tmp_path, capsys):
+    from brain.cli import main
+
+    copy = _copy(demo_vault, tmp_path)
+    import shutil
+
+    shutil.rmtree(copy / "Brain", ignore_errors=True)
+    (copy / "Brain").write_text("a file, not a folder", encoding="utf-8")
+    assert main(["publish", "--vault", str(copy)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"Error: cannot publish into Brain/: {copy / 'Brain'} is a file, not a folder"]

@@ -374,8 +374,9 @@ class Brain:
     # -- notes -----------------------------------------------------------------------------------
 
     def read_note(self, path: str) -> note_files.NoteText:
-        """One note's Markdown by vault path; never leaves the vault."""
-        return note_files.read_note_text(self.root, path)
+        """One note's Markdown by vault path. The path never leaves the vault; a note the graph holds
+        is readable even when the vault links its folder in from elsewhere, as Obsidian reads it."""
+        return note_files.read_note_text(self.root, path, linked=lambda rel: rel[:-3] in self.graph.notes)
 
     def refresh_note(self, rel_path: str) -> None:
         """Re-read one note file into the graph (after a write, or when it changed on disk)."""

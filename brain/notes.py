@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -114,8 +115,13 @@ def _check_relative(original: str, candidate: str) -> None:
             raise UnsafePath(original, f"hidden folder or file {p!r} (dot-folders are not part of the vault)")
 
 
-def safe_note_path(root: str | os.PathLike, path: str) -> tuple[str, Path]:
-    """Vault-relative POSIX path (with .md) and absolute file of a client-given note path; raises UnsafePath."""
+def safe_note_path(root: str | os.PathLike, path: str, linked: Callable[[str], bool] | None = None) -> tuple[str, Path]:
+    """Vault-relative POSIX path (with .md) and absolute file of a client-given note path; raises UnsafePath.
+
+    The path itself never leaves the vault. It may lead through a symlink the vault holds to a file
+    outside it only when `linked(rel)` says so: a note read into the graph through a folder the
+    vault links in, as Obsidian reads it.
+    """
     if not isinstance(path, str) or not path.strip():
         raise UnsafePath(str(path), "it is empty")
     forms = _decodings(path.strip())
@@ -136,6 +142,8 @@ def safe_note_path(root: str | os.PathLike, path: str) -> tuple[str, Path]:
     full = root_real / chosen
     real = full.resolve()
     if real != root_real and root_real not in real.parents:
+        if linked is not None and linked(chosen):
+            return chosen, full
         raise UnsafePath(path, "it resolves (through a symlink) outside the vault")
     rel_real = real.relative_to(root_real).as_posix()
     if any(p.startswith(".") for p in rel_real.split("/")):
@@ -147,9 +155,9 @@ def _stamp(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_note_text(root: str | os.PathLike, path: str) -> NoteText:
-    """Read one note by client-given path, refusing anything outside the vault; raises NotFound."""
-    rel, full = safe_note_path(root, path)
+def read_note_text(root: str | os.PathLike, path: str, linked: Callable[[str], bool] | None = None) -> NoteText:
+    """Read one note by client-given path, refusing anything outside the vault (see safe_note_path); raises NotFound."""
+    rel, full = safe_note_path(root, path, linked)
     try:
         st = full.stat()
         data = full.read_bytes()

@@ -196,8 +196,10 @@ def server_file(store_path: Path) -> Path:
 class ControlServer:
     """Loopback HTTP endpoint through which `brain ingest` hands files to the running server."""
 
-    def __init__(self, shared: SharedStore, host: str = "127.0.0.1", port: int = 0, handlers: dict | None = None):
+    def __init__(self, shared: SharedStore, host: str = "127.0.0.1", port: int = 0, handlers: dict | None = None,
+                 command: str = "serve"):
         self.shared = shared
+        self.command = command  # the `brain` command that owns the store: serve or collect
         self.handlers: dict[str, Callable[[dict], dict]] = {"/ingest": self._ingest, **(handlers or {})}
         self.token = secrets.token_urlsafe(24)
         self._http = ThreadingHTTPServer((host, port), _control_handler(self))
@@ -220,7 +222,8 @@ class ControlServer:
         """Serve and announce this server in `.brain/server.json` (owner-only permissions)."""
         self._thread.start()
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"pid": os.getpid(), "port": self.port, "token": self.token, "store": str(self.shared.path)})
+        data = json.dumps({"pid": os.getpid(), "port": self.port, "token": self.token, "store": str(self.shared.path),
+                           "command": self.command})
         fd, tmp = tempfile.mkstemp(prefix=".server-", dir=self.file.parent)
         with os.fdopen(fd, "w") as f:
             f.write(data)

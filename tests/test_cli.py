@@ -254,3 +254,35 @@ def test_qa_a_missing_vault_is_reported_before_a_missing_store(tmp_path, capsys)
         assert main([*argv, "--vault", str(tmp_path / "nope")]) == 1
         assert _one_error_line(capsys) == f"Error: vault folder {str(tmp_path / 'nope')!r} does not exist or is not a folder"
     assert not (tmp_path / "nope").exists()
+
+
+def test_qa_show_prints_aliases_and_tags_once(make_vault, capsys):
+    root = make_vault(ONE_AGENT)
+    assert main(["show", "Bot", "--vault", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("aliases") == 1 and "  aliases: Robot, Droid" in out
+    assert out.count("tags") == 1 and "  tags: #ops" in out
+
+
+def test_qa_demo_and_graph_count_the_same_notes(tmp_path, capsys):
+    demo = tmp_path / "demo"
+    assert main(["demo", str(demo), "--seed", "1", "--days", "3"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert main(["graph", "--vault", str(demo)]) == 0
+    counted = capsys.readouterr().out.splitlines()[0].split(",")[0]
+    assert re.fullmatch(r"\d+ notes \(7 of them templates\)", counted)
+    assert f": {counted}, " in first
+
+
+def test_qa_a_second_collect_names_the_collect_that_owns_the_store(make_vault, capsys):
+    import json
+    import os
+
+    root = make_vault(ONE_AGENT)
+    store = root / ".brain" / "usage.duckdb"
+    store.parent.mkdir()
+    (store.parent / "server.json").write_text(json.dumps(
+        {"pid": os.getpid(), "port": 1, "token": "t", "store": str(store), "command": "collect"}), encoding="utf-8")
+    assert main(["collect", "--vault", str(root)]) == 1
+    line = _one_error_line(capsys)
+    assert line.startswith(f"Error: a running `brain collect` (pid {os.getpid()}) owns {store}") and "--otlp" not in line

@@ -82,6 +82,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def notes_line(notes: int, templates: int) -> str:
+    """'49 notes (7 of them templates)': every note of the vault, the templates folder's included."""
+    return f"{notes:,} notes" + (f" ({templates:,} of them templates)" if templates else "")
+
+
 def print_json(data: Any) -> None:
     """Print data as indented JSON on stdout."""
     json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from brain.cli.common import day_count, parse_now, print_json, print_table
+from brain.cli.common import day_count, notes_line, parse_now, print_json, print_table
 from brain.money import count, usd
 
 DEMO_MAX_DAYS = 365  # the demo makes its usage in memory: a year of it at most
@@ -72,8 +72,12 @@ def cmd_demo(args) -> int:
     brain = Brain.open(settings)
     try:
         summary = demo_summary(brain, demo)
+        stats = brain.graph.stats()
     finally:
         brain.close()
+    # the vault's notes as `brain graph` counts them: the company's and the starter templates
+    summary["notes"] = stats["notes"]
+    summary["templates"] = stats["by_type"].get("template", 0)
     if args.json:
         print_json(summary)
         return 0
@@ -88,7 +92,7 @@ def _rows(rows: list[dict], money: tuple[str, ...]) -> list[dict]:
 def _print_summary(s: dict) -> None:
     h = s["headline"]
     print(
-        f"Demo company in {s['vault']}: {s['notes']} notes, {s['events']:,} usage events over "
+        f"Demo company in {s['vault']}: {notes_line(s['notes'], s['templates'])}, {s['events']:,} usage events over "
         f"{s['days']} days ending {s['now']}."
     )
     print(

@@ -52,6 +52,11 @@ def cmd_collect(args) -> int:
     store_path = settings.store_path
     server = running_server(store_path)
     if server is not None:
+        if server.get("command") == "collect":
+            raise StoreError(
+                f"a running `brain collect` (pid {server['pid']}) owns {store_path}; "
+                "send spans to that one, or stop it first"
+            )
         raise StoreError(
             f"a running `brain serve` (pid {server['pid']}) owns {store_path}; "
             "start it with --otlp to receive spans there, or stop it first"
@@ -59,7 +64,7 @@ def cmd_collect(args) -> int:
     # Like the server: the store stays read-only between batches (CLI readers work beside it),
     # and `brain ingest` hands its files to this process through .brain/server.json.
     shared = SharedStore(store_path)
-    control = ControlServer(shared).start()
+    control = ControlServer(shared, command="collect").start()
     collector = start_collector(
         lambda: NoCloseStore(shared),
         host=args.host,

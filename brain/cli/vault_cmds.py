@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from brain.brain import Brain
-from brain.cli.common import add_common, print_json, print_table, settings_from
+from brain.cli.common import add_common, notes_line, print_json, print_table, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def cmd_graph(args) -> int:
             stats["edges_list"] = brain.graph.edges()
         print_json(stats)
         return 0
-    print(f"{stats['notes']} notes, {stats['nodes']} nodes, {stats['edges']} links")
+    print(f"{notes_line(stats['notes'], stats['by_type'].get('template', 0))}, {stats['nodes']} nodes, {stats['edges']} links")
     print_table([{"type": k, "count": v} for k, v in stats["by_type"].items()], [("type", "type"), ("count", "count")])
     print()
     print_table(
@@ -42,6 +43,10 @@ def cmd_graph(args) -> int:
         [("relation", "relation"), ("count", "count")],
     )
     return 0
+
+
+# Frontmatter keys Obsidian reads as aliases or tags, in any case (brain.vault collects them).
+_SHOWN_APART = re.compile(r"alias(?:es)?|tags?", re.I)
 
 
 def cmd_show(args) -> int:
@@ -60,6 +65,8 @@ def cmd_show(args) -> int:
     if d.get("error"):
         print(f"  ! {d['error']}")
     for k, v in (d.get("properties") or {}).items():
+        if _SHOWN_APART.fullmatch(k):  # aliases and tags get their own lines below, as Obsidian reads them
+            continue
         print(f"  {k}: {v}")
     if d.get("aliases"):
         print(f"  aliases: {', '.join(d['aliases'])}")

@@ -156,14 +156,17 @@ def _usage_store(root: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["spend", "--by", "foo"], ["spend", "--no-such-flag"], ["anomalies", "--now", "garbage"], ["ingest"],
-     ["anomalies", "ack", "0123456789ab"], [], ["no-such-command"]],
+    ("argv", "help_of"),
+    [(["spend", "--by", "foo"], "brain spend"), (["spend", "--no-such-flag"], "brain spend"),
+     (["anomalies", "--now", "garbage"], "brain anomalies"), (["ingest"], "brain ingest"),
+     (["anomalies", "ack", "0123456789ab"], "brain anomalies ack"),
+     (["anomalies", "ack", "0123456789ab", "--note", "x", "--nope"], "brain anomalies ack"),
+     ([], "brain"), (["no-such-command"], "brain")],
 )
-def test_qa_usage_errors_are_one_error_line_and_exit_1(argv, capsys):
+def test_qa_usage_errors_are_one_error_line_and_exit_1(argv, help_of, capsys):
     assert main(argv) == 1
     line = _one_error_line(capsys)
-    assert "--help`" in line and "usage:" not in line
+    assert line.endswith(f"; see `{help_of} --help`") and "usage:" not in line
 
 
 @pytest.mark.parametrize(

@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brain` console script; returns the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named after the subcommand they were given to, not after `brain`
+            words = ["brain", args.command, *([args.action] if getattr(args, "action", None) else [])]
+            raise UsageError(" ".join(words), f"unrecognized arguments: {' '.join(extra)}")
     except UsageError as exc:
         print(f"Error: {exc}; see `{exc.prog} --help`", file=sys.stderr)
         return 1

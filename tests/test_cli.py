@@ -278,14 +278,21 @@ def test_qa_demo_and_graph_count_the_same_notes(tmp_path, capsys):
 
 
 def test_qa_a_second_collect_names_the_collect_that_owns_the_store(make_vault, capsys):
-    import json
+    """Regression: it said a running `brain serve` owned the store, and to start that with --otlp."""
     import os
+
+    from brain.live import ControlServer, SharedStore
+    from brain.store import Store
 
     root = make_vault(ONE_AGENT)
     store = root / ".brain" / "usage.duckdb"
-    store.parent.mkdir()
-    (store.parent / "server.json").write_text(json.dumps(
-        {"pid": os.getpid(), "port": 1, "token": "t", "store": str(store), "command": "collect"}), encoding="utf-8")
-    assert main(["collect", "--vault", str(root)]) == 1
-    line = _one_error_line(capsys)
+    Store(store).close()
+    shared = SharedStore(store)
+    control = ControlServer(shared, command="collect").start()  # announces itself as `brain collect` does
+    try:
+        assert main(["collect", "--vault", str(root)]) == 1
+        line = _one_error_line(capsys)
+    finally:
+        control.stop()
+        shared.close()
     assert line.startswith(f"Error: a running `brain collect` (pid {os.getpid()}) owns {store}") and "--otlp" not in line

@@ -206,3 +206,25 @@ def test_qa_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed
     assert "acknowledged" in capsys.readouterr().out
     assert main(["anomalies", "--days", "90", "--days", "91", *common]) == 1
     assert capsys.readouterr().err == "Error: days must be between 1 and 90 (anomalies are looked for in that many days)\n"
+
+
+def test_anomaly_dollars_are_spend_dollars_after_vault_price_notes(company):
+    """A negotiated discount in a price note changes an anomaly's $ as it changes `brain spend`."""
+    def scan():
+        brain = Brain.open(company)
+        try:
+            return detect_anomalies(brain, days=7, now=START + timedelta(days=DAYS))
+        finally:
+            brain.close()
+
+    (list_price,) = scan()
+    (company.vault / "Prices").mkdir()
+    (company.vault / "Prices" / "GPT-4o deal.md").write_text(
+        "---\ntype: price\nprovider: openai\nmodel: gpt-4o\ndiscount_pct: 40\n---\n", encoding="utf-8")
+    (discounted,) = scan()
+    assert discounted.onset == list_price.onset
+    for side in ("expected", "actual"):  # $ per million tokens, around the (here later) detection
+        paid, listed = (a.signals["usd_per_mtok"][side] for a in (discounted, list_price))
+        assert paid == pytest.approx(listed * 0.6, rel=0.01), side
+    # the $ gate sees discounted dollars: less excess a day, so the shift is flagged a day later
+    assert discounted.excess_usd_per_day < list_price.excess_usd_per_day * 0.7

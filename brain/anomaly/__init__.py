@@ -186,7 +186,7 @@ def detect_anomalies(
     since = _midnight(until) - timedelta(days=cfg.horizon_days)
     with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
         identities, agents, changes = _context(brain, cfg)
-        table = spend.hourly_agent_series(brain.store, identities, since, until)
+        table = spend.hourly_agent_series(brain.store, identities, since, until, brain.price_notes())
         acks = load_acks(brain.store)
     if table.num_rows:
         # Usage that starts inside the horizon is read from a week before its first day: every agent
@@ -216,7 +216,7 @@ def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig |
     since = until - timedelta(days=cfg.baseline_days + 1)
     with _guard(brain):
         identities, agents, changes = _context(brain, cfg)
-        table = spend.hourly_agent_series(brain.store, identities, since, until)
+        table = spend.hourly_agent_series(brain.store, identities, since, until, brain.price_notes())
         acks = load_acks(brain.store)
     return scan_series(
         table,

@@ -296,3 +296,14 @@ def test_qa_a_second_collect_names_the_collect_that_owns_the_store(make_vault, c
         control.stop()
         shared.close()
     assert line.startswith(f"Error: a running `brain collect` (pid {os.getpid()}) owns {store}") and "--otlp" not in line
+
+
+def test_tables_right_align_figures_only(capsys):
+    from brain.cli.common import print_table
+
+    print_table([{"a": "Lead Enricher", "n": "$1.67", "why": "2026-11-20 retries"},
+                 {"a": "Research", "n": "$171.88", "why": "prompt v4"}],
+                [("a", "agent"), ("n", "per day"), ("why", "explained by")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "Lead Enricher    $1.67  2026-11-20 retries"
+    assert lines[3] == "Research       $171.88  prompt v4"

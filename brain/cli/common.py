@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -104,8 +105,12 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         print("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
 
 
+_NUMBER = re.compile(r"[-+]?\$?[-+]?[\d,]*\.?\d+(e[-+]?\d+)?[%x]?")
+
+
 def _numeric(v: str) -> bool:
-    return bool(v) and (v[0].isdigit() or v[0] in "$-+") and v not in ("-",)
+    """A figure (1,234, $0.42, -12.5%, 3.2x): right-aligned; text, dates and ids are not."""
+    return bool(_NUMBER.fullmatch(v))
 
 
 def _fmt(v: Any) -> str:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SERVER_FILE = "server.json"
 LOCK_WAIT_S = 60.0
+PROBE_TIMEOUT_S = 2.0  # a live server's control endpoint answers at once, even while it writes
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -283,8 +284,13 @@ def _control_handler(control: ControlServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def running_server(store_path: Path) -> dict | None:
-    """The announcement of a live server on this store, or None (stale files are ignored)."""
+def running_server(store_path: Path, probe: bool = True) -> dict | None:
+    """The announcement of a live server on this store, or None.
+
+    A file left behind by a server that is gone is ignored: its pid is dead, or (the pid reused by
+    another program) its port refuses the connection or answers as someone else; with `probe`,
+    the port is asked, and a stale file is reported in a log line.
+    """
     f = server_file(store_path)
     try:
         info = json.loads(f.read_text())
@@ -299,7 +305,26 @@ def running_server(store_path: Path) -> dict | None:
         return None
     except PermissionError:
         pass
+    if probe and not _answers(info):
+        log.warning("ignoring %s: the server it names (pid %s, port %s) is gone", f, pid, info.get("port"))
+        return None
     return info
+
+
+def _answers(info: dict) -> bool:
+    """True when the announced control endpoint answers as that server (or is merely slow to)."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{info.get('port')}/", headers={"Authorization": f"Bearer {info.get('token')}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S) as resp:  # noqa: S310 - loopback only
+            return json.loads(resp.read()).get("pid") == info.get("pid")
+    except TimeoutError:
+        return True  # there but busy: not proof that it is gone
+    except urllib.error.URLError as exc:
+        return isinstance(exc.reason, TimeoutError)  # refused (or another program's port): gone
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def remote_ingest(info: dict, paths: Sequence[str], fmt: str | None = None, timeout_s: float = 3600) -> dict:

@@ -6,10 +6,13 @@ import hmac
 import json
 import logging
 import os
+import signal
 import sys
 import threading
+from collections.abc import Callable
 
 import anyio
+import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 from mcp.server.mcpserver import MCPServer
@@ -108,29 +111,58 @@ def serve(
         f"OTLP receiver on {otlp[0]}:{otlp[1]}" if otlp else "no OTLP receiver",
     )
 
+    def clean_up() -> None:
+        live.stop()  # flushes OTLP spans, withdraws .brain/server.json
+        brain.close()
+
     async def main() -> None:
         notify = Notifier(server.brain_events, brain, anyio.lowlevel.current_token())
         live.on_vault_change = notify.vault_changed
         live.on_store_change = notify.store_changed
-        live.start()
-        # compute agent cost fields in the background, so the first get_node is not the one to wait
-        # (after a moment, so it does not compete with answering the client's first requests)
-        warm = threading.Timer(WARM_DELAY_S, server.brain_state.ensure_costs)
-        warm.daemon = True
-        warm.start()
-        try:
-            if http:
-                await run_http(server, host, port, token)
-            else:
-                await run_stdio(server)
-        finally:
-            live.stop()
+        async with anyio.create_task_group() as tg:
+            await tg.start(exit_on_signals, clean_up)
+            try:
+                await anyio.to_thread.run_sync(live.start)  # may wait for a writer: keep the loop (and signals) going
+                # compute agent cost fields in the background, so the first get_node is not the one to wait
+                # (after a moment, so it does not compete with answering the client's first requests)
+                warm = threading.Timer(WARM_DELAY_S, server.brain_state.ensure_costs)
+                warm.daemon = True
+                warm.start()
+                if http:
+                    await run_http(server, host, port, token)
+                else:
+                    await run_stdio(server)
+            finally:
+                live.stop()
+                tg.cancel_scope.cancel()
 
     try:
         anyio.run(main)
     finally:
         brain.close()
     return 0
+
+
+async def exit_on_signals(clean_up: Callable[[], None], *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    """On SIGTERM or SIGINT (a client or service manager stopping the server, Ctrl-C): clean up, then exit.
+
+    The exit is immediate: the stdio transport reads stdin in a worker thread that cancellation
+    cannot interrupt, so waiting for the transport would wait for the client to close stdin. Over
+    HTTP uvicorn sees the signal too and starts its own shutdown; whichever ends first, the cleanup
+    has run.
+    """
+    if sys.platform == "win32":  # no POSIX signals to receive there
+        task_status.started()
+        return
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for signum in signals:
+            log.info("stopping on %s", signal.Signals(signum).name)
+            try:
+                await anyio.to_thread.run_sync(clean_up)
+            finally:
+                sys.stderr.flush()
+                os._exit(128 + signum)
 
 
 class Notifier:

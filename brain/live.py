@@ -1,11 +1,12 @@
-"""A live brain: the server's shared store, ingest through the running server, and background refresh.
+"""A live brain: ingest through a running server, its control endpoint, and background refresh.
 
-DuckDB lets one process write a database file, or several processes read it. The running server
-therefore holds the store read-only between writes, so `brain spend` and other CLI readers work
-beside it, and every write (a `brain ingest`, OTLP spans) goes through the server: it switches to
-read-write for that one write, serialised, then back. `brain ingest` finds a running server
-through `.brain/server.json` (loopback port + secret token, mode 0600) and hands it the files;
-without a server it writes the file directly, waiting for another writer to finish.
+DuckDB lets one process write a database file, or several processes read it. Every running server
+(there may be several on one vault: Claude Desktop and Cursor each start one) therefore holds the
+store read-only only while it answers and lets go of it for writers (brain.shared_store). One of
+them announces itself in `.brain/server.json` (loopback port + secret token, mode 0600) and takes
+the hand-offs: `brain ingest` gives it the files, and it writes them while its clients keep
+answering; the others defer to it, and one of them takes over when it goes. Without a live server
+`brain ingest` writes the file directly, after the servers let go of it.
 """
 
 from __future__ import annotations
@@ -25,107 +26,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from brain.errors import BrainError, IngestError, StoreError, StoreNeedsMigration
+from brain.errors import BrainError, IngestError
+from brain.shared_store import LOCK_WAIT_S, SharedStore, open_store  # noqa: F401 - callers import them from here
 from brain.store import Store
 
 log = logging.getLogger(__name__)
 
 SERVER_FILE = "server.json"
-LOCK_WAIT_S = 60.0
 PROBE_TIMEOUT_S = 2.0  # a live server's control endpoint answers at once, even while it writes
-
-
-def _is_lock_error(exc: BaseException) -> bool:
-    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
-    return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
-
-
-def open_store(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S, create: bool = False) -> Store:
-    """Open the store, waiting (with backoff) while another process holds its write lock."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.02
-    while True:
-        try:
-            if read_only and create and not Path(path).exists():
-                Store(path).close()  # create it with its schema, then reopen read-only
-            try:
-                return Store(path, read_only=read_only)
-            except StoreNeedsMigration:
-                log.warning("upgrading usage store %s to the current schema", path)
-                Store(path).close()  # made by an older version: migrate once, then reopen
-                return Store(path, read_only=read_only)
-        except StoreError as exc:
-            if not _is_lock_error(exc) or time.monotonic() >= deadline:
-                if _is_lock_error(exc):
-                    raise StoreError(
-                        f"usage store {path} stayed locked by another process for {wait_s:.0f} s; "
-                        "is a `brain collect` or another writer running?"
-                    ) from exc
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-
-
-class SharedStore:
-    """The server's store: read-only between writes so CLI readers share the file; one write at a time."""
-
-    def __init__(self, path: str | os.PathLike, lock: threading.RLock | None = None):
-        self.path = Path(path)
-        self.read_only = True
-        self.version = 0  # bumps after every write, so caches know the data changed
-        self._lock = lock or threading.RLock()  # held by readers; taken to swap connections
-        self._write_lock = threading.Lock()
-        open_store(self.path).close()  # create or migrate once
-        self._store = open_store(self.path, read_only=True, create=True)
-        self.listeners: list[Callable[[Any], None]] = []
-
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        """The current connection (read-only except while a write runs)."""
-        return self._store.con
-
-    def transaction(self):
-        """A transaction on the current connection."""
-        return self._store.transaction()
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._store.close()
-
-    def write(self, fn: Callable[[Store], Any]) -> Any:
-        """Run fn(store) with a writable store; readers keep answering from the same database."""
-        with self._write_lock:
-            with self._lock:
-                self._store.close()
-                try:
-                    self._store = open_store(self.path, read_only=False)
-                except BaseException:
-                    self._store = open_store(self.path, read_only=True)
-                    raise
-                writer = Store(self.path, con=self._store.con.cursor())
-            try:
-                result = fn(writer)
-            finally:
-                writer.con.close()
-                with self._lock:
-                    self._store.close()
-                    self._store = open_store(self.path, read_only=True)
-                    self.version += 1
-            for listener in list(self.listeners):
-                try:
-                    listener(result)
-                except Exception:
-                    log.exception("store listener failed")
-            return result
-
-    def ingest_table(self, table, source: str):
-        """Ingest a canonical Arrow table through the write path (the OTLP collector uses this)."""
-        from brain.ingest import ingest_table
-
-        return self.write(lambda st: ingest_table(st, table, source=source))
+CLAIM_EVERY_S = 2.0  # how often a server that defers checks that the announced one is still there
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +320,30 @@ class Debounced:
                 self._cond.notify_all()
 
 
+class Every:
+    """Run `fn` every `interval_s` in a background thread until stopped."""
+
+    def __init__(self, fn: Callable[[], Any], interval_s: float, name: str):
+        self._stop = threading.Event()
+        self._fn = fn
+        self._interval_s = interval_s
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._fn()
+            except Exception:
+                log.exception("periodic %s failed; will retry", self._thread.name)
+
+    def stop(self) -> None:
+        """Stop the thread (waiting for a run in progress)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
 class LiveBrain:
     """Keeps a served Brain current: vault watcher, shared store + control endpoint, OTLP, publish."""
 
@@ -434,9 +367,12 @@ class LiveBrain:
         self.watcher: Any = None
         self.collector: Any = None
         self.publisher: Debounced | None = None
+        self.claimer: Every | None = None
+        self._claim_lock = threading.Lock()
+        self._stopped = False
 
     def start(self) -> LiveBrain:
-        """Open the shared store, announce the control endpoint, and start the background work."""
+        """Open the shared store, take the hand-offs unless another server does, start the background work."""
         brain = self.brain
         self.shared = SharedStore(brain.settings.store_path, lock=brain._lock)
         old = brain.__dict__.pop("store", None)
@@ -444,7 +380,8 @@ class LiveBrain:
             old.close()
         brain.__dict__["store"] = self.shared
         self.shared.listeners.append(self._store_changed)
-        self.control = ControlServer(self.shared, handlers={"/ack": self._ack}).start()
+        self.claim()
+        self.claimer = Every(self.claim, CLAIM_EVERY_S, name="brain-claim")
         if self.publish_folder:
             from brain.publish import publish
 
@@ -463,6 +400,22 @@ class LiveBrain:
             log.warning("OTLP receiver on %s", self.collector.endpoint)
         return self
 
+    def claim(self) -> None:
+        """Announce this server in server.json unless another live one is announced; step back when
+        another announced itself after us (two started at once: the last one written keeps it)."""
+        assert self.shared is not None
+        with self._claim_lock:
+            if self._stopped:
+                return
+            info = running_server(self.shared.path)
+            if self.control is None and info is None:
+                self.control = ControlServer(self.shared, handlers={"/ack": self._ack}).start()
+                log.info("taking the writes handed to %s (pid %d, control port %d)", self.shared.path, os.getpid(), self.control.port)
+            elif self.control is not None and info is not None and info.get("token") != self.control.token:
+                log.info("server pid %s takes the writes handed to %s; this one defers to it", info.get("pid"), self.shared.path)
+                self.control.stop()
+                self.control = None
+
     def _ack(self, req: dict) -> dict:
         from brain.anomaly import acknowledge
 
@@ -470,15 +423,20 @@ class LiveBrain:
         return a.to_dict()
 
     def stop(self) -> None:
-        """Stop everything started, flushing OTLP spans first."""
-        for part in (self.collector, self.watcher, self.publisher):
+        """Stop everything started, flushing OTLP spans first, and withdraw the announcement (twice is harmless)."""
+        with self._claim_lock:
+            self._stopped = True
+        parts, self.claimer, self.collector, self.watcher, self.publisher = (
+            (self.claimer, self.collector, self.watcher, self.publisher), None, None, None, None)
+        for part in parts:
             if part is not None:
                 try:
                     part.stop()
                 except Exception:
                     log.exception("stopping %r failed", part)
-        if self.control is not None:
-            self.control.stop()
+        control, self.control = self.control, None
+        if control is not None:
+            control.stop()
 
     def _vault_changed(self, change) -> None:
         folder = (self.publish_folder or "").strip("/") + "/"

@@ -1,5 +1,5 @@
-"""Servers stopped by a signal, and the server file such a stop used to leave behind: real
-processes, real DuckDB files."""
+"""Several `brain serve` processes on one vault (Claude Desktop and Cursor each start one), `brain
+ingest` beside them, and servers stopped by a signal: real processes, real mcp clients, real DuckDB."""
 
 from __future__ import annotations
 
@@ -10,14 +10,89 @@ import subprocess
 import time
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client, StdioServerParameters
 
-from brain.live import running_server, server_file
-from tests.test_live import BRAIN, _ingest, _usage_file
+from brain.live import ingest_paths, open_store, running_server, server_file
+from tests.test_live import BRAIN, _ingest, _usage_file, _wait
 from tests.test_mcp import make_company
 from tests.test_mcp_e2e import free_port
 
 pytestmark = pytest.mark.anyio
+
+
+def _serve(vault: Path) -> StdioServerParameters:
+    """`brain serve --vault V` as docs/mcp.md configures it: the store in the vault's .brain/."""
+    return StdioServerParameters(command=BRAIN, args=["serve", "--vault", str(vault)])
+
+
+async def _spend(client: Client) -> float:
+    r = await client.call_tool("agent_costs", {"name": "Support Agent", "days": 30})
+    assert not r.is_error, r.content[0].text
+    return r.structured_content["spend_usd"]
+
+
+async def _all_see(clients: list[Client], above: float) -> bool:
+    """Every client sees more than `above` spent (polled: each server picks the new data up on its own)."""
+
+    async def seen():
+        return all([await _spend(c) > above for c in clients])
+
+    return bool(await _wait(seen, 60.0))
+
+
+async def test_second_server_on_one_vault_answers_and_every_server_sees_each_ingest(tmp_path):
+    vault = make_company(tmp_path / "vault")
+    store = vault / ".brain" / "usage.duckdb"
+    files = [_usage_file(tmp_path / f"u{i}.parquet", 2_000, prefix=f"u{i}") for i in range(4)]
+    async with anyio.create_task_group() as tg:
+        leave = anyio.Event()
+        first = await tg.start(_client_until, _serve(vault), leave)  # its own task: it leaves first
+        owner = running_server(store)
+        assert owner is not None
+        async with Client(_serve(vault)) as second:  # used to wait 60 s, then exit: store locked
+            assert await _spend(first) == 0 and await _spend(second) == 0
+            # brain ingest hands the files to the server that announced itself; the other one
+            # notices the new data on its own and tells its clients
+            async with second.listen(resource_subscriptions=["brain://leaderboard"]) as updates:
+                r = _ingest(vault, store, files[0])
+                assert r.returncode == 0 and json.loads(r.stdout)["accepted"] == 2_000, r.stderr
+                assert f"running server (pid {owner['pid']})" in r.stderr
+                with anyio.fail_after(60):
+                    assert (await updates.__anext__()).uri == "brain://leaderboard"
+            assert await _all_see([first, second], 0.0)
+            spent = await _spend(first)
+            # a CLI reader beside both
+            s = subprocess.run([BRAIN, "spend", "--vault", str(vault), "--json"], capture_output=True, text=True, timeout=120)
+            assert s.returncode == 0 and json.loads(s.stdout)["total_usd"] > 0, s.stderr
+            # a writer of its own (what `brain ingest` does with no server announced) gets the file too
+            with open_store(store) as direct:
+                assert ingest_paths(direct, [str(files[1])])["accepted"] == 2_000
+            assert await _all_see([first, second], spent)
+            spent = await _spend(second)
+            # the announcing server leaves: the other takes over the hand-offs
+            leave.set()
+            took_over = await _wait(lambda: _announced_other_than(store, owner["pid"]), 30.0)
+            assert took_over, "the remaining server did not take over"
+            r = _ingest(vault, store, files[2])
+            assert r.returncode == 0 and f"running server (pid {took_over['pid']})" in r.stderr, r.stderr
+            assert await _all_see([second], spent)
+        # a third server starting beside nobody: the store opens at once and keeps its data
+        async with Client(_serve(vault)) as third:
+            assert await _spend(third) > spent
+
+
+async def _client_until(params: StdioServerParameters, leave: anyio.Event, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
+    """A connected client, handed to the starting task, closed when `leave` is set."""
+    async with Client(params) as client:
+        task_status.started(client)
+        await leave.wait()
+
+
+async def _announced_other_than(store: Path, pid: int) -> dict | None:
+    info = running_server(store)
+    return info if info is not None and info["pid"] != pid else None
 
 
 def _wait_announced(store: Path, proc: subprocess.Popen) -> dict:

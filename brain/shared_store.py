@@ -1,0 +1,304 @@
+"""The usage store shared between processes: any number of readers, one writer at a time.
+
+DuckDB lets one process write a database file, or several processes read it, never both at once.
+Several `brain serve` processes run on one vault as a matter of course (Claude Desktop and Cursor
+each start their own), beside `brain ingest` and CLI readers. So:
+
+- a server opens the store read-only only to answer, and lets go of it once idle or as soon as a
+  writer asks (`SharedStore`);
+- a writer first takes its turn on `<store>.lock`, an OS file lock held only while it waits for
+  the file: readers see the turn taken, close their handles and open no new ones; then it opens the
+  file read-write, and readers wait until it is done (`open_store`);
+- every server watches the file's stamp, so data written by any process is seen, and announced to
+  its clients, by all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from brain.errors import StoreError, StoreNeedsMigration
+from brain.store import Store
+
+try:
+    import fcntl
+except ImportError:  # Windows: no turns; writers wait for readers' idle release instead
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+LOCK_WAIT_S = 60.0  # longest a reader or writer waits for another process's write
+IDLE_RELEASE_S = 5.0  # a read handle nobody used for this long is closed
+TICK_S = 0.05  # how often a server looks for a waiting writer
+STAMP_EVERY_S = 0.5  # how often a server looks for data another process wrote
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+    return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
+
+
+def file_stamp(path: Path) -> tuple:
+    """What changes when any process writes the store: the database file and its write-ahead log."""
+    out: list[tuple[int, int, int] | None] = []
+    for p in (path, Path(f"{path}.wal")):
+        try:
+            st = os.stat(p)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(out)
+
+
+class WriterTurn:
+    """`<store>.lock`: a writer holds it while it waits to open the store read-write; readers that
+    see it held let go of the file. POSIX file locks, so a writer that dies releases it."""
+
+    def __init__(self, store_path: str | os.PathLike):
+        self.path = Path(f"{store_path}.lock")
+        self._probe: int | None = None
+
+    @contextmanager
+    def take(self, deadline: float) -> Iterator[None]:
+        """Hold the turn, after any other writer's (waiting until `deadline`)."""
+        fd = None
+        if fcntl is not None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:  # no folder yet, or a read-only one: nobody to ask, just open
+                fd = None
+        try:
+            delay = 0.01
+            while fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(f"another writer kept {self.path.with_suffix('')} busy too long; try again") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)  # releases the lock
+
+    def wanted(self) -> bool:
+        """True while a writer, in any process, waits for readers to let go of the store."""
+        if fcntl is None:
+            return False
+        if self._probe is None:
+            try:
+                self._probe = os.open(self.path, os.O_RDONLY)  # no writer has made it: nobody waits
+            except OSError:
+                return False
+        try:
+            fcntl.flock(self._probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        fcntl.flock(self._probe, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        """Close the probe."""
+        if self._probe is not None:
+            os.close(self._probe)
+            self._probe = None
+
+
+def _retry(path: Path, opener: Callable[[], Store], deadline: float, wait_s: float, turn: WriterTurn | None = None) -> Store:
+    """opener() until it gets the file (a reader also holds back while a writer waits for its turn)."""
+    delay = 0.02
+    while True:
+        if turn is not None and turn.wanted() and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+            continue
+        try:
+            return opener()
+        except StoreError as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"usage store {path} stayed locked by another process for {wait_s:.0f} s; "
+                    "is a `brain collect` or another writer running?"
+                ) from exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def open_store(path: str | os.PathLike, read_only: bool = False, wait_s: float = LOCK_WAIT_S, create: bool = False) -> Store:
+    """Open the store, waiting (with backoff) while another process writes it.
+
+    A writer takes its turn first, so that running servers let go of their read handles. A
+    read-only open creates the store with `create`, and migrates one made by an older version.
+    """
+    path = Path(path)
+    deadline = time.monotonic() + wait_s
+    turn = WriterTurn(path)
+    try:
+        if not read_only:
+            with turn.take(deadline):
+                return _retry(path, lambda: Store(path), deadline, wait_s)
+        if create and not path.exists():
+            with turn.take(deadline):  # create it with its schema, then reopen read-only
+                _retry(path, lambda: Store(path), deadline, wait_s).close()
+        try:
+            return _retry(path, lambda: Store(path, read_only=True), deadline, wait_s, turn)
+        except StoreNeedsMigration:
+            log.warning("upgrading usage store %s to the current schema", path)
+            with turn.take(deadline):  # made by an older version: migrate once, then reopen
+                _retry(path, lambda: Store(path), deadline, wait_s).close()
+            return _retry(path, lambda: Store(path, read_only=True), deadline, wait_s, turn)
+    finally:
+        turn.close()
+
+
+class SharedStore:
+    """A server's store: read-only handles opened on demand and let go of when idle or when a writer
+    waits, one write at a time, and `version` changing whenever any process wrote the file.
+
+    Readers use `con` while holding `lock` (the Brain's lock); the store closes and swaps its
+    connection only under that lock.
+    """
+
+    def __init__(self, path: str | os.PathLike, lock: threading.RLock | None = None, idle_s: float = IDLE_RELEASE_S):
+        self.path = Path(path)
+        self.idle_s = idle_s
+        self.listeners: list[Callable[[Any], None]] = []  # called after a write here or elsewhere
+        self._lock = lock or threading.RLock()
+        self._write_lock = threading.Lock()
+        self._store: Store | None = None
+        self._writing = False
+        self._closed = False
+        self._writes = 0
+        self._used_at = 0.0
+        self._turn = WriterTurn(self.path)
+        open_store(self.path, read_only=True, create=True).close()  # create when missing, migrate when behind
+        self._stamp = file_stamp(self.path)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="brain-store", daemon=True)
+        self._thread.start()
+
+    @property
+    def read_only(self) -> bool:
+        """False only while a write runs."""
+        return not self._writing
+
+    @property
+    def version(self) -> tuple:
+        """Changes after every write, by this process or any other, so caches know the data changed."""
+        return (self._writes, file_stamp(self.path))
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The connection to read with: read-only (opened now if let go of), or the writer's while a write runs."""
+        with self._lock:
+            if self._store is None:
+                if self._closed:
+                    raise StoreError(f"usage store {self.path} is closed: the server is stopping")
+                self._store = open_store(self.path, read_only=True)
+            self._used_at = time.monotonic()
+            return self._store.con
+
+    def transaction(self):
+        """A transaction on the current connection."""
+        with self._lock:
+            self.con  # noqa: B018 - open it if let go of
+            assert self._store is not None
+            return self._store.transaction()
+
+    def close(self) -> None:
+        """Stop watching and close the connection."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        with self._lock:
+            self._closed = True
+            self._let_go()
+        self._turn.close()
+
+    def write(self, fn: Callable[[Store], Any]) -> Any:
+        """Run fn(store) with the store open read-write; this process's readers keep answering from it."""
+        with self._write_lock:
+            with self._lock:
+                self._let_go()
+                self._writing = True
+                try:
+                    self._store = open_store(self.path, read_only=False)
+                except BaseException:
+                    self._writing = False
+                    raise
+                writer = Store(self.path, con=self._store.con.cursor())
+            try:
+                result = fn(writer)
+            finally:
+                writer.con.close()
+                with self._lock:
+                    self._let_go()  # the next read reopens it read-only
+                    self._writing = False
+                    self._writes += 1
+                    self._stamp = file_stamp(self.path)
+            self._changed(result)
+            return result
+
+    def ingest_table(self, table, source: str):
+        """Ingest a canonical Arrow table through the write path (the OTLP collector uses this)."""
+        from brain.ingest import ingest_table
+
+        return self.write(lambda st: ingest_table(st, table, source=source))
+
+    def _let_go(self) -> None:
+        """Close the connection (the caller holds the lock)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _changed(self, result: Any) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(result)
+            except Exception:
+                log.exception("store listener failed")
+
+    def _should_let_go(self) -> bool:
+        return time.monotonic() - self._used_at > self.idle_s or self._turn.wanted()
+
+    def _let_go_unless_in_use(self) -> None:
+        if self._lock.acquire(blocking=False):  # never while a reader uses it
+            try:
+                if not self._writing:
+                    self._let_go()
+            finally:
+                self._lock.release()
+
+    def _watch(self) -> None:
+        """Let go of an idle handle or one a writer waits for; report data other processes wrote."""
+        checked = 0.0
+        seen = self._stamp
+        while not self._stop.wait(TICK_S):
+            if self._store is not None and not self._writing and self._should_let_go():
+                self._let_go_unless_in_use()
+            if time.monotonic() - checked < STAMP_EVERY_S or self._writing:
+                continue
+            checked = time.monotonic()
+            stamp = file_stamp(self.path)
+            # report a change once the file is still again (a long write elsewhere is one change)
+            if stamp == seen and stamp != self._stamp:
+                self._stamp = stamp
+                log.debug("usage store %s changed in another process", self.path)
+                self._changed(None)
+            seen = stamp

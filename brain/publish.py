@@ -43,6 +43,12 @@ def safe_file_name(name: str) -> str:
     return out or "agent"
 
 
+def cost_note_name(agent: str) -> str:
+    """The cost note of an agent: never the agent's own name, or Obsidian (whose shortest-path rule
+    this vault follows) would open the cost note for `[[Agent]]` wherever it is the shorter path."""
+    return f"{safe_file_name(agent)} cost"
+
+
 def _cell_link(target: str, label: str) -> str:
     """A wikilink safe inside a Markdown table (the alias pipe escaped)."""
     return f"[[{target}\\|{label}]]"
@@ -236,8 +242,8 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
                 changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
                 lines.append(f"- **{a.get('severity')}** since {a.get('onset')}: {a.get('cause')}, +{usd(a.get('excess_usd_per_day'))}/day ({changes})")
             lines.append("")
-        note_path = cost_dir / f"{fname}.md"
-        _atomic_write(note_path, "\n".join(lines), report, f"{folder}/Costs/{fname}.md")
+        note_path = cost_dir / f"{cost_note_name(name)}.md"
+        _atomic_write(note_path, "\n".join(lines), report, f"{folder}/Costs/{cost_note_name(name)}.md")
         expected.add(note_path)
         agent_rows.append((name, nid, props))
 
@@ -299,7 +305,7 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
     out += ["## By agent\n", "| agent | spend | run-rate/day | per request | per 1k runs | next 30 days |", "|---|---:|---:|---:|---:|---:|"]
     for r in by_agent.get("rows", []):
         label = r.get("group")
-        link = _cell_link(f"{folder}/Costs/{safe_file_name(label)}", label) if r.get("attributed") else f"`{label}`"
+        link = _cell_link(f"{folder}/Costs/{cost_note_name(label)}", label) if r.get("attributed") else f"`{label}`"
         out.append(f"| {link} | {usd(r.get('spend_usd'))} | {usd(r.get('run_rate_usd_per_day'))} | {usd(r.get('cost_per_request_usd'))} | "
                    f"{usd(r.get('cost_per_1k_runs_usd'))} | {usd(r.get('projected_30d_usd'))} |")
     out += ["", "## By team\n", "| team | spend | run-rate/day | next 30 days |", "|---|---:|---:|---:|"]
@@ -310,7 +316,7 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
         out.append("None open.")
     for a in anomalies:
         changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
-        out.append(f"- **{a.get('severity')}** [[{folder}/Costs/{safe_file_name(str(a.get('agent')))}|{a.get('agent')}]] since {a.get('onset')}: "
+        out.append(f"- **{a.get('severity')}** [[{folder}/Costs/{cost_note_name(str(a.get('agent')))}|{a.get('agent')}]] since {a.get('onset')}: "
                    f"cause **{a.get('cause')}**, {usd(a.get('expected_usd_per_day'))}/day expected vs {usd(a.get('actual_usd_per_day'))}/day; "
                    f"30-day impact {usd(a.get('projected_30d_impact_usd'))}; changes: {changes}")
     out += ["", "## Unattributed usage\n", "Claim a key by adding it to an agent note's `api_keys`.\n", "| key / service | spend | requests |", "|---|---:|---:|"]

@@ -47,7 +47,7 @@ def test_publish_writes_parseable_notes_with_the_agents_figures(demo_vault):
     assert agents
     for nid in agents:
         name = brain.graph.name_of(nid)
-        note = vault.notes[f"Brain/Costs/{name}"]
+        note = vault.notes[f"Brain/Costs/{name} cost"]
         props = note.properties
         assert props["brain_generated"] is True and note.error is None
         assert props["agent"] == f"[[{nid}|{name}]]"
@@ -112,8 +112,8 @@ def test_files_of_agents_that_are_gone_are_removed(demo_vault, tmp_path):
     (copy / "Brain/Costs/My own note.md").write_text("a person's note in the folder", encoding="utf-8")
     brain = Brain.open(Settings.from_env(copy))
     report = publish(brain, now=NOW)
-    assert f"Brain/Costs/{name}.md" in report.removed
-    assert not (copy / f"Brain/Costs/{name}.md").exists()
+    assert f"Brain/Costs/{name} cost.md" in report.removed
+    assert not (copy / f"Brain/Costs/{name} cost.md").exists()
     assert (copy / "Brain/Costs/My own note.md").exists()  # not generated: never removed
     brain.close()
 
@@ -147,7 +147,7 @@ def test_qa_published_run_rate_is_brain_spends_at_the_same_moment(demo_vault, tm
     board = brain.cost_leaderboard(group_by="agent", days=30, now=moment)
     vault = read_vault(copy)
     for nid in brain.graph.nodes_of_type("agent"):
-        props = vault.notes[f"Brain/Costs/{brain.graph.name_of(nid)}"].properties
+        props = vault.notes[f"Brain/Costs/{brain.graph.name_of(nid)} cost"].properties
         rate = fields[nid]["run_rate_usd_per_day"]
         assert props["run_rate_usd_per_day"] == (None if rate is None else round(rate, 4)), nid
     assert f"{board['rows'][0]['run_rate_usd_per_day']:,.2f}" in dash.body.replace("$", "")
@@ -195,3 +195,22 @@ def test_qa_publish_where_brain_is_a_file_is_one_error_line(demo_vault, tmp_path
     assert main(["publish", "--vault", str(copy)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"Error: cannot publish into Brain/: {copy / 'Brain'} is a file, not a folder"]
+
+
+def test_links_to_agents_still_open_the_agent_notes_after_publishing(demo_vault, tmp_path):
+    """Cost notes must not capture `[[Agent]]`: the demo's scripts live two folders down
+    (Agents/Scripts/), as deep as Brain/Costs/, so a same-named cost note won Obsidian's tie-break."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_vault, copy)
+    before = Brain.open(Settings.from_env(copy))
+    edges = sorted((u, v, r) for u, v, r in before.graph.g.edges(data="relation") if not u.startswith("Brain/"))
+    before.close()
+    brain = Brain.open(Settings.from_env(copy))
+    publish(brain, now=NOW)
+    brain.close()
+    after = Brain.open(Settings.from_env(copy))
+    assert sorted((u, v, r) for u, v, r in after.graph.g.edges(data="relation") if not u.startswith("Brain/")) == edges
+    assert any(u.startswith("Changes/") and v.startswith("Agents/Scripts/") for u, v, _ in edges)
+    after.close()

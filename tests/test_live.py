@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from brain.live import running_server
+from brain.publish import cost_note_name
 from tests.test_mcp import make_company
 
 pytestmark = pytest.mark.anyio
@@ -192,7 +193,7 @@ async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
         assert card, "OTLP spans not visible through the server"
         # 200 calls x (100k in + 10k out) on gpt-4o-mini: 200 x ($0.015 + $0.006) = $4.20
         assert abs(card.structured_content["spend_usd"] - 4.2) < 1e-6
-        note = vault / "Brain" / "Costs" / "Support Agent.md"
+        note = vault / "Brain" / "Costs" / f"{cost_note_name('Support Agent')}.md"
 
         def published_spend():
             if not note.exists():

@@ -167,7 +167,7 @@ async def test_python_m_mcp_server_honours_no_watch_publish_and_otlp(vault, tmp_
                 except OSError:
                     assert time.monotonic() < deadline, "OTLP receiver did not come up: --otlp was dropped"
                     await anyio.sleep(0.1)
-            while not (vault / "Brain" / "Costs" / "Support Agent.md").exists():  # --publish
+            while not (vault / "Brain" / "Cost Dashboard.md").exists():  # --publish
                 assert time.monotonic() < deadline, "nothing published into Brain/: --publish was dropped"
                 await anyio.sleep(0.1)
             assert (await client.call_tool("graph_stats", {})).structured_content["notes"] > 0

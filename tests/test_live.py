@@ -152,9 +152,8 @@ def test_ack_goes_through_the_running_server(tmp_path):
 
 async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
     """Spans sent to `brain serve --otlp` land through the server; --publish refreshes Brain/ after."""
-    import urllib.request
 
-    from tests.test_mcp_e2e import free_port
+    from tests.test_mcp_e2e import free_port, post_otlp_when_up
 
     vault = make_company(tmp_path / "vault")
     store = tmp_path / "u.duckdb"
@@ -173,17 +172,7 @@ async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
             ]} for i in range(1, 201)]}]}]}
     args = ["serve", "--vault", str(vault), "--store", str(store), "--otlp", "--otlp-port", str(port), "--publish"]
     async with Client(StdioServerParameters(command=BRAIN, args=args)) as client:
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=json.dumps(doc).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        end = time.monotonic() + 60
-        while True:  # the receiver starts with the server; retry until it answers
-            try:
-                with urllib.request.urlopen(req, timeout=5) as resp:
-                    assert resp.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < end, "OTLP receiver did not come up"
-                await anyio.sleep(0.1)
+        await post_otlp_when_up(port, doc, "OTLP receiver did not come up")
 
         async def landed():
             r = await client.call_tool("agent_costs", {"name": "Support Agent", "days": 7})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import anyio
@@ -137,11 +139,23 @@ async def test_both_transports_advertise_the_resource_list_changes_they_send(vau
         assert client.server_capabilities.resources.list_changed is True
 
 
+async def post_otlp_when_up(port: int, doc: dict, failure: str, timeout_s: float = 60.0) -> None:
+    """POST an OTLP/JSON document to a receiver that starts with a server, retrying until it answers."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=json.dumps(doc).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert resp.status == 200
+            return
+        except OSError:
+            assert time.monotonic() < deadline, failure
+            await anyio.sleep(0.1)
+
+
 async def test_python_m_mcp_server_honours_no_watch_publish_and_otlp(vault, tmp_path):
     """`python -m mcp_server` takes brain serve's options through the same code path: none is dropped."""
-    import json
-    import urllib.request
-
     from mcp.client.stdio import stdio_client
 
     port = free_port()
@@ -157,16 +171,7 @@ async def test_python_m_mcp_server_honours_no_watch_publish_and_otlp(vault, tmp_
     with log.open("w") as errlog:
         async with Client(stdio_client(StdioServerParameters(command=sys.executable, args=args), errlog=errlog)) as client:
             deadline = time.monotonic() + 60
-            while True:  # --otlp: the receiver comes up with the server
-                try:
-                    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=json.dumps(doc).encode(),
-                                                 headers={"Content-Type": "application/json"}, method="POST")
-                    with urllib.request.urlopen(req, timeout=5) as resp:
-                        assert resp.status == 200
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "OTLP receiver did not come up: --otlp was dropped"
-                    await anyio.sleep(0.1)
+            await post_otlp_when_up(port, doc, "OTLP receiver did not come up: --otlp was dropped")
             while not (vault / "Brain" / "Cost Dashboard.md").exists():  # --publish
                 assert time.monotonic() < deadline, "nothing published into Brain/: --publish was dropped"
                 await anyio.sleep(0.1)

@@ -42,21 +42,33 @@ CLAIM_EVERY_S = 2.0  # how often a server that defers checks that the announced 
 
 
 def _expand_folders(paths: Sequence[str], failed: list[dict]) -> list[str]:
-    """`paths` with each folder replaced by the usage files under it; an empty folder is reported."""
+    """`paths` with each folder replaced by the usage files under it; an empty folder is reported.
+
+    A file named twice (directly and inside a folder given too, or two ways) is read once, at its
+    first place."""
     from brain.ingest import FileReport
     from brain.ingest.canonical import USAGE_EXTENSIONS, usage_files_in
 
     out: list[str] = []
+    seen: set[Path] = set()
+
+    def add(f: str) -> None:
+        key = Path(f).resolve() if f != "-" else Path("-")
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+
     for p in paths:
         if p == "-" or not Path(p).is_dir():
-            out.append(p)
+            add(p)
             continue
         found = usage_files_in(Path(p))
         if not found:
             error = f"{p} is a folder with no usage files in it ({', '.join(USAGE_EXTENSIONS)})"
             failed.append(dict(FileReport(str(Path(p).resolve()), "folder", error=error).__dict__))
         log.info("%s: %d usage file(s) in the folder", p, len(found))
-        out += [str(f) for f in found]
+        for f in found:
+            add(str(f))
     return out
 
 

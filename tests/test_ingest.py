@@ -693,3 +693,16 @@ def test_json_booleans_and_arrays_are_not_numbers(store, tmp_path):
     rows = store.con.execute("SELECT source_line, reason FROM quarantine ORDER BY 1").fetchall()
     assert rows == [(2, "non-numeric input_tokens"), (3, "non-numeric output_tokens"), (4, "invalid cost_usd")]
     assert store.con.execute("SELECT sum(cost_usd), sum(input_tokens) FROM events").fetchone() == (None, 2000)
+
+
+def test_a_file_named_directly_and_inside_a_folder_is_read_once(store, tmp_path, monkeypatch):
+    from brain.live import ingest_paths
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _jsonl(logs / "a.jsonl", [{**BASE, "request_id": "a"}])
+    (logs / "bad.csv").write_text("model\ngpt-4o\n")  # no timestamp column: an error, reported once
+    monkeypatch.chdir(tmp_path)
+    result = ingest_paths(store, ["logs/a.jsonl", str(logs), "logs/bad.csv", "./logs/a.jsonl"])
+    assert (result["accepted"], result["duplicates"]) == (1, 0)
+    assert sorted(f["source"].rsplit("/", 1)[-1] for f in result["files"]) == ["a.jsonl", "bad.csv"]

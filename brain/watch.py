@@ -170,8 +170,6 @@ class VaultWatcher:
                 if rel == ".obsidian/app.json":
                     self._pending.resync = True
                     continue
-                if rel and is_ignored(rel, self.filters):
-                    continue
                 if event.is_directory:
                     self._pending.dirs.add(rel)
                 else:
@@ -256,14 +254,21 @@ class VaultWatcher:
             if base.is_dir():
                 for rel in walk_vault(base, (), [], vault_root=self.root):
                     full_rel = f"{d}/{rel}" if d else rel
-                    if not is_ignored(full_rel, self.filters):
-                        (notes if full_rel.lower().endswith(".md") else attachments).add(full_rel)
+                    (notes if full_rel.lower().endswith(".md") else attachments).add(full_rel)
         changes: dict[str, set[str]] = {"added": set(), "removed": set(), "modified": set()}
         with self.lock:
             g = self.graph
             for d in dirs:  # notes the graph has under those folders, so the gone ones are removed
                 prefix = f"{d}/" if d else ""
                 notes.update(n + ".md" for n in g.notes if n.startswith(prefix))
+            # Notes in Excluded files are no nodes, but links to them resolve (as a cold load does)
+            excluded = {rel for rel in notes if is_ignored(rel, self.filters)}
+            notes -= excluded
+            attachments |= excluded
+            for rel in sorted(excluded):
+                if rel[:-3] in g.notes:  # excluded since it was read
+                    g.remove_note(rel[:-3])
+                    changes["removed"].add(rel[:-3])
             for rel in sorted(notes):
                 outcome = self._sync_note(rel, touched=rel in files)
                 if outcome:

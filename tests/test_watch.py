@@ -109,3 +109,26 @@ def test_ignored_and_dot_folders_are_not_read(live):
     _write(root / "Tools/Seen.md", "x")
     assert w.wait_for(lambda: "Tools/Seen" in graph.notes, 5)
     assert ".brain/Costs" not in graph.notes
+
+
+def _edges(graph):
+    return sorted((u, v, d["relation"]) for u, v, d in graph.g.edges(data=True))
+
+
+def test_excluded_notes_stay_link_targets_as_in_a_cold_load(live):
+    """Notes in Excluded files are not nodes, yet links to them resolve: live as on a cold load,
+    when they appear, go, or become excluded."""
+    root, graph, w, _ = live
+    _write(root / ".obsidian/app.json", '{"userIgnoreFilters": ["Archive/"]}')
+    _write(root / "Tools/Index.md", "see [[Old Bot]] and [[Vector Store]]")
+    _write(root / "Archive/Old Bot.md", "---\ntype: agent\n---\n")
+    assert w.wait_for(lambda: "Tools/Index" in graph.notes and graph.resolver.has_file("Archive/Old Bot.md"), 5)
+    cold = CompanyGraph.from_vault(read_vault(root))
+    assert "Archive/Old Bot" not in graph.notes and "Old Bot" not in graph.g
+    assert _edges(graph) == _edges(cold)
+    shutil.move(root / "Tools/Vector Store.md", root / "Archive/Vector Store.md")  # moved out of sight
+    assert w.wait_for(lambda: "Tools/Vector Store" not in graph.notes, 5)
+    assert w.wait_for(lambda: _edges(graph) == _edges(CompanyGraph.from_vault(read_vault(root))), 5)
+    assert "Vector Store" not in graph.g  # resolves to the excluded note: no ghost
+    (root / "Archive/Old Bot.md").unlink()
+    assert w.wait_for(lambda: "Old Bot" in graph.g, 5)  # gone: a ghost now, as on a cold load

@@ -36,12 +36,14 @@ CREATE TABLE IF NOT EXISTS provider_costs (
 
 @dataclass(frozen=True)
 class CostImportReport:
-    """What one cost-report import did: rows read, new keys, keys whose amounts were replaced."""
+    """What one cost-report import did: rows read, new keys, keys whose amounts changed (replaced),
+    keys already held with the same amounts (duplicates)."""
 
     source: str
     rows: int
     inserted: int
     replaced: int
+    unchanged: int = 0
 
     # the same attribute names IngestReport has, so callers can print either
     @property
@@ -51,8 +53,8 @@ class CostImportReport:
 
     @property
     def duplicates(self) -> int:
-        """Cost rows already present (amounts refreshed)."""
-        return self.replaced
+        """Cost rows already held as they are."""
+        return self.unchanged
 
     @property
     def quarantined(self) -> int:
@@ -60,8 +62,9 @@ class CostImportReport:
         return 0
 
     def to_dict(self) -> dict:
-        """A JSON-able view of the report."""
-        return {"source": self.source, "rows": self.rows, "inserted": self.inserted, "replaced": self.replaced}
+        """A JSON-able view of the report, with the counts an ingest report has."""
+        return {"source": self.source, "rows": self.rows, "accepted": self.inserted, "replaced": self.replaced,
+                "duplicates": self.unchanged, "quarantined": 0}
 
 
 def import_provider_costs(store, table: pa.Table, source: str) -> CostImportReport:
@@ -79,9 +82,12 @@ def import_provider_costs(store, table: pa.Table, source: str) -> CostImportRepo
             ).fetchall()[0][0]
             if dup:
                 raise IngestError(f"{source}: {dup} cost row(s) repeat the same bucket and grouping")
-            replaced = con.execute(
-                "SELECT count(*) FROM _provider_costs_src s JOIN provider_costs p USING (row_key)"
-            ).fetchall()[0][0]
+            replaced, unchanged = con.execute(
+                """SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM (
+                    SELECT s.amount_usd IS DISTINCT FROM p.amount_usd OR s.currency IS DISTINCT FROM p.currency
+                        AS changed
+                    FROM _provider_costs_src s JOIN provider_costs p USING (row_key))"""
+            ).fetchall()[0]
             con.execute(
                 """INSERT OR REPLACE INTO provider_costs
                 SELECT row_key, day, lower(provider), model, line_item, account_id, amount_usd,
@@ -91,7 +97,7 @@ def import_provider_costs(store, table: pa.Table, source: str) -> CostImportRepo
             )
         finally:
             con.unregister("_provider_costs_src")
-    return CostImportReport(source, table.num_rows, table.num_rows - replaced, replaced)
+    return CostImportReport(source, table.num_rows, table.num_rows - replaced - unchanged, replaced, unchanged)
 
 
 def _has_table(con, name: str) -> bool:

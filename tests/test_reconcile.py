@@ -40,9 +40,28 @@ def test_usage_exports_reimported_keep_the_same_totals(store):
 def test_cost_report_reimport_replaces_instead_of_adding(store):
     first = ingest_source(store, FIXTURES / "openai_costs.json", "openai_costs")
     again = ingest_source(store, FIXTURES / "openai_costs.json", "openai_costs")
-    assert (first.inserted, again.inserted, again.replaced) == (4, 0, 4)
+    assert (first.inserted, again.inserted, again.replaced, again.duplicates) == (4, 0, 0, 4)
     total = store.con.execute("SELECT sum(amount_usd) FROM provider_costs").fetchall()[0][0]
     assert total == pytest.approx(0.6135)
+
+
+def test_cost_report_imports_count_like_usage_ingests(tmp_path):
+    """`brain ingest` of a cost report: its new rows accepted, an identical re-import all
+    duplicates, a re-download whose amounts grew replaces just those rows."""
+    from brain.live import ingest_paths
+
+    path = tmp_path / "costs.json"
+    text = (FIXTURES / "openai_costs.json").read_text()
+    path.write_text(text)
+    with Store(tmp_path / "s.duckdb") as s:
+        first = ingest_paths(s, [str(path)])
+        again = ingest_paths(s, [str(path)])
+        doc = json.loads(text)
+        doc["data"][0]["results"][0]["amount"]["value"] += 1
+        path.write_text(json.dumps(doc))
+        grown = ingest_paths(s, [str(path)])
+    counts = [tuple(r[k] for k in ("accepted", "duplicates", "replaced")) for r in (first, again, grown)]
+    assert counts == [(4, 0, 0), (0, 4, 0), (0, 3, 1)]
 
 
 def test_matching_costs_reconcile_and_a_gap_is_flagged(store):

@@ -189,3 +189,83 @@ def test_json_body_matches_protobuf_body():
 def test_malformed_json_bodies_are_ingest_errors(body):
     with pytest.raises(IngestError):
         decode_json_bytes(body)
+
+
+def _json_doc(spans: list[dict]) -> bytes:
+    """An OTLP/JSON request of spans given as {attribute: OTLP AnyValue} (plus `_start`, `_ids`)."""
+    out = []
+    for i, spec in enumerate(spans):
+        span = {"startTimeUnixNano": spec.pop("_start", "1748772000000000000")}
+        if spec.pop("_ids", True):
+            span.update(traceId=TRACE.hex(), spanId=f"{i + 1:016x}")
+        span["attributes"] = [{"key": k, "value": v} for k, v in spec.items()]
+        out.append(span)
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": out}]}]}).encode()
+
+
+def _tokens(value: dict, **extra) -> dict:
+    return {"gen_ai.request.model": {"stringValue": "gpt-4o"}, "gen_ai.usage.input_tokens": value,
+            "gen_ai.usage.output_tokens": {"intValue": "5"}, **extra}
+
+
+def test_fractional_token_counts_are_rejected_not_truncated():
+    good = _tokens({"intValue": "7"})
+    body = _json_doc([_tokens({"doubleValue": 1000.7}), _tokens({"stringValue": "1000.7"}),
+                      _tokens({"intValue": 1000.5}), _tokens({"doubleValue": 1000.0}), good])
+    batch = decode_json_bytes(body)
+    assert batch.rejected == 3
+    assert all("non-integer" in e for e in batch.errors)
+    assert batch.to_table().column("input_tokens").to_pylist() == [1000, 7]
+
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for n, value in enumerate([1000.7, 1000.0]):
+        span = ss.spans.add()
+        span.trace_id, span.span_id = TRACE, (n + 1).to_bytes(8, "big")
+        span.start_time_unix_nano = 1_748_772_000_000_000_000
+        span.attributes.append(_kv("gen_ai.request.model", "gpt-4o"))
+        span.attributes.append(KeyValue(key="gen_ai.usage.input_tokens", value=AnyValue(double_value=value)))
+    batch = decode_protobuf(req.SerializeToString())
+    assert batch.rejected == 1 and "non-integer" in batch.errors[0]
+    assert batch.to_table().column("input_tokens").to_pylist() == [1000]
+
+
+def test_out_of_range_numbers_reject_only_their_span():
+    body = _json_doc([
+        _tokens({"intValue": "100000000000000000000"}),
+        _tokens({"intValue": "7"}, _start="100000000000000000000"),
+        _tokens({"intValue": "8"}),
+    ])
+    batch = decode_json_bytes(body)
+    assert batch.rejected == 2
+    assert "implausible" in batch.errors[0] and "start time" in batch.errors[1]
+    assert batch.to_table().column("input_tokens").to_pylist() == [8]
+
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for n, start in enumerate([2**64 - 1, 1_748_772_000_000_000_000]):
+        span = ss.spans.add()
+        span.trace_id, span.span_id, span.start_time_unix_nano = TRACE, (n + 1).to_bytes(8, "big"), start
+        for kv in (_kv("gen_ai.request.model", "m"), _kv("gen_ai.usage.input_tokens", 1)):
+            span.attributes.append(kv)
+    batch = decode_protobuf(req.SerializeToString())
+    assert batch.rejected == 1 and "start time" in batch.errors[0]
+    assert batch.to_table().num_rows == 1
+
+
+def test_a_malformed_int_value_rejects_only_its_span():
+    batch = decode_json_bytes(_json_doc([_tokens({"intValue": "abc"}), _tokens({"intValue": "9"})]))
+    assert (batch.rejected, len(batch)) == (1, 1)
+    assert "non-numeric 'abc'" in batch.errors[0]
+
+
+def test_spans_without_ids_are_keyed_by_their_content(tmp_path):
+    from brain.ingest import ingest_table
+    from brain.store import Store
+
+    body = _json_doc([_tokens({"intValue": "1"}, _ids=False), _tokens({"intValue": "2"}, _ids=False)])
+    table = decode_json_bytes(body).to_table()
+    assert table.column("request_id").to_pylist() == [None, None]
+    with Store(tmp_path / "u.duckdb") as store:
+        assert ingest_table(store, table, source="otlp").accepted == 2
+        assert ingest_table(store, table, source="otlp").duplicates == 2  # a resend still dedupes

@@ -4,15 +4,23 @@ Reads the OpenTelemetry GenAI semantic conventions (`gen_ai.usage.*`, `gen_ai.re
 `gen_ai.provider.name` / `gen_ai.system`, `gen_ai.agent.name` / `gen_ai.agent.id`), the older
 `gen_ai.usage.prompt_tokens` names, OpenInference (`llm.token_count.*`, `llm.model_name`) and
 OpenLLMetry (`llm.usage.*`). Spans without token usage are ignored. The run is the trace id; the
-dedupe key is `gen_ai.response.id`, else the trace and span ids (so exporter retries dedupe).
+dedupe key is `gen_ai.response.id`, else the trace and span ids (so exporter retries dedupe), else
+none: the store keys such a span by a hash of its content.
+
+A span whose token counts or start time cannot be trusted (not a number, fractional, negative,
+implausibly large, an impossible time) is the receiver's to reject (`SpanBatch.rejected`, answered
+as OTLP partial success). Read from a file (`keep_bad=True`) it is kept as a row with its raw
+values instead, so that ingest quarantines it with the canonical reader's reason.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,10 @@ _AGENT = ("gen_ai.agent.name", "gen_ai.agent.id")
 _USAGE_KEYS = frozenset(_INPUT + _OUTPUT)
 
 _STATUS_ERROR = 2
+# The canonical reader's bound ("implausible"): no single call reports 10^15 tokens.
+_MAX_TOKENS = 10**15
+_MAX_START_NS = 2**63 - 1  # the latest time a nanosecond timestamp holds (2262)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -51,6 +63,7 @@ class SpanBatch:
     spans_seen: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    keep_bad: bool = False  # keep untrusted spans as rows of raw values (for ingest to quarantine)
 
     def __len__(self) -> int:
         return len(self.columns["timestamp"])
@@ -64,14 +77,30 @@ class SpanBatch:
         self.errors.extend(other.errors)
 
     def to_table(self) -> pa.Table:
-        """The rows as a pyarrow Table in CANONICAL_SCHEMA."""
-        cols = dict(self.columns)
-        stamps = pa.array(cols["timestamp"], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
-        arrays = [
-            stamps.cast(f.type, safe=False) if f.name == "timestamp" else pa.array(cols[f.name], f.type)
-            for f in CANONICAL_SCHEMA
-        ]
-        return pa.Table.from_arrays(arrays, schema=CANONICAL_SCHEMA)
+        """The rows as a pyarrow Table in CANONICAL_SCHEMA.
+
+        A column holding a raw value kept from an untrusted span (`keep_bad`) that does not fit
+        its type is handed over as text instead (ISO times), for ingest to validate and quarantine.
+        """
+        arrays = [_column(f, self.columns[f.name]) for f in CANONICAL_SCHEMA]
+        return pa.Table.from_arrays(arrays, names=CANONICAL_SCHEMA.names)
+
+
+def _column(f: pa.Field, values: list) -> pa.Array:
+    if f.name == "timestamp":
+        if all(isinstance(v, int) and 0 <= v <= _MAX_START_NS for v in values):
+            return pa.array(values, pa.int64()).cast(pa.timestamp("ns", tz="UTC")).cast(f.type, safe=False)
+        return pa.array([_iso(v) for v in values], pa.string())
+    try:
+        return pa.array(values, f.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _iso(ns: Any) -> str:
+    if isinstance(ns, int) and 0 <= ns <= _MAX_START_NS:
+        return (_EPOCH + timedelta(microseconds=ns // 1000)).isoformat()
+    return str(ns)
 
 
 def _first(get: Callable[[str], Any], keys: Iterable[str]) -> Any:
@@ -83,13 +112,50 @@ def _first(get: Callable[[str], Any], keys: Iterable[str]) -> Any:
 
 
 def _int(v: Any) -> int | None:
+    """A token count, or ValueError naming why it cannot be trusted (the canonical reader's rules)."""
     if v is None:
         return None
     if isinstance(v, bool):
-        raise ValueError("boolean token count")
-    n = int(float(v)) if isinstance(v, str) and "." in v else int(v)
+        raise ValueError(f"boolean {v!r}")
+    try:
+        n = v if isinstance(v, int) else int(v) if isinstance(v, str) else None
+    except ValueError:
+        n = None
+    if n is None:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"non-numeric {v!r}") from None
+        if not math.isfinite(f) or abs(f) >= _MAX_TOKENS:
+            raise ValueError(f"implausible {v!r}")
+        if f != math.trunc(f):
+            raise ValueError(f"non-integer {v!r}")
+        n = int(f)
     if n < 0:
-        raise ValueError(f"negative token count {n}")
+        raise ValueError(f"negative {n}")
+    if n >= _MAX_TOKENS:
+        raise ValueError(f"implausible {n}")
+    return n
+
+
+def _raw_count(v: Any) -> Any:
+    if v is None:
+        return 0
+    return v if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+
+def _start_ns(v: Any) -> int:
+    """A span's start time in ns since the epoch, or ValueError when no timestamp can hold it."""
+    if v is None or v == "":
+        return 0
+    if isinstance(v, bool):
+        raise ValueError(f"start time {v!r} is not a number")
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"start time {v!r} is not a whole number of nanoseconds") from None
+    if not 0 <= n <= _MAX_START_NS:
+        raise ValueError(f"implausible start time {v!r} ns")
     return n
 
 
@@ -99,7 +165,7 @@ def _add_span(
     resource_get: Callable[[str], Any],
     trace_id: str,
     span_id: str,
-    start_ns: int,
+    raw_start: Any,
     is_error: bool,
 ) -> None:
     """Append one span's usage event to `out`, or nothing when the span carries no usage."""
@@ -107,20 +173,30 @@ def _add_span(
     raw_in, raw_out = _first(get, _INPUT), _first(get, _OUTPUT)
     if raw_in is None and raw_out is None:
         return
+    raw = [raw_in, raw_out, _first(get, _CACHE_READ), _first(get, _CACHE_WRITE), _first(get, _REASONING)]
     try:
-        inp, outp = _int(raw_in) or 0, _int(raw_out) or 0
-        cache_read = _int(_first(get, _CACHE_READ)) or 0
-        cache_write = _int(_first(get, _CACHE_WRITE)) or 0
-        reasoning = _int(_first(get, _REASONING)) or 0
-    except (TypeError, ValueError) as exc:
+        try:
+            inp, outp, cache_read, cache_write, reasoning = (_int(v) or 0 for v in raw)
+        except ValueError as exc:
+            raise ValueError(f"bad token count ({exc})") from None
+        start_ns = _start_ns(raw_start)
+    except ValueError as exc:
         out.rejected += 1
-        out.errors.append(f"span {span_id or '?'} of trace {trace_id or '?'}: bad token count ({exc})")
-        return
-    if inp < cache_read + cache_write:  # cache parts reported disjoint (Anthropic style): add them
-        inp += cache_read + cache_write
+        out.errors.append(f"span {span_id or '?'} of trace {trace_id or '?'}: {exc}")
+        if not out.keep_bad:
+            return
+        # raw values, as text where not whole numbers, for ingest's validation to name
+        inp, outp, cache_read, cache_write, reasoning = (_raw_count(v) for v in raw)
+        try:
+            start_ns = _start_ns(raw_start)
+        except ValueError:
+            start_ns = raw_start
+    else:
+        if inp < cache_read + cache_write:  # cache parts reported disjoint (Anthropic style): add them
+            inp += cache_read + cache_write
     response_id = get("gen_ai.response.id")
     c = out.columns
-    c["timestamp"].append(int(start_ns or 0))
+    c["timestamp"].append(start_ns)
     c["agent"].append(_str(_first(get, _AGENT) or _first(resource_get, _AGENT)))
     c["api_key_id"].append(None)
     c["service_name"].append(_str(resource_get("service.name")))
@@ -133,7 +209,10 @@ def _add_span(
     c["reasoning_tokens"].append(reasoning)
     c["requests"].append(1)
     c["run_id"].append(trace_id or None)
-    c["request_id"].append(str(response_id) if response_id else f"otel:{trace_id}:{span_id}")
+    if response_id:
+        c["request_id"].append(str(response_id))
+    else:  # no ids: no key, so the store keys the span by its content
+        c["request_id"].append(f"otel:{trace_id}:{span_id}" if span_id else None)
     c["status"].append("error" if is_error or get("error.type") else "ok")
     c["cost_usd"].append(None)
 
@@ -158,7 +237,7 @@ def _pb_value(v) -> Any:
 
 
 def decode_protobuf(body: bytes) -> SpanBatch:
-    """Decode an OTLP ExportTraceServiceRequest (protobuf) into usage events."""
+    """Decode an OTLP ExportTraceServiceRequest (protobuf) into usage events (untrusted spans rejected)."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -207,8 +286,11 @@ def _json_value(v: Any) -> Any:
     for key, val in v.items():
         if key in ("stringValue", "string_value", "boolValue", "bool_value", "doubleValue", "double_value"):
             return val
-        if key in ("intValue", "int_value"):
-            return int(val)
+        if key in ("intValue", "int_value"):  # a decimal string; what is not one is left to _int
+            try:
+                return int(val) if isinstance(val, str | int) and not isinstance(val, bool) else val
+            except ValueError:
+                return val
         if key in ("arrayValue", "array_value"):
             return [_json_value(x) for x in (val or {}).get("values", [])]
         if key in ("kvlistValue", "kvlist_value"):
@@ -259,14 +341,17 @@ def _status_is_error(status: Any) -> bool:
     return code == _STATUS_ERROR or code == "STATUS_CODE_ERROR" or code == "2"
 
 
-def decode_json(doc: Any) -> SpanBatch:
-    """Decode an OTLP/JSON ExportTraceServiceRequest (already parsed) into usage events."""
+def decode_json(doc: Any, keep_bad: bool = False) -> SpanBatch:
+    """Decode an OTLP/JSON ExportTraceServiceRequest (already parsed) into usage events.
+
+    Untrusted spans are rejected, or kept as rows of raw values with `keep_bad` (module docstring).
+    """
     if not isinstance(doc, dict):
         raise IngestError("OTLP JSON body must be an object with resourceSpans")
     resource_spans = _pick(doc, "resourceSpans", "resource_spans")
     if resource_spans is None:
         raise IngestError("OTLP JSON body has no resourceSpans")
-    out = SpanBatch()
+    out = SpanBatch(keep_bad=keep_bad)
     try:
         for rs in resource_spans:
             resource = rs.get("resource") or {}
@@ -292,7 +377,7 @@ def decode_json(doc: Any) -> SpanBatch:
                         res_get,
                         _json_id(_pick(span, "traceId", "trace_id")),
                         _json_id(_pick(span, "spanId", "span_id")),
-                        int(_pick(span, "startTimeUnixNano", "start_time_unix_nano") or 0),
+                        _pick(span, "startTimeUnixNano", "start_time_unix_nano"),
                         _status_is_error(span.get("status")),
                     )
     except (AttributeError, TypeError, ValueError) as exc:
@@ -310,13 +395,17 @@ def decode_json_bytes(body: bytes) -> SpanBatch:
 
 
 def read_otlp_json_file(path: str | Path) -> pa.Table:
-    """Read a file of OTLP/JSON trace requests (one document, or one per line) into events."""
+    """Read a file of OTLP/JSON trace requests (one document, or one per line) into events.
+
+    Untrusted spans are kept as rows of their raw values (the columns that cannot hold them as
+    text), so that ingest quarantines them with a reason and keeps the spans around them.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise IngestError(f"{path}: cannot read file ({exc})") from exc
-    batch = SpanBatch()
+    batch = SpanBatch(keep_bad=True)
     try:
         docs = [json.loads(text)]
     except json.JSONDecodeError:
@@ -330,10 +419,10 @@ def read_otlp_json_file(path: str | Path) -> pa.Table:
     for n, doc in enumerate(docs, start=1):
         for one in doc if isinstance(doc, list) else [doc]:
             try:
-                batch.extend(decode_json(one))
+                batch.extend(decode_json(one, keep_bad=True))
             except IngestError as exc:
                 where = f"document {n}: " if len(docs) > 1 else ""
                 raise IngestError(f"{path}: {where}{exc}") from exc
-    if batch.rejected:
-        raise IngestError(f"{path}: {batch.rejected} span(s) rejected: {batch.errors[0]}")
+    for err in batch.errors[:3]:
+        log.info("%s: untrusted span, left to quarantine: %s", path, err)
     return batch.to_table()

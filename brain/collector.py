@@ -1,16 +1,17 @@
 """OTLP/HTTP trace receiver: GenAI spans in, usage events out, ingested in batches by one writer.
 
 `start_collector(store_factory, host, port)` serves `POST /v1/traces` (protobuf or JSON, gzip or
-deflate bodies) on a ThreadingHTTPServer. Request threads only decode; decoded rows go to a queue
+deflate bodies, each at most `max_body_bytes` sent and decompressed) on a ThreadingHTTPServer. Request threads only decode; decoded rows go to a queue
 that a single writer thread drains, calling `ingest_table` once per batch (every `batch_rows`
 events or `flush_interval_s` seconds, and at stop), so DuckDB's single-writer rule holds and the
 store is opened in that thread only. A full queue answers 503 so exporters retry; malformed
-payloads answer 400 with an OTLP Status body. `GET /healthz` reports counters as JSON.
+payloads answer 400 with an OTLP Status body. A batch that fails to ingest for any reason is
+retried (store errors) or dropped, logged and counted in `ingest_failures`; the writer keeps
+going. `GET /healthz` reports counters as JSON.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import threading
@@ -32,6 +33,10 @@ _JSON = "application/json"
 _INVALID_ARGUMENT = 3
 _UNAVAILABLE = 14
 _MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class _BodyTooLarge(IngestError):
+    """A body larger than the receiver takes, as sent or once decompressed (answered 413)."""
 
 
 @dataclass
@@ -84,12 +89,14 @@ class Collector:
         flush_interval_s: float = 1.0,
         max_pending_rows: int = 500_000,
         max_ingest_attempts: int = 5,
+        max_body_bytes: int = _MAX_BODY_BYTES,
     ):
         self._store_factory = store_factory
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self.max_pending_rows = max_pending_rows
         self.max_ingest_attempts = max_ingest_attempts
+        self.max_body_bytes = max_body_bytes
         self.stats = CollectorStats()
         self._pending: list[SpanBatch] = []
         self._cond = threading.Condition()
@@ -211,7 +218,15 @@ class Collector:
             while True:
                 batch = self._take()
                 if batch is not None:
-                    self._ingest(store, batch)
+                    try:
+                        self._ingest(store, batch)
+                    except Exception:  # a bad batch must not stop the writer (it would drop all later spans)
+                        log.exception("OTLP batch of %d events could not be ingested; dropped", len(batch))
+                        with self._cond:
+                            self.stats.ingest_failures += 1
+                            self.stats.events_dropped += len(batch)
+                            self.stats.pending_events -= len(batch)
+                            self._cond.notify_all()
                 with self._cond:
                     if self._stopping and not self._pending:
                         return
@@ -295,13 +310,14 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
                 self._error(411, _INVALID_ARGUMENT, "Content-Length is required", as_json)
                 self.close_connection = True
                 return
-            if int(length) > _MAX_BODY_BYTES:
-                self._error(413, _INVALID_ARGUMENT, f"body larger than {_MAX_BODY_BYTES} bytes", as_json)
+            limit = collector.max_body_bytes
+            if int(length) > limit:
+                self._error(413, _INVALID_ARGUMENT, f"body larger than {limit} bytes", as_json)
                 self.close_connection = True
                 return
             body = self.rfile.read(int(length))
             try:
-                body = _decompress(body, (self.headers.get("Content-Encoding") or "").strip().lower())
+                body = _decompress(body, (self.headers.get("Content-Encoding") or "").strip().lower(), limit)
                 if ctype == _PROTOBUF:
                     batch = decode_protobuf(body)
                 elif as_json:
@@ -312,6 +328,12 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
                         f"unsupported Content-Type {ctype!r}; use {_PROTOBUF} or {_JSON}", as_json=True,
                     )  # fmt: skip
                     return
+            except _BodyTooLarge as exc:
+                with collector._cond:
+                    collector.stats.bad_requests += 1
+                log.warning("refused OTLP request from %s: %s", self.client_address[0], exc)
+                self._error(413, _INVALID_ARGUMENT, str(exc), as_json)
+                return
             except IngestError as exc:
                 with collector._cond:
                     collector.stats.bad_requests += 1
@@ -328,7 +350,7 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
             self._send(200, _success_body(batch, as_json), _JSON if as_json else _PROTOBUF)
 
         def _discard(self, length: str | None) -> None:
-            if length and length.isdigit() and int(length) <= _MAX_BODY_BYTES:
+            if length and length.isdigit() and int(length) <= collector.max_body_bytes:
                 self.rfile.read(int(length))
             else:
                 self.close_connection = True
@@ -336,17 +358,28 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
-    try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise IngestError(f"body is not valid {encoding} ({exc})") from exc
+def _decompress(body: bytes, encoding: str, limit: int = _MAX_BODY_BYTES) -> bytes:
+    """The body decoded, never more than `limit` bytes of it (_BodyTooLarge past that)."""
     if encoding in ("", "identity"):
         return body
-    raise IngestError(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none")
+    if encoding not in ("gzip", "deflate"):
+        raise IngestError(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none")
+    out = bytearray()
+    data = body
+    try:
+        while True:  # gzip may hold several members, one after another
+            inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
+            out += inflater.decompress(data, limit + 1 - len(out))
+            if len(out) > limit:
+                raise _BodyTooLarge(f"body larger than {limit} bytes once decompressed")
+            if not inflater.eof:
+                raise IngestError(f"body is not valid {encoding} (truncated)")
+            data = inflater.unused_data
+            if encoding == "deflate" or not data.strip(b"\0"):
+                break
+    except zlib.error as exc:
+        raise IngestError(f"body is not valid {encoding} ({exc})") from exc
+    return bytes(out)
 
 
 def _success_body(batch: SpanBatch, as_json: bool) -> bytes:

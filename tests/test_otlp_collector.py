@@ -170,3 +170,96 @@ def test_receiver_binds_loopback_by_default(tmp_path):
         assert c.host == "127.0.0.1"
     finally:
         c.stop()
+
+
+def _json_spans(*inputs: str, start: str = "1748772000000000000", trace: int = 1) -> bytes:
+    """One OTLP/JSON request: a span per input_tokens intValue; the first starts at `start`."""
+    spans = [
+        {
+            "traceId": f"{trace:032x}",
+            "spanId": f"{i + 1:016x}",
+            "startTimeUnixNano": start if i == 0 else "1748772000000000000",
+            "attributes": [
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": n}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "1"}},
+            ],
+        }
+        for i, n in enumerate(inputs)
+    ]
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+def test_out_of_range_and_malformed_values_are_rejected_per_span_and_later_spans_land(collector):
+    for body in (_json_spans("100000000000000000000", "10", trace=1),
+                 _json_spans("11", "12", start="100000000000000000000", trace=2), _json_spans("abc", "13", trace=3)):
+        status, resp, _ = _post(collector.endpoint, body, "application/json")
+        assert status == 200
+        partial = json.loads(resp)["partialSuccess"]
+        assert partial["rejectedSpans"] == "1" and partial["errorMessage"]
+    req = ExportTraceServiceRequest.FromString(_request(2, trace=5))
+    req.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano = 2**64 - 1
+    status, resp, _ = _post(collector.endpoint, req.SerializeToString(), "application/x-protobuf")
+    assert status == 200 and ExportTraceServiceResponse.FromString(resp).partial_success.rejected_spans == 1
+    assert collector.flush(timeout_s=10)
+    assert _post(collector.endpoint, _request(1, trace=6), "application/x-protobuf")[0] == 200
+    assert collector.flush(timeout_s=10)
+    snap = collector.snapshot()
+    assert (snap["spans_rejected"], snap["events_ingested"], snap["ingest_failures"]) == (4, 5, 0)
+    collector.stop()
+    assert sorted(r[3] for r in _events(collector.store_path)) == [10, 12, 13, 1000, 1000]
+
+
+class _FailsOnce:
+    """A store whose first ingest raises what a store error is not (the writer must survive it)."""
+
+    def __init__(self, path):
+        self.store = Store(path)
+        self.calls = 0
+
+    def ingest_table(self, table, source):
+        from brain.ingest import ingest_table
+
+        self.calls += 1
+        if self.calls == 1:
+            raise OverflowError("Python int too large to convert to C long")
+        return ingest_table(self.store, table, source=source)
+
+    def close(self):
+        self.store.close()
+
+
+def test_a_batch_that_fails_to_ingest_is_counted_and_the_writer_keeps_going(tmp_path):
+    c = start_collector(lambda: _FailsOnce(tmp_path / "u.duckdb"), port=0, flush_interval_s=0.05)
+    try:
+        assert _post(c.endpoint, _request(2, trace=1), "application/x-protobuf")[0] == 200
+        assert c.flush(timeout_s=10)
+        assert _post(c.endpoint, _request(3, trace=2), "application/x-protobuf")[0] == 200
+        assert c.flush(timeout_s=10)
+        with urllib.request.urlopen(c.endpoint.replace("/v1/traces", "/healthz"), timeout=10) as resp:
+            health = json.loads(resp.read())
+    finally:
+        c.stop()
+    assert (health["ingest_failures"], health["events_dropped"], health["events_ingested"]) == (1, 2, 3)
+    assert len(_events(tmp_path / "u.duckdb")) == 3
+
+
+def test_a_compressed_body_is_capped_once_decompressed(tmp_path):
+    import zlib
+
+    c = start_collector(lambda: Store(tmp_path / "u.duckdb"), port=0, flush_interval_s=0.05, max_body_bytes=100_000)
+    try:
+        bomb = b"\n" * 200_000  # compresses to a few hundred bytes
+        for encoding, packed in (("gzip", gzip.compress(bomb)), ("deflate", zlib.compress(bomb))):
+            assert len(packed) < 100_000
+            status, body, _ = _post(c.endpoint, packed, "application/x-protobuf", encoding=encoding)
+            assert status == 413
+            rpc = status_pb2.Status()
+            rpc.ParseFromString(body)
+            assert "decompressed" in rpc.message
+        ok = gzip.compress(_request(2)) + gzip.compress(b"")  # two gzip members, within the limit
+        assert _post(c.endpoint, ok, "application/x-protobuf", encoding="gzip")[0] == 200
+        assert c.flush(timeout_s=10)
+        assert c.snapshot()["events_ingested"] == 2
+    finally:
+        c.stop()

@@ -254,3 +254,62 @@ def test_a_litellm_csv_saved_with_a_byte_order_mark_is_recognised(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "litellm_spend_logs.csv").read_bytes())
     assert detect_format(path) == "litellm"
     assert read_source(path, "litellm").to_pylist() == read_source(FIXTURES / "litellm_spend_logs.csv", "litellm").to_pylist()
+
+
+def _quarantined(store) -> dict[str, str]:
+    """request_id -> reason of each quarantined row."""
+    from brain.ingest.quarantine import quarantine_report
+
+    return {json.loads(r["raw"])["request_id"]: r["reason"] for r in quarantine_report(store)["rows"]}
+
+
+def test_litellm_bad_token_and_spend_values_are_quarantined_with_reasons(tmp_path):
+    from brain.ingest.detect import ingest_source
+    from brain.store import Store
+
+    row = "{},k1,{},{},100,2025-06-03T10:0{}:00Z,{},openai,{{}},success"
+    rows = [("bad-1", "0.01", "abc", "gpt-4o"), ("bad-2", "0.01", "-50", "gpt-4o"),
+            ("bad-3", "0.01", "1000.7", "gpt-4o"), ("bad-4", "0.01", "1000", ""), ("good-5", "0.01", "1000", "gpt-4o"),
+            ("bad-6", "notanumber", "1000", "gpt-4o"), ("bad-7", "0.01", "99999999999999999999999", "gpt-4o"),
+            ("good-8", "", "1000.0", "gpt-4o")]
+    path = tmp_path / "ll_bad.csv"
+    path.write_text("request_id,api_key,spend,prompt_tokens,completion_tokens,startTime,model,custom_llm_provider,"
+                    "metadata,status\n" + "\n".join(row.format(r, s, p, i, m) for i, (r, s, p, m) in enumerate(rows)))
+    with Store(tmp_path / "s.duckdb") as store:
+        report = ingest_source(store, path, "litellm")
+        assert (report.accepted, report.quarantined) == (2, 6)
+        assert _quarantined(store) == {
+            "bad-1": "non-numeric input_tokens", "bad-2": "negative input_tokens",
+            "bad-3": "non-integer input_tokens", "bad-4": "missing model", "bad-6": "invalid cost_usd",
+            "bad-7": "implausible input_tokens",
+        }
+        kept = store.con.execute("SELECT request_id, input_tokens, cost_usd FROM events ORDER BY 1").fetchall()
+        assert kept == [("good-5", 1000, 0.01), ("good-8", 1000, None)]
+
+
+def test_otlp_json_file_quarantines_its_bad_spans_and_keeps_the_rest(tmp_path):
+    from brain.ingest.detect import ingest_source
+    from brain.store import Store
+
+    def span(rid, value, start="1748772000000000000"):
+        return {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": f"{len(rid):016x}",
+                "startTimeUnixNano": start, "attributes": [
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-2024-08-06"}},
+                    {"key": "gen_ai.usage.input_tokens", "value": value},
+                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "100"}},
+                    {"key": "gen_ai.response.id", "value": {"stringValue": rid}}]}
+
+    spans = [span("good", {"intValue": "1000"}), span("neg", {"intValue": "-1"}),
+             span("huge", {"intValue": "100000000000000000000"}), span("frac", {"doubleValue": 1000.7}),
+             span("abc", {"intValue": "abc"}), span("late", {"intValue": "5"}, start="100000000000000000000"),
+             span("whole", {"doubleValue": 1000.0})]
+    path = tmp_path / "otlp_bad.json"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}))
+    with Store(tmp_path / "s.duckdb") as store:
+        report = ingest_source(store, path, "otlp_json")
+        assert (report.accepted, report.quarantined) == (2, 5)
+        assert _quarantined(store) == {
+            "neg": "negative input_tokens", "huge": "implausible input_tokens", "frac": "non-integer input_tokens",
+            "abc": "non-numeric input_tokens", "late": "unparseable timestamp",
+        }
+        assert store.con.execute("SELECT request_id FROM events ORDER BY 1").fetchall() == [("good",), ("whole",)]

@@ -3,6 +3,11 @@
 LiteLLM reports `prompt_tokens` OpenAI-style (cache reads included); cache and reasoning parts
 come from `metadata.usage_object` when present. `spend` is kept as the reported `cost_usd`,
 `api_key` (LiteLLM's hashed virtual key) as the attribution key id, `agent_id` as the agent.
+
+Token counts and spend are handed over as written: a column with a value that does not fit its
+canonical type (`abc`, `1000.7`, an overflowing count, `spend` = `n/a`) comes as text, so that
+ingest's validation (`canonical.validated_select`) quarantines those rows with its reasons
+(non-numeric, non-integer, implausible, invalid cost_usd) and keeps the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from brain.errors import IngestError
-from brain.ingest.detect import json_doc_sql, select_canonical
+from brain.ingest.detect import CANONICAL_SCHEMA, json_doc_sql
 from brain.ingest.export_pages import connect
 
 _COLUMNS = (
@@ -48,6 +53,30 @@ def _source_relation(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     return "logs"
 
 
+def _text(sql: str) -> str:
+    return f"nullif(trim(({sql})::VARCHAR), '')"
+
+
+def _count(sql: str) -> str:  # a token count as written; 0 when not reported
+    return f"coalesce({_text(sql)}, '0')"
+
+
+def _typed_where_possible(table: pa.Table) -> pa.Table:
+    """The canonical columns, each in its canonical type when every value fits it, else as text
+    (ingest's validation then names the rows that do not fit)."""
+    cols = []
+    for f in CANONICAL_SCHEMA:
+        if f.name not in table.column_names:
+            cols.append(pa.nulls(table.num_rows, f.type))
+            continue
+        col = table.column(f.name)
+        try:
+            cols.append(col.cast(f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            cols.append(col.cast(pa.string()))
+    return pa.Table.from_arrays(cols, names=CANONICAL_SCHEMA.names)
+
+
 def read_litellm_spend_logs(path: str | Path) -> pa.Table:
     """Read a LiteLLM_SpendLogs export (CSV, JSON array or JSONL) into canonical events."""
     path = Path(path)
@@ -61,17 +90,18 @@ def read_litellm_spend_logs(path: str | Path) -> pa.Table:
         if bad:
             raise IngestError(f"{path}: row {bad[0][0]}: startTime {bad[0][1]!r} is not a timestamp")
         usage = "TRY_CAST(metadata AS JSON) -> 'usage_object'"
-        cache_read = (
-            f"coalesce(TRY_CAST({usage} -> 'prompt_tokens_details' ->> 'cached_tokens' AS BIGINT), "
-            f"TRY_CAST({usage} ->> 'cache_read_input_tokens' AS BIGINT), 0)"
+        cache_read = _count(
+            f"coalesce({usage} -> 'prompt_tokens_details' ->> 'cached_tokens', "
+            f"{usage} ->> 'cache_read_input_tokens')"
         )
-        cache_write = f"coalesce(TRY_CAST({usage} ->> 'cache_creation_input_tokens' AS BIGINT), 0)"
-        reasoning = (
-            f"coalesce(TRY_CAST({usage} -> 'completion_tokens_details' ->> 'reasoning_tokens' AS BIGINT), 0)"
-        )
-        prompt = "coalesce(TRY_CAST(prompt_tokens AS BIGINT), 0)"
-        return select_canonical(
-            con,
+        cache_write = _count(f"{usage} ->> 'cache_creation_input_tokens'")
+        reasoning = _count(f"{usage} -> 'completion_tokens_details' ->> 'reasoning_tokens'")
+        prompt = _count("prompt_tokens")
+        # cache parts reported disjoint (Anthropic style) are added in, when all three are whole numbers
+        p, r, w = (f"TRY_CAST({x} AS HUGEINT)" for x in (prompt, cache_read, cache_write))
+        whole = f"{p} IS NOT NULL AND {r} IS NOT NULL AND {w} IS NOT NULL"
+        parts, inclusive = f"{p} < {r} + {w}", f"({p} + {r} + {w})::VARCHAR"
+        table = con.sql(
             f"""
             SELECT CAST("startTime" AS TIMESTAMPTZ) AS timestamp,
                    coalesce(nullif(agent_id, ''),
@@ -81,9 +111,8 @@ def read_litellm_spend_logs(path: str | Path) -> pa.Table:
                    CASE WHEN nullif(custom_llm_provider, '') IS NOT NULL
                              AND starts_with(model, custom_llm_provider || '/')
                         THEN substr(model, length(custom_llm_provider) + 2) ELSE model END AS model,
-                   CASE WHEN {prompt} < {cache_read} + {cache_write}
-                        THEN {prompt} + {cache_read} + {cache_write} ELSE {prompt} END AS input_tokens,
-                   coalesce(TRY_CAST(completion_tokens AS BIGINT), 0) AS output_tokens,
+                   CASE WHEN {whole} AND {parts} THEN {inclusive} ELSE {prompt} END AS input_tokens,
+                   {_count("completion_tokens")} AS output_tokens,
                    {cache_read} AS cache_read_tokens,
                    {cache_write} AS cache_write_tokens,
                    {reasoning} AS reasoning_tokens,
@@ -92,11 +121,12 @@ def read_litellm_spend_logs(path: str | Path) -> pa.Table:
                    request_id,
                    CASE WHEN lower(coalesce(status, 'success')) IN ('failure', 'error', 'failed')
                         THEN 'error' ELSE 'ok' END AS status,
-                   TRY_CAST(spend AS DOUBLE) AS cost_usd
+                   {_text("spend")} AS cost_usd
             FROM logs
             ORDER BY timestamp
-            """,
-        )
+            """
+        ).to_arrow_table()
+        return _typed_where_possible(table)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise IngestError(f"{path}: not a readable LiteLLM spend log ({first})") from exc

@@ -205,12 +205,13 @@ def _control_handler(control: ControlServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def running_server(store_path: Path, probe: bool = True) -> dict | None:
+def running_server(store_path: Path, probe: bool = True, slow_is_gone: bool = False) -> dict | None:
     """The announcement of a live server on this store, or None.
 
     A file left behind by a server that is gone is ignored: its pid is dead, or (the pid reused by
     another program) its port refuses the connection or answers as someone else; with `probe`,
-    the port is asked, and a stale file is reported in a log line.
+    the port is asked, and a stale file is reported in a log line. `slow_is_gone`: a server that
+    does not answer within PROBE_TIMEOUT_S (suspended, hung) is not one to hand work to either.
     """
     f = server_file(store_path)
     try:
@@ -226,14 +227,16 @@ def running_server(store_path: Path, probe: bool = True) -> dict | None:
         return None
     except PermissionError:
         pass
-    if probe and not _answers(info):
-        log.warning("ignoring %s: the server it names (pid %s, port %s) is gone", f, pid, info.get("port"))
+    if probe and not _answers(info, slow_is_gone):
+        log.warning("ignoring %s: the server it names (pid %s, port %s) is gone or does not answer",
+                    f, pid, info.get("port"))
         return None
     return info
 
 
-def _answers(info: dict) -> bool:
-    """True when the announced control endpoint answers as that server (or is merely slow to)."""
+def _answers(info: dict, slow_is_gone: bool = False) -> bool:
+    """True when the announced control endpoint answers as that server (or, unless `slow_is_gone`,
+    is merely slow to)."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{info.get('port')}/", headers={"Authorization": f"Bearer {info.get('token')}"}
     )
@@ -241,9 +244,9 @@ def _answers(info: dict) -> bool:
         with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S) as resp:  # noqa: S310 - loopback only
             return json.loads(resp.read()).get("pid") == info.get("pid")
     except TimeoutError:
-        return True  # there but busy: not proof that it is gone
-    except urllib.error.URLError as exc:
-        return isinstance(exc.reason, TimeoutError)  # refused (or another program's port): gone
+        return not slow_is_gone  # there but busy: not proof that it is gone
+    except urllib.error.URLError as exc:  # refused (or another program's port): gone
+        return isinstance(exc.reason, TimeoutError) and not slow_is_gone
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -97,6 +97,9 @@ class WriterTurn:
         """True while a writer, in any process, waits for readers to let go of the store."""
         if fcntl is None:
             return False
+        if self._probe is not None and not self._probes_current_file():
+            os.close(self._probe)  # the file was deleted (and maybe made again): probe the new one
+            self._probe = None
         if self._probe is None:
             try:
                 self._probe = os.open(self.path, os.O_RDONLY)  # no writer has made it: nobody waits
@@ -110,6 +113,14 @@ class WriterTurn:
             return False
         fcntl.flock(self._probe, fcntl.LOCK_UN)
         return False
+
+    def _probes_current_file(self) -> bool:
+        assert self._probe is not None
+        try:
+            here, there = os.fstat(self._probe), os.stat(self.path)
+        except OSError:
+            return False
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
     def close(self) -> None:
         """Close the probe."""
@@ -140,11 +151,16 @@ def _retry(path: Path, opener: Callable[[], Store], deadline: float, wait_s: flo
         delay = min(delay * 2, 0.25)
 
 
-def open_store(path: str | os.PathLike, read_only: bool = False, wait_s: float = LOCK_WAIT_S, create: bool = False) -> Store:
+def open_store(
+    path: str | os.PathLike, read_only: bool = False, wait_s: float = LOCK_WAIT_S, create: bool = False,
+    yield_to_writers: bool = True,
+) -> Store:
     """Open the store, waiting (with backoff) while another process writes it.
 
     A writer takes its turn first, so that running servers let go of their read handles. A
     read-only open creates the store with `create`, and migrates one made by an older version.
+    `yield_to_writers=False`: a reader of the process whose writer holds the turn does not wait
+    for it.
     """
     path = Path(path)
     deadline = time.monotonic() + wait_s
@@ -157,7 +173,7 @@ def open_store(path: str | os.PathLike, read_only: bool = False, wait_s: float =
             with turn.take(deadline):  # create it with its schema, then reopen read-only
                 _retry(path, lambda: Store(path), deadline, wait_s).close()
         try:
-            return _retry(path, lambda: Store(path, read_only=True), deadline, wait_s, turn)
+            return _retry(path, lambda: Store(path, read_only=True), deadline, wait_s, turn if yield_to_writers else None)
         except StoreNeedsMigration:
             log.warning("upgrading usage store %s to the current schema", path)
             with turn.take(deadline):  # made by an older version: migrate once, then reopen
@@ -183,6 +199,7 @@ class SharedStore:
         self._write_lock = threading.Lock()
         self._store: Store | None = None
         self._writing = False
+        self._taking_turn = False  # this process's writer holds the turn: its readers need not wait
         self._closed = False
         self._writes = 0
         self._used_at = 0.0
@@ -210,7 +227,7 @@ class SharedStore:
             if self._store is None:
                 if self._closed:
                     raise StoreError(f"usage store {self.path} is closed: the server is stopping")
-                self._store = open_store(self.path, read_only=True)
+                self._store = open_store(self.path, read_only=True, yield_to_writers=not self._taking_turn)
             self._used_at = time.monotonic()
             return self._store.con
 
@@ -231,18 +248,14 @@ class SharedStore:
             self._let_go()
         self._turn.close()
 
-    def write(self, fn: Callable[[Store], Any]) -> Any:
-        """Run fn(store) with the store open read-write; this process's readers keep answering from it."""
+    def write(self, fn: Callable[[Store], Any], wait_s: float = LOCK_WAIT_S) -> Any:
+        """Run fn(store) with the store open read-write; this process's readers keep answering from it.
+
+        While another process still holds the file, this process's readers keep answering from
+        their read handle: each try to open it read-write holds their lock only for that try.
+        """
         with self._write_lock:
-            with self._lock:
-                self._let_go()
-                self._writing = True
-                try:
-                    self._store = open_store(self.path, read_only=False)
-                except BaseException:
-                    self._writing = False
-                    raise
-                writer = Store(self.path, con=self._store.con.cursor())
+            writer = self._open_writer(wait_s)
             try:
                 result = fn(writer)
             finally:
@@ -254,6 +267,36 @@ class SharedStore:
                     self._stamp = file_stamp(self.path)
             self._changed(result)
             return result
+
+    def _open_writer(self, wait_s: float) -> Store:
+        """Take the writers' turn, then open the file read-write as soon as no other process holds it."""
+        deadline = time.monotonic() + wait_s
+        turn = WriterTurn(self.path)
+        delay = 0.02
+        try:
+            with turn.take(deadline):
+                self._taking_turn = True
+                while True:
+                    with self._lock:
+                        if self._closed:
+                            raise StoreError(f"usage store {self.path} is closed: the server is stopping")
+                        self._let_go()
+                        try:
+                            self._store = Store(self.path)
+                        except StoreError as exc:
+                            if not _is_lock_error(exc):
+                                raise
+                        else:
+                            self._writing = True
+                            return Store(self.path, con=self._store.con.cursor())
+                    if time.monotonic() >= deadline:
+                        raise StoreError(f"usage store {self.path} stayed open in another process for {wait_s:.0f} s "
+                                         "(a DuckDB shell, or a process that does not take turns?)")
+                    time.sleep(delay)  # meanwhile this process's readers reopen it read-only
+                    delay = min(delay * 2, 0.25)
+        finally:
+            self._taking_turn = False
+            turn.close()
 
     def ingest_table(self, table, source: str):
         """Ingest a canonical Arrow table through the write path (the OTLP collector uses this)."""
@@ -275,7 +318,7 @@ class SharedStore:
                 log.exception("store listener failed")
 
     def _should_let_go(self) -> bool:
-        return time.monotonic() - self._used_at > self.idle_s or self._turn.wanted()
+        return time.monotonic() - self._used_at > self.idle_s or (self._turn.wanted() and not self._taking_turn)
 
     def _let_go_unless_in_use(self) -> None:
         if self._lock.acquire(blocking=False):  # never while a reader uses it

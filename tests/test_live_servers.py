@@ -147,3 +147,77 @@ def test_ingest_treats_a_stale_server_file_as_no_server(tmp_path):
         proc.terminate()
         proc.wait(timeout=60)
     assert not f.exists()
+
+
+def test_a_write_waiting_for_another_process_leaves_this_process_reading(tmp_path):
+    """A server's write that waits for the file (a read-only DuckDB shell holds it) must not hold
+    up that server's own readers."""
+    import sys
+    import threading
+
+    from brain.shared_store import SharedStore
+    from brain.store import Store
+
+    path = tmp_path / "u.duckdb"
+    Store(path).close()
+    shared = SharedStore(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print('open', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        outcome: list = []
+        writer = threading.Thread(target=lambda: outcome.append(
+            shared.write(lambda st: st.con.execute("SELECT 42").fetchall()[0][0], wait_s=60)))
+        writer.start()
+        reads = 0
+        for _ in range(20):  # the write is waiting all along: the other process still holds the file
+            with shared._lock:
+                reads += shared.con.execute("SELECT count(*) FROM events").fetchall()[0][0] == 0
+            time.sleep(0.05)
+        assert reads == 20 and writer.is_alive() and not outcome
+        holder.stdin.close()  # the shell goes: the write gets the file
+        holder.wait(10)
+        writer.join(30)
+        assert outcome == [42]
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        shared.close()
+
+
+def test_a_writer_turn_taken_on_a_recreated_lock_file_is_seen(tmp_path):
+    """Deleting <store>.lock while servers run (it looks stale) must not hide later writers from them."""
+    from brain.shared_store import WriterTurn
+
+    path = tmp_path / "u.duckdb"
+    reader = WriterTurn(path)
+    with WriterTurn(path).take(time.monotonic() + 5):
+        assert reader.wanted()
+    assert not reader.wanted()
+    (tmp_path / "u.duckdb.lock").unlink()
+    with WriterTurn(path).take(time.monotonic() + 5):  # makes the file again
+        assert reader.wanted()
+    reader.close()
+
+
+def test_ingest_does_not_hand_off_to_a_server_that_does_not_answer(tmp_path):
+    """A suspended server (Ctrl-Z, SIGSTOP) keeps its port open but never answers: `brain ingest`
+    must write directly instead of waiting an hour for it."""
+    import socket
+
+    vault = make_company(tmp_path / "vault")
+    store = tmp_path / "u.duckdb"
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # connections queue up; nothing ever answers
+        f = server_file(store)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"pid": os.getpid(), "port": silent.getsockname()[1], "token": "t", "store": str(store)}))
+        assert running_server(store) is not None  # merely slow, for servers deciding who takes hand-offs
+        assert running_server(store, slow_is_gone=True) is None
+        r = _ingest(vault, store, _usage_file(tmp_path / "x.parquet", 1_000))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["accepted"] == 1_000 and "does not answer" in r.stderr

@@ -89,7 +89,7 @@ def cmd_ack(args) -> int:
     from brain.live import remote_call, running_server
 
     settings = settings_from(args)
-    server = running_server(settings.store_path)
+    server = running_server(settings.store_path, slow_is_gone=True)
     if server is not None and getattr(args, "now", None) is None:  # the server owns the store: ask it
         d = remote_call(server, "/ack", {"id": args.anomaly_id, "note": args.note, "planned": args.planned})
         if getattr(args, "json", False):

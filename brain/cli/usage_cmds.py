@@ -114,7 +114,7 @@ def cmd_ingest(args) -> int:
     from brain.live import ingest_paths, open_store, remote_ingest, running_server, stdin_to_file
 
     settings = settings_from(args)
-    server = running_server(settings.store_path)
+    server = running_server(settings.store_path, slow_is_gone=True)
     bar = _Bar()
     try:
         if server is not None:

@@ -307,3 +307,13 @@ def test_tables_right_align_figures_only(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[2] == "Lead Enricher    $1.67  2026-11-20 retries"
     assert lines[3] == "Research       $171.88  prompt v4"
+
+
+def test_ingest_of_nothing_readable_says_why_in_one_error_line(make_vault, tmp_path, capsys):
+    vault = make_vault({"Agents/Bot.md": "---\ntype: agent\n---\n"})
+    common = ["--vault", str(vault), "--store", str(tmp_path / "u.duckdb")]
+    assert main(["ingest", *common, "--json", str(tmp_path / "missing.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"Error: nothing could be read: no such file: {tmp_path / 'missing.parquet'}"]
+    assert main(["ingest", *common, str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")]) == 1
+    assert capsys.readouterr().err.strip().endswith("(and 1 other file)")

@@ -155,7 +155,10 @@ def cmd_ingest(args) -> int:
             f"{totals['quarantined']:,} quarantined" + ("  (see `brain quarantine`)" if totals["quarantined"] else "")
         )
     if not readable:
-        print("Error: nothing could be read", file=sys.stderr)
+        errors = [x.get("error") for x in files if x.get("error")]
+        more = f" (and {count(len(errors) - 1, 'other file')})" if len(errors) > 1 else ""
+        print(f"Error: nothing could be read: {errors[0]}{more}" if errors else "Error: nothing could be read",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -341,7 +341,7 @@ def _run(
                 sources[f.index] = retry
                 continue
             error = f"cannot read {s.source} as {s.format}: {canonical._first_line(f.exc)}"
-            log.warning("%s", error)
+            log.info("%s", error)  # the report carries it: printed once, by whoever shows the report
             failed.append(FileReport(s.source, s.format, error=error))
             del sources[f.index]
     files = tuple(reports) + tuple(failed)
@@ -401,7 +401,7 @@ def _ingest_files(
                 sources.append(src.line_by_line() or src if src.jsonl and canonical.ends_in_a_partial_line(path) else src)
                 seen.add(source)
             except IngestError as exc:
-                log.warning("%s", exc)
+                log.info("%s", exc)  # in the report
                 failed.append(FileReport(source, fmt or format or "?", error=str(exc)))
         return _run(store, sources, failed, progress)
     finally:

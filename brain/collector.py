@@ -328,17 +328,11 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
                         f"unsupported Content-Type {ctype!r}; use {_PROTOBUF} or {_JSON}", as_json=True,
                     )  # fmt: skip
                     return
-            except _BodyTooLarge as exc:
+            except (_BodyTooLarge, IngestError) as exc:  # too large once decompressed, or not OTLP
                 with collector._cond:
                     collector.stats.bad_requests += 1
                 log.warning("refused OTLP request from %s: %s", self.client_address[0], exc)
-                self._error(413, _INVALID_ARGUMENT, str(exc), as_json)
-                return
-            except IngestError as exc:
-                with collector._cond:
-                    collector.stats.bad_requests += 1
-                log.warning("rejected OTLP request from %s: %s", self.client_address[0], exc)
-                self._error(400, _INVALID_ARGUMENT, str(exc), as_json)
+                self._error(413 if isinstance(exc, _BodyTooLarge) else 400, _INVALID_ARGUMENT, str(exc), as_json)
                 return
             for err in batch.errors[:3]:
                 log.warning("OTLP span rejected: %s", err)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,9 @@ def safe_note_path(root: str | os.PathLike, path: str, linked: Callable[[str], b
     if not isinstance(path, str) or not path.strip():
         raise UnsafePath(str(path), "it is empty")
     forms = _decodings(path.strip())
+    # a name typed composed (NFC) names the file macOS wrote decomposed (NFD), and the other way round
+    forms += [n for f in list(forms) for n in (unicodedata.normalize("NFC", f), unicodedata.normalize("NFD", f))
+              if n not in forms]
     for form in forms:
         _check_relative(path, form)
     root_real = Path(root).resolve()

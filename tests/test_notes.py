@@ -168,3 +168,11 @@ def test_parse_when_reads_iso_and_explains_bad_input():
     assert notes.parse_when("2025-01-15T10:00:00Z").hour == 10
     with pytest.raises(BrainError, match="ISO 8601"):
         notes.parse_when("last tuesday")
+
+
+def test_a_path_matches_its_file_in_either_unicode_form(vault):
+    (vault / "People").mkdir()
+    (vault / "People" / "Jose\u0301.md").write_text("decomposed, as macOS writes it", encoding="utf-8")
+    (vault / "People" / "Zo\u00eb.md").write_text("composed", encoding="utf-8")
+    assert notes.read_note_text(vault, "People/Jos\u00e9").text == "decomposed, as macOS writes it"
+    assert notes.read_note_text(vault, "People/Zoe\u0308.md").text == "composed"

@@ -351,20 +351,22 @@ class Brain:
 
     # -- anomalies -------------------------------------------------------------------------------
 
-    def anomalies(self, days: int = 7, min_severity: str = "info", now=None) -> list[dict]:
-        """Cost anomalies active in the last `days`, at or above `min_severity`, as dicts."""
+    def anomalies(self, days: int | None = 7, min_severity: str = "info", now=None) -> list[dict]:
+        """Cost anomalies active in the last `days` (None: the whole scan horizon), at or above
+        `min_severity`, as dicts."""
         from brain import anomaly
 
         # detect_anomalies holds the lock only while it reads the graph and the store
         found = anomaly.detect_anomalies(self, days=days, now=now, min_severity=min_severity)
         return [a.to_dict() for a in found]
 
-    def explain_anomaly(self, anomaly_id: str, days: int = 90, now=None) -> dict:
-        """One anomaly by id (searched in the last `days`) with its cause decomposition and nearby change notes."""
+    def explain_anomaly(self, anomaly_id: str, now=None) -> dict:
+        """One anomaly by id (any a listing shows: searched in the whole scan horizon, as an ack is)
+        with its cause decomposition and nearby change notes."""
         import difflib
 
         key = (anomaly_id or "").strip().lower()
-        found = self.anomalies(days=days, now=now)
+        found = self.anomalies(days=None, now=now)
         for a in found:
             if a["id"] == key:
                 return a

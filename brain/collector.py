@@ -224,9 +224,7 @@ class Collector:
                         log.exception("OTLP batch of %d events could not be ingested; dropped", len(batch))
                         with self._cond:
                             self.stats.ingest_failures += 1
-                            self.stats.events_dropped += len(batch)
-                            self.stats.pending_events -= len(batch)
-                            self._cond.notify_all()
+                        self._drop(len(batch))
                 with self._cond:
                     if self._stopping and not self._pending:
                         return
@@ -234,6 +232,13 @@ class Collector:
             close = getattr(store, "close", None)
             if close is not None:
                 close()
+
+    def _drop(self, events: int) -> None:
+        """Count `events` queued events as dropped (no longer pending)."""
+        with self._cond:
+            self.stats.events_dropped += events
+            self.stats.pending_events -= events
+            self._cond.notify_all()
 
     def _ingest(self, store, batch: SpanBatch) -> None:
         from brain.ingest import ingest_table
@@ -251,10 +256,7 @@ class Collector:
                     with self._cond:
                         self._cond.wait(timeout=self.flush_interval_s)
                     continue
-                with self._cond:
-                    self.stats.events_dropped += len(batch)
-                    self.stats.pending_events -= len(batch)
-                    self._cond.notify_all()
+                self._drop(len(batch))
                 log.error("dropped %d OTLP events after %d failed ingests", len(batch), attempt)
                 return
             with self._cond:
@@ -328,7 +330,7 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
                         f"unsupported Content-Type {ctype!r}; use {_PROTOBUF} or {_JSON}", as_json=True,
                     )  # fmt: skip
                     return
-            except (_BodyTooLarge, IngestError) as exc:  # too large once decompressed, or not OTLP
+            except IngestError as exc:  # not OTLP, or too large once decompressed (_BodyTooLarge)
                 with collector._cond:
                     collector.stats.bad_requests += 1
                 log.warning("refused OTLP request from %s: %s", self.client_address[0], exc)
@@ -352,7 +354,7 @@ def _handler_for(collector: Collector) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _decompress(body: bytes, encoding: str, limit: int = _MAX_BODY_BYTES) -> bytes:
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     """The body decoded, never more than `limit` bytes of it (_BodyTooLarge past that)."""
     if encoding in ("", "identity"):
         return body

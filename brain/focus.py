@@ -101,6 +101,7 @@ def focus_table(
 ) -> pa.Table:
     """FOCUS rows (FOCUS_SCHEMA) for the last `days` days of `rollup_daily`, attributed to agents."""
     from brain.pricing import adjusted_costs_sql, price_notes_table
+    from brain.spend import COST_SUM_SQL
 
     if days < 1:
         raise BrainError("days must be at least 1")
@@ -116,11 +117,8 @@ def focus_table(
             "WHERE CAST(day AS DATE) BETWEEN $since AND $until)"
         )
         adjusted = adjusted_costs_sql(window, "day")
-        cost_sum = " + ".join(
-            f"cost_{p}_usd" for p in ("input", "cache_read", "cache_write", "output", "reasoning", "request")
-        )
         sql = f"""
-        WITH adj AS (SELECT *, {cost_sum} AS billed_usd FROM ({adjusted})),
+        WITH adj AS (SELECT *, {COST_SUM_SQL} AS billed_usd FROM ({adjusted})),
         joined AS (
             SELECT a.*,
                    coalesce(ia.agent_id, ik.agent_id, isv.agent_id) AS agent_id,

@@ -162,7 +162,7 @@ def reconcile(
     """Estimate (after vault price notes) vs reported cost per (day, provider, model) for the last
     `days` days, gaps flagged."""
     from brain.pricing import adjusted_costs_sql, price_notes_table
-    from brain.spend import TOKEN_TYPES
+    from brain.spend import COST_SUM_SQL
     from brain.store import session
 
     if days < 1:
@@ -178,7 +178,7 @@ def reconcile(
         )  # fmt: skip
         con.register("_notes", price_notes_table(price_notes))
         rollups = adjusted_costs_sql("(SELECT * FROM rollup_daily WHERE CAST(day AS DATE) BETWEEN $since AND $until)", "day")
-        sql = _RECONCILE_SQL.format(costs=costs, rollups=rollups, cost=" + ".join(f"cost_{t}_usd" for t in TOKEN_TYPES))
+        sql = _RECONCILE_SQL.format(costs=costs, rollups=rollups, cost=COST_SUM_SQL)
         raw = con.execute(sql, {"since": since, "until": until}).fetchall()
     finally:
         con.close()

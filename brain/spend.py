@@ -21,7 +21,8 @@ GROUPINGS = ("agent", "owner", "team", "model", "provider", "key")
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning", "request")
 RUN_RATE_DAYS = 7
 UNATTRIBUTED = "unattributed"
-_COST = " + ".join(f"cost_{t}_usd" for t in TOKEN_TYPES)
+# A rollup row's cost: the sum of its per-type costs (after vault notes, from `adjusted_costs_sql`).
+COST_SUM_SQL = " + ".join(f"cost_{t}_usd" for t in TOKEN_TYPES)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _aggregate(
     }
     measures = [*(f"cost_{t}_usd" for t in TOKEN_TYPES), "requests", "error_requests", "runs",
                 "unpriced_requests", "unpriced_tokens", "reported_cost_usd"]
-    cost = _COST.replace("cost_", "a.cost_")
+    cost = COST_SUM_SQL.replace("cost_", "a.cost_")
     parts = ", ".join(
         f"coalesce(sum(a.cost_{t}_usd) FILTER (WHERE a.f_cur), 0) AS spend_{t}" for t in TOKEN_TYPES
     )
@@ -360,7 +361,7 @@ def agent_card(
         daily, models = {}, []
         for is_model, day, provider, model, spend, requests, unpriced in store.con.execute(
             f"""SELECT grouping(a.day) = 1, a.day, a.provider, a.model,
-                sum({_COST.replace("cost_", "a.cost_")}) AS spend, sum(a.requests),
+                sum({COST_SUM_SQL.replace("cost_", "a.cost_")}) AS spend, sum(a.requests),
                 sum(a.requests) = sum(a.unpriced_requests) AS unpriced
             FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end", notes)}) a
             WHERE a.node_id = $p0
@@ -471,7 +472,7 @@ def _series(
     with _registered(store, identities, price_notes) as notes:
         return store.con.sql(
             f"""SELECT a.agent_label AS agent, a.{bucket} AS {bucket}, a.provider, a.model, {sums},
-                sum({_COST.replace("cost_", "a.cost_")}) AS cost_usd{p95}
+                sum({COST_SUM_SQL.replace("cost_", "a.cost_")}) AS cost_usd{p95}
             FROM ({attributed_sql(table, bucket, f"{bucket} >= $since AND {bucket} < $until", notes)}) a
             GROUP BY ALL ORDER BY agent, {bucket}, a.provider, a.model""",
             params={"since": since, "until": until},

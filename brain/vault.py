@@ -417,47 +417,45 @@ def walk_vault(
     (Obsidian's Excluded files) are skipped, or, when `excluded` is given, collected there.
     """
     seen_dirs: set[tuple[int, int]] = set()
-    excluded_dirs: set[str] = set()
-    root_str = str(root)
     vault_str = os.path.realpath(vault_root if vault_root is not None else root)
     if vault_root is not None and goes_through_inner_symlink(vault_root, os.path.relpath(root, vault_root).replace(os.sep, "/")):
         return
-    for dirpath, dirnames, filenames in os.walk(root_str, followlinks=True, onerror=None):
+    # Depth first, folders and files in name order; each entry says from the listing whether it is
+    # a symlink, so only symlinks cost a system call (realpath) beyond reading the folder.
+    stack: list[tuple[str, str, bool]] = [(str(root), "", False)]  # (folder, its path, in Excluded files)
+    while stack:
+        dirpath, rel_dir, in_excluded = stack.pop()
         try:
             st = os.stat(dirpath)
+            with os.scandir(dirpath) as it:
+                entries = sorted(it, key=lambda e: e.name)
         except OSError:
-            dirnames[:] = []
             continue
         key = (st.st_dev, st.st_ino)
-        rel_dir = os.path.relpath(dirpath, root_str).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir
-        in_excluded = rel_dir in excluded_dirs
         if key in seen_dirs:
             if not in_excluded:
                 issues.append(VaultIssue(rel_dir, "symlink loop: folder already read through another path; not followed"))
-            dirnames[:] = []
             continue
         seen_dirs.add(key)
-        keep = []
-        for d in dirnames:
-            rel = f"{rel_dir}/{d}" if rel_dir else d
-            if d.startswith(".") or _links_into(os.path.join(dirpath, d), vault_str):
+        subdirs: list[tuple[str, str, bool]] = []
+        for e in entries:
+            rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+            if e.name.startswith(".") or (e.is_symlink() and _links_into(e.path, vault_str)):
                 continue
-            if in_excluded or is_ignored(rel + "/", filters):
-                if excluded is None:
-                    continue
-                excluded_dirs.add(rel)
-            keep.append(d)
-        dirnames[:] = sorted(keep)
-        for fname in sorted(filenames):
-            rel = f"{rel_dir}/{fname}" if rel_dir else fname
-            if fname.startswith(".") or _links_into(os.path.join(dirpath, fname), vault_str):
-                continue
-            if in_excluded or is_ignored(rel, filters):
+            try:
+                is_dir = e.is_dir()  # through a symlink: folders linked in from elsewhere are walked
+            except OSError:
+                is_dir = False
+            if is_dir:
+                sub_excluded = in_excluded or is_ignored(rel + "/", filters)
+                if not sub_excluded or excluded is not None:
+                    subdirs.append((e.path, rel, sub_excluded))
+            elif in_excluded or is_ignored(rel, filters):
                 if excluded is not None:
                     excluded.append(rel)
-                continue
-            yield rel
+            else:
+                yield rel
+        stack.extend(reversed(subdirs))
 
 
 def read_vault(root: str | os.PathLike) -> Vault:

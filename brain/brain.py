@@ -46,7 +46,7 @@ class Brain:
     @cached_property
     def store(self):
         """The DuckDB usage store (created with its schema on first use)."""
-        from brain.live import open_store
+        from brain.shared_store import open_store
 
         return open_store(self.settings.store_path, read_only=self.read_only)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from brain.errors import BrainError, IngestError
-from brain.shared_store import LOCK_WAIT_S, SharedStore, open_store  # noqa: F401 - callers import them from here
+from brain.shared_store import SharedStore
 from brain.store import Store
 
 log = logging.getLogger(__name__)

@@ -281,7 +281,8 @@ def test_qa_a_second_collect_names_the_collect_that_owns_the_store(make_vault, c
     """Regression: it said a running `brain serve` owned the store, and to start that with --otlp."""
     import os
 
-    from brain.live import ControlServer, SharedStore
+    from brain.live import ControlServer
+    from brain.shared_store import SharedStore
     from brain.store import Store
 
     root = make_vault(ONE_AGENT)

@@ -228,7 +228,7 @@ def test_a_store_from_an_older_version_is_upgraded_on_a_read_only_open(tmp_path)
     """A reader (CLI, benchmark) meeting a store made before the latest migration upgrades it once."""
     import datetime as dt
 
-    from brain.live import open_store
+    from brain.shared_store import open_store
     from brain.store import MIGRATIONS
 
     path = tmp_path / "old.duckdb"

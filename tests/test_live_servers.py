@@ -14,7 +14,8 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from brain.live import ingest_paths, open_store, running_server, server_file
+from brain.live import ingest_paths, running_server, server_file
+from brain.shared_store import open_store
 from tests.test_live import BRAIN, _ingest, _usage_file, _wait
 from tests.test_mcp import make_company
 from tests.test_mcp_e2e import free_port

@@ -46,7 +46,8 @@ def cmd_collect(args) -> int:
     """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
     from brain.collector import start_collector
     from brain.errors import StoreError
-    from brain.live import ControlServer, NoCloseStore, SharedStore, running_server
+    from brain.live import ControlServer, NoCloseStore, running_server
+    from brain.shared_store import SharedStore
 
     settings = settings_from(args)
     store_path = settings.store_path

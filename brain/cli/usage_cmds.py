@@ -81,7 +81,7 @@ class _Bar:
 
 
 def _store(args, read_only: bool = False):
-    from brain.live import open_store
+    from brain.shared_store import open_store
 
     return open_store(settings_from(args).store_path, read_only=read_only)
 
@@ -111,7 +111,8 @@ def _file_rows(files: list[dict]) -> list[dict]:
 
 def cmd_ingest(args) -> int:
     """Ingest files; through the running `brain serve` when there is one, else straight into the store."""
-    from brain.live import ingest_paths, open_store, remote_ingest, running_server, stdin_to_file
+    from brain.live import ingest_paths, remote_ingest, running_server, stdin_to_file
+    from brain.shared_store import open_store
 
     settings = settings_from(args)
     server = running_server(settings.store_path, slow_is_gone=True)

@@ -242,8 +242,9 @@ def publish(brain, folder: str = "Brain", days: int = 30, chart_days: int = 60, 
                 changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
                 lines.append(f"- **{a.get('severity')}** since {a.get('onset')}: {a.get('cause')}, +{usd(a.get('excess_usd_per_day'))}/day ({changes})")
             lines.append("")
-        note_path = cost_dir / f"{cost_note_name(name)}.md"
-        _atomic_write(note_path, "\n".join(lines), report, f"{folder}/Costs/{cost_note_name(name)}.md")
+        note_file = f"{cost_note_name(name)}.md"
+        note_path = cost_dir / note_file
+        _atomic_write(note_path, "\n".join(lines), report, f"{folder}/Costs/{note_file}")
         expected.add(note_path)
         agent_rows.append((name, nid, props))
 

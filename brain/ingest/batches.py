@@ -77,7 +77,7 @@ def batch(con: duckdb.DuckDBPyConnection, parts: list[Source]) -> Source | None:
         else:
             src = f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, {named})"
         try:
-            present = {c.lower(): c for c in _source_columns(con, src)}
+            present = _present(_source_columns(con, src))
         except duckdb.Error as exc:
             log.info("reading %d %s files one by one: %s", len(parts), fmt, _first_line(exc))
             return None

@@ -8,6 +8,7 @@ import gzip
 import itertools
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def file_source(con: duckdb.DuckDBPyConnection, path: str, source: str, fmt: str
 def _columns(con: duckdb.DuckDBPyConnection, path: str, fmt: str, src: str) -> dict[str, str]:
     """A file's columns (lower-cased name -> name); IngestError when it cannot be read or has no timestamp."""
     try:
-        present = {c.lower(): c for c in _source_columns(con, src)}
+        present = _present(_source_columns(con, src))
     except duckdb.Error as exc:
         raise IngestError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from exc
     if "timestamp" not in present:
@@ -232,7 +233,8 @@ def _csv_reader(files: str, header: tuple[str, tuple[str, ...]], *options: str) 
     return f"read_csv({', '.join(args)})"
 
 
-def _present(names: tuple[str, ...]) -> dict[str, str]:
+def _present(names: Sequence[str]) -> dict[str, str]:
+    """A source's columns by lower-cased name."""
     return {n.lower(): n for n in names}
 
 
@@ -459,7 +461,7 @@ def tolerant_csv(con: duckdb.DuckDBPyConnection, s: Source) -> Source | None:
         return f"read_csv({', '.join((lit, 'header = true', 'all_varchar = true', 'ignore_errors = true', *options))})"
 
     try:
-        present = _present(header[1]) if header else {c.lower(): c for c in _source_columns(con, read())}
+        present = _present(header[1] if header else _source_columns(con, read()))
     except duckdb.Error:
         return None
     if "timestamp" not in present:

@@ -202,13 +202,10 @@ def csv_header(path: str) -> tuple[str, tuple[str, ...]] | None:
     low = path.lower()
     if low.endswith(".zst"):
         return None
+    opener = gzip.open if low.endswith((".gz", ".gzip")) else open
     try:
-        if low.endswith((".gz", ".gzip")):
-            with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-                line, sample = fh.readline(_TEXT_CHECK_BYTES), fh.read(_TEXT_CHECK_BYTES)
-        else:
-            with open(path, encoding="utf-8", newline="") as fh:
-                line, sample = fh.readline(_TEXT_CHECK_BYTES), fh.read(_TEXT_CHECK_BYTES)
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            line, sample = fh.readline(_TEXT_CHECK_BYTES), fh.read(_TEXT_CHECK_BYTES)
     except (OSError, EOFError, UnicodeDecodeError):
         return None
     if '\\"' in sample:

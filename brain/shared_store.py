@@ -269,31 +269,27 @@ class SharedStore:
             return result
 
     def _open_writer(self, wait_s: float) -> Store:
-        """Take the writers' turn, then open the file read-write as soon as no other process holds it."""
+        """Take the writers' turn, then open the file read-write as soon as no other process holds it.
+
+        Each try holds this process's readers' lock only for that try; between tries they reopen
+        the file read-only and keep answering.
+        """
         deadline = time.monotonic() + wait_s
+
+        def attempt() -> Store:
+            with self._lock:
+                if self._closed:
+                    raise StoreError(f"usage store {self.path} is closed: the server is stopping")
+                self._let_go()
+                self._store = Store(self.path)
+                self._writing = True
+                return Store(self.path, con=self._store.con.cursor())
+
         turn = WriterTurn(self.path)
-        delay = 0.02
         try:
             with turn.take(deadline):
                 self._taking_turn = True
-                while True:
-                    with self._lock:
-                        if self._closed:
-                            raise StoreError(f"usage store {self.path} is closed: the server is stopping")
-                        self._let_go()
-                        try:
-                            self._store = Store(self.path)
-                        except StoreError as exc:
-                            if not _is_lock_error(exc):
-                                raise
-                        else:
-                            self._writing = True
-                            return Store(self.path, con=self._store.con.cursor())
-                    if time.monotonic() >= deadline:
-                        raise StoreError(f"usage store {self.path} stayed open in another process for {wait_s:.0f} s "
-                                         "(a DuckDB shell, or a process that does not take turns?)")
-                    time.sleep(delay)  # meanwhile this process's readers reopen it read-only
-                    delay = min(delay * 2, 0.25)
+                return _retry(self.path, attempt, deadline, wait_s)
         finally:
             self._taking_turn = False
             turn.close()

@@ -18,6 +18,7 @@ from brain.ingest.canonical import (
     _lit,
     _picks,
     _present,
+    _sniffed_csv_reader,
     _source_columns,
 )
 
@@ -75,7 +76,7 @@ def batch(con: duckdb.DuckDBPyConnection, parts: list[Source]) -> Source | None:
             src = f"read_parquet({files}, union_by_name = true, file_row_number = true, {named})"
             line = "file_row_number + 1"
         else:
-            src = f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, {named})"
+            src = _sniffed_csv_reader(files, "union_by_name = true", named)
         try:
             present = _present(_source_columns(con, src))
         except duckdb.Error as exc:

@@ -167,7 +167,7 @@ def file_source(con: duckdb.DuckDBPyConnection, path: str, source: str, fmt: str
         if header is not None:  # the dialect is known: no sniffing (~15 ms a file), nothing to look up
             src, present = _csv_reader(lit, header), _present(header[1])
         else:
-            src = f"read_csv({lit}, header = true, all_varchar = true)"
+            src = _sniffed_csv_reader(lit)
             present = _columns(con, path, fmt, src)
         picks = _picks(present)
         return Source(source, fmt, f"(SELECT {picks}, NULL::BIGINT AS _line FROM {src})",
@@ -228,6 +228,11 @@ def _csv_reader(files: str, header: tuple[str, tuple[str, ...]], *options: str) 
     args = [files, "header = true", f"delim = {_lit(delim)}", "quote = '\"'", "escape = '\"'",
             "auto_detect = false", f"columns = {cols}", *options]
     return f"read_csv({', '.join(args)})"
+
+
+def _sniffed_csv_reader(files: str, *options: str) -> str:
+    """read_csv of `files` with a header whose dialect DuckDB sniffs (every column as text)."""
+    return f"read_csv({', '.join((files, 'header = true', 'all_varchar = true', *options))})"
 
 
 def _present(names: Sequence[str]) -> dict[str, str]:
@@ -455,7 +460,7 @@ def tolerant_csv(con: duckdb.DuckDBPyConnection, s: Source) -> Source | None:
     def read(*options: str) -> str:
         if header is not None:
             return _csv_reader(lit, header, "ignore_errors = true", *options)
-        return f"read_csv({', '.join((lit, 'header = true', 'all_varchar = true', 'ignore_errors = true', *options))})"
+        return _sniffed_csv_reader(lit, "ignore_errors = true", *options)
 
     try:
         present = _present(header[1] if header else _source_columns(con, read()))

@@ -190,7 +190,7 @@ def _insert_source(
         ))[0]
         rejected = quarantine.record_rejected_csv(con, ingest_id, s.source, s.rejects) if s.rejects else 0
         counts = {s.source: _Counts(rows + rejected, rows - bad)}
-    for part in s.parts or (s,):
+    for part in s.singles:
         c = counts.get(part.source)
         bad = c.rows - c.valid - rejected if c else 0
         if bad:
@@ -280,7 +280,7 @@ def _attempt(
         )
         con.execute("DROP TABLE _drop")
         _forget_unused_prices(con, known, ingest_id)
-        files = {p.source: p for s in sources for p in s.parts or (s,)}
+        files = {p.source: p for s in sources for p in s.singles}
         reports = []
         rank = {f: i for i, f in enumerate(order)}
         for f in sorted(files, key=rank.__getitem__):

@@ -419,9 +419,14 @@ class Source:
     header: tuple[str, tuple[str, ...]] | None = None  # a CSV file's plain header (`csv_header`)
 
     @property
+    def singles(self) -> tuple[Source, ...]:
+        """The one-file sources this source reads: its parts, or itself."""
+        return self.parts or (self,)
+
+    @property
     def files(self) -> tuple[str, ...]:
         """The source names of the files this source reads (its own name, or its parts')."""
-        return tuple(p.source for p in self.parts) or (self.source,)
+        return tuple(p.source for p in self.singles)
 
     def numbered(self) -> str:
         """`validated_select` of the rows with their line numbers."""

@@ -104,7 +104,7 @@ def _number_text_duplicates(con: duckdb.DuckDBPyConnection, sources: list[Source
             GROUP BY k, source_file HAVING count(DISTINCT hash({canon})) > 1)"""
     ).fetchall()
     same = " AND ".join(f'c."{col}" IS NOT DISTINCT FROM l."{col}"' for col, _ in CANONICAL_COLUMNS)
-    files = {p.source: p for s in sources for p in s.parts or (s,)}
+    files = {p.source: p for s in sources for p in s.singles}
     for (source_file,) in differing:
         s = files[source_file]
         log.info("%s: an id repeats with different values; numbering the file's lines to keep the first", source_file)

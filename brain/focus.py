@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -101,12 +101,10 @@ def focus_table(
 ) -> pa.Table:
     """FOCUS rows (FOCUS_SCHEMA) for the last `days` days of `rollup_daily`, attributed to agents."""
     from brain.pricing import adjusted_costs_sql, price_notes_table
-    from brain.spend import COST_SUM_SQL
+    from brain.spend import COST_SUM_SQL, make_window
 
-    if days < 1:
-        raise BrainError("days must be at least 1")
-    until = (now or datetime.now(UTC)).astimezone(UTC).date()
-    since = until - timedelta(days=days - 1)
+    days_shown = make_window(days, now=now)  # whole UTC days up to today
+    since, until = days_shown.start.date(), days_shown.end.date() - timedelta(days=1)
     con = store.con.cursor()
     session(con)
     try:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from brain.errors import BrainError, IngestError
+from brain.errors import IngestError
 
 PROVIDER_COSTS_DDL = """
 CREATE TABLE IF NOT EXISTS provider_costs (
@@ -162,13 +162,11 @@ def reconcile(
     """Estimate (after vault price notes) vs reported cost per (day, provider, model) for the last
     `days` days, gaps flagged."""
     from brain.pricing import adjusted_costs_sql, price_notes_table
-    from brain.spend import COST_SUM_SQL
+    from brain.spend import COST_SUM_SQL, make_window
     from brain.store import session
 
-    if days < 1:
-        raise BrainError("days must be at least 1")
-    until: date = (now or datetime.now(UTC)).astimezone(UTC).date()
-    since = until - timedelta(days=days - 1)
+    days_shown = make_window(days, now=now)  # whole UTC days up to today
+    since, until = days_shown.start.date(), days_shown.end.date() - timedelta(days=1)
     con = store.con.cursor()
     session(con)
     try:

@@ -219,22 +219,18 @@ def _price_late_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
         return
     if ensure_prices(con, pending):
         log.info("priced model(s) first seen after the first %d rows of a source", PRICE_SAMPLE_ROWS)
-    con.execute("CREATE OR REPLACE TEMP TABLE _late (provider VARCHAR, model VARCHAR)")
-    con.executemany("INSERT INTO _late VALUES (?, ?)", pending)
-    con.execute("DELETE FROM _late l WHERE NOT EXISTS (SELECT 1 FROM price_table p "
-                "WHERE p.provider IS NOT DISTINCT FROM l.provider AND p.model = l.model)")
-    if one_row(con.execute("SELECT count(*) FROM _late"))[0]:
-        con.execute(
-            f"""UPDATE events SET price_id = q.price_id, cost_est_usd = q.cost FROM (
-                SELECT e.rid, p.price_id, {EVENT_COST_SQL} AS cost FROM (
-                    SELECT ev.rowid AS rid, ev.*, {PRICE_KEY_COLUMNS_SQL} FROM events ev
-                    JOIN _late l ON l.provider IS NOT DISTINCT FROM ev.provider AND l.model = ev.model
-                    WHERE ev.ingest_id = ? AND ev.price_id IS NULL
-                ) e JOIN price_table p ON {PRICE_JOIN_SQL}
-            ) q WHERE events.rowid = q.rid""",
-            [ingest_id],
-        )
-    con.execute("DROP TABLE _late")
+    priced = {tuple(r) for r in con.execute("SELECT DISTINCT provider, model FROM price_table").fetchall()}
+    if priced.isdisjoint(pending):  # none of them has prices (unknown models): nothing to update
+        return
+    con.execute(
+        f"""UPDATE events SET price_id = q.price_id, cost_est_usd = q.cost FROM (
+            SELECT e.rid, p.price_id, {EVENT_COST_SQL} AS cost FROM (
+                SELECT ev.rowid AS rid, ev.*, {PRICE_KEY_COLUMNS_SQL} FROM events ev
+                WHERE ev.ingest_id = ? AND ev.price_id IS NULL
+            ) e JOIN price_table p ON {PRICE_JOIN_SQL}
+        ) q WHERE events.rowid = q.rid""",
+        [ingest_id],
+    )
 
 
 def _forget_unused_prices(con: duckdb.DuckDBPyConnection, known: set, ingest_id: int) -> None:

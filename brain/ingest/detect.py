@@ -50,15 +50,22 @@ def select_canonical(con: duckdb.DuckDBPyConnection, sql: str, params: list | No
     return conform(con.sql(sql, params=params or None).to_arrow_table())
 
 
-def conform(table: pa.Table) -> pa.Table:
-    """Cast a table to CANONICAL_SCHEMA, adding missing columns as nulls."""
+def conform(table: pa.Table, unfit_as_text: bool = False) -> pa.Table:
+    """Cast a table to CANONICAL_SCHEMA, adding missing columns as nulls. With `unfit_as_text` a
+    column with a value that does not fit its type stays text (ingest's validation then names the rows)."""
     cols = []
     for f in CANONICAL_SCHEMA:
-        if f.name in table.column_names:
-            cols.append(table.column(f.name).cast(f.type))
-        else:
+        if f.name not in table.column_names:
             cols.append(pa.nulls(table.num_rows, f.type))
-    return pa.Table.from_arrays(cols, schema=CANONICAL_SCHEMA)
+            continue
+        col = table.column(f.name)
+        try:
+            cols.append(col.cast(f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if not unfit_as_text:
+                raise
+            cols.append(col.cast(pa.string()))
+    return pa.Table.from_arrays(cols, names=CANONICAL_SCHEMA.names)
 
 
 def json_doc_sql(path: Path) -> str:

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from brain.errors import IngestError
-from brain.ingest.detect import CANONICAL_SCHEMA, json_doc_sql
+from brain.ingest.detect import conform, json_doc_sql
 from brain.ingest.export_pages import connect
 
 _COLUMNS = (
@@ -59,22 +59,6 @@ def _text(sql: str) -> str:
 
 def _count(sql: str) -> str:  # a token count as written; 0 when not reported
     return f"coalesce({_text(sql)}, '0')"
-
-
-def _typed_where_possible(table: pa.Table) -> pa.Table:
-    """The canonical columns, each in its canonical type when every value fits it, else as text
-    (ingest's validation then names the rows that do not fit)."""
-    cols = []
-    for f in CANONICAL_SCHEMA:
-        if f.name not in table.column_names:
-            cols.append(pa.nulls(table.num_rows, f.type))
-            continue
-        col = table.column(f.name)
-        try:
-            cols.append(col.cast(f.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            cols.append(col.cast(pa.string()))
-    return pa.Table.from_arrays(cols, names=CANONICAL_SCHEMA.names)
 
 
 def read_litellm_spend_logs(path: str | Path) -> pa.Table:
@@ -126,7 +110,7 @@ def read_litellm_spend_logs(path: str | Path) -> pa.Table:
             ORDER BY timestamp
             """
         ).to_arrow_table()
-        return _typed_where_possible(table)
+        return conform(table, unfit_as_text=True)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise IngestError(f"{path}: not a readable LiteLLM spend log ({first})") from exc

@@ -174,26 +174,24 @@ def _add_span(
     if raw_in is None and raw_out is None:
         return
     raw = [raw_in, raw_out, _first(get, _CACHE_READ), _first(get, _CACHE_WRITE), _first(get, _REASONING)]
+    why = None  # why the span cannot be trusted (its token counts first, then its start time)
     try:
-        try:
-            inp, outp, cache_read, cache_write, reasoning = (_int(v) or 0 for v in raw)
-        except ValueError as exc:
-            raise ValueError(f"bad token count ({exc})") from None
+        inp, outp, cache_read, cache_write, reasoning = (_int(v) or 0 for v in raw)
+    except ValueError as exc:
+        why = f"bad token count ({exc})"
+    try:
         start_ns = _start_ns(raw_start)
     except ValueError as exc:
+        why, start_ns = why or str(exc), raw_start
+    if why:
         out.rejected += 1
-        out.errors.append(f"span {span_id or '?'} of trace {trace_id or '?'}: {exc}")
+        out.errors.append(f"span {span_id or '?'} of trace {trace_id or '?'}: {why}")
         if not out.keep_bad:
             return
         # raw values, as text where not whole numbers, for ingest's validation to name
         inp, outp, cache_read, cache_write, reasoning = (_raw_count(v) for v in raw)
-        try:
-            start_ns = _start_ns(raw_start)
-        except ValueError:
-            start_ns = raw_start
-    else:
-        if inp < cache_read + cache_write:  # cache parts reported disjoint (Anthropic style): add them
-            inp += cache_read + cache_write
+    elif inp < cache_read + cache_write:  # cache parts reported disjoint (Anthropic style): add them
+        inp += cache_read + cache_write
     response_id = get("gen_ai.response.id")
     c = out.columns
     c["timestamp"].append(start_ns)

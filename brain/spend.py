@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import pyarrow as pa
 
 from brain.errors import BrainError
 from brain.identity import AGENT_COST_FIELDS, AgentIdentity
+from brain.links import fold
 from brain.pricing import adjusted_costs_sql, price_notes_table
 from brain.store import Store
 
@@ -87,7 +87,7 @@ def _match_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
         values += [("key", v) for v in ident.api_keys] + [("service", v) for v in ident.service_names]
         for kind, value in values:
             if value:
-                seen.setdefault((kind, unicodedata.normalize("NFC", str(value).strip()).lower()), ident.node_id)
+                seen.setdefault((kind, fold(str(value).strip())), ident.node_id)
     return pa.table(
         {
             "kind": [k for k, _ in seen],

@@ -10,6 +10,7 @@ from brain import notes as note_files
 from brain.errors import BrainError, NotFound
 from brain.graph import CompanyGraph
 from brain.identity import AGENT_COST_FIELDS, AgentIdentity
+from brain.links import fold
 from brain.money import usd
 from brain.settings import Settings
 from brain.vault import read_note_file, read_vault
@@ -433,8 +434,8 @@ def _find_owner(g: CompanyGraph, owner: str) -> str:
 
 
 def _name_is_unique(g: CompanyGraph, node_id: str) -> bool:
-    name = g.name_of(node_id).lower()
-    return sum(1 for n in g.notes.values() if n.name.lower() == name) == 1
+    name = fold(g.name_of(node_id))
+    return sum(1 for n in g.notes.values() if fold(n.name) == name) == 1
 
 
 def _snippet(body: str, q: str, width: int = 160) -> str:

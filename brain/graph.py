@@ -77,7 +77,7 @@ class CompanyGraph:
         self.issues: dict[str, VaultIssue] = {}
         self.resolver = Resolver()
         self._sources_by_key: dict[str, set[str]] = defaultdict(set)
-        self._ghost_by_lower: dict[str, str] = {}
+        self._ghost_by_fold: dict[str, str] = {}
         self._names: dict[str, dict[str, set[str]]] | None = None  # name index, rebuilt after edits
         self.version = 0  # bumps on every edit, so callers can tell when cached answers went stale
         self.root: Path | None = None  # the vault folder, once built from one
@@ -110,7 +110,7 @@ class CompanyGraph:
         self._names = None
         self.version += 1
         if note.id in self.g and self.g.nodes[note.id].get("type") == "ghost":
-            self._ghost_by_lower.pop(note.id.lower(), None)
+            self._ghost_by_fold.pop(fold(note.id), None)
         attrs = {
             "type": note.type,
             "title": note.name,
@@ -130,13 +130,13 @@ class CompanyGraph:
         self.g.add_node(note.id, **attrs)
 
     def _ghost(self, target: str) -> str:
-        low = target.lower()
-        gid = self._ghost_by_lower.get(low)
+        low = fold(target)
+        gid = self._ghost_by_fold.get(low)
         if gid is None:
             gid = target
             if gid in self.notes:  # cannot happen for a resolvable name; keep ids unique anyway
                 gid = f"{target} (unresolved)"
-            self._ghost_by_lower[low] = gid
+            self._ghost_by_fold[low] = gid
             self.g.add_node(gid, type="ghost", title=target.rsplit("/", 1)[-1], path=None, aliases=[], tags=[], properties={}, error=None)
         return gid
 
@@ -167,7 +167,7 @@ class CompanyGraph:
         for gid in list(candidates):
             if gid in self.g and self.g.nodes[gid].get("type") == "ghost" and self.g.in_degree(gid) == 0:
                 self.g.remove_node(gid)
-                self._ghost_by_lower.pop(gid.lower(), None)
+                self._ghost_by_fold.pop(fold(gid), None)
 
     def _reresolve(self, key: str) -> None:
         """Re-resolve every note with a link through base name `key` (after add/remove)."""
@@ -444,9 +444,9 @@ class CompanyGraph:
         key_ids: dict[str, list[str]] = defaultdict(list)
         for nid in self.nodes_of_type("agent"):
             d = self.g.nodes[nid]
-            agent_ids[d["agent_id"].lower()].append(nid)
+            agent_ids[fold(d["agent_id"])].append(nid)
             for k in d.get("api_keys") or ():
-                key_ids[k.lower()].append(nid)
+                key_ids[fold(k)].append(nid)
             owners = self._targets(nid, "owned_by")
             if not owners:
                 gaps.append(Gap("agent_without_owner", "error", nid, f"agent {d['title']!r} has no owner"))

@@ -142,3 +142,18 @@ def test_incremental_edit_new_note_resolves_ghost_and_delete(make_vault):
     (root / "People/Ghost Person.md").unlink()
     fresh = CompanyGraph.from_vault(read_vault(root))
     assert sorted(fresh.edges(), key=str) == sorted(g.edges(), key=str)
+
+
+def test_nfc_and_nfd_spellings_are_one_ghost_and_one_identity(make_vault):
+    # macOS writes names in NFD; typed text is NFC. Obsidian treats them as the same name.
+    nfc, nfd = "Caf\u00e9 Bot", "Cafe\u0301 Bot"
+    root = make_vault({
+        "Agents/A.md": f"---\nowner: '[[Ada]]'\nagent_id: {nfc}\napi_keys: [k\u00e9y]\n---\n[[{nfc}]]\n",
+        "Agents/B.md": f"---\nowner: '[[Ada]]'\nagent_id: {nfd}\napi_keys: [ke\u0301y]\n---\n[[{nfd}]]\n",
+        "People/Ada.md": "",
+    })
+    g = CompanyGraph.from_vault(read_vault(root))
+    ghosts = [n for n, d in g.g.nodes(data=True) if d["type"] == "ghost"]
+    assert len(ghosts) == 1
+    kinds = {gap.kind for gap in g.inventory_gaps()}
+    assert {"duplicate_agent_id", "duplicate_api_key"} <= kinds

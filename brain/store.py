@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -205,9 +205,19 @@ def settings(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> Iterator
         con.execute(f"SET {k} = '{v}'")
     try:
         yield
-    finally:
-        for k, old in before.items():
-            con.execute(f"RESET {k}" if old is None else f"SET {k} = '{old}'")
+    except BaseException:
+        # A block that failed inside a transaction leaves it aborted: nothing can be set until the
+        # rollback, and the block's own error is the one to raise. A caller that sets inside a
+        # transaction therefore runs within an outer `settings` of the same keys, outside it.
+        with suppress(duckdb.TransactionException):
+            _restore(con, before)
+        raise
+    _restore(con, before)
+
+
+def _restore(con: duckdb.DuckDBPyConnection, before: dict[str, str | None]) -> None:
+    for k, old in before.items():
+        con.execute(f"RESET {k}" if old is None else f"SET {k} = '{old}'")
 
 
 def one_row(cursor) -> tuple:

@@ -706,3 +706,23 @@ def test_a_file_named_directly_and_inside_a_folder_is_read_once(store, tmp_path,
     result = ingest_paths(store, ["logs/a.jsonl", str(logs), "logs/bad.csv", "./logs/a.jsonl"])
     assert (result["accepted"], result["duplicates"]) == (1, 0)
     assert sorted(f["source"].rsplit("/", 1)[-1] for f in result["files"]) == ["a.jsonl", "bad.csv"]
+
+
+def test_a_parquet_file_damaged_inside_is_reported_with_its_reason_and_the_others_kept(store, tmp_path):
+    # The footer reads fine; a compressed data page does not, halfway through the insert.
+    n = 50_000
+    pq.write_table(pa.table({
+        "timestamp": ["2025-03-01T10:00:00Z"] * n, "provider": ["openai"] * n, "model": ["gpt-4o"] * n,
+        "input_tokens": list(range(n)), "output_tokens": [5] * n, "request_id": [f"r{i}" for i in range(n)],
+    }), tmp_path / "bad.parquet", compression="snappy", row_group_size=5_000)
+    data = bytearray((tmp_path / "bad.parquet").read_bytes())
+    data[len(data) // 2:len(data) // 2 + 20_000] = b"\xff" * 20_000
+    (tmp_path / "bad.parquet").write_bytes(bytes(data))
+    good = _jsonl(tmp_path / "good.jsonl", [{**BASE, "request_id": "g"}])
+    q = "SELECT current_setting('disabled_optimizers'), current_setting('memory_limit')"
+    before = store.con.execute(q).fetchone()
+    report = ingest_files(store, [str(tmp_path / "bad.parquet"), good])
+    assert report.accepted == 1
+    error = next(f.error for f in report.files if f.error)
+    assert "bad.parquet" in error and "decompression" in error.lower()  # the reader's reason, not "transaction aborted"
+    assert store.con.execute(q).fetchone() == before

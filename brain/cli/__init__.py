@@ -10,6 +10,8 @@ import re
 import sys
 from typing import NoReturn
 
+import duckdb
+
 from brain.errors import BrainError
 
 # Each module defines `register(subparsers)`; commands set `func(args) -> int`.
@@ -143,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as exc:  # a file or folder the system refuses: its path and the reason, no traceback
         print(f"Error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except duckdb.Error as exc:  # the usage store failing under a read (a corrupt block): no traceback
+        print(f"Error: the usage store failed: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 1
     finally:
         if safe is not None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from brain.errors import IngestError
+from brain.errors import IngestError, StoreError
 from brain.ingest import batches, canonical, quarantine
 from brain.ingest.dedupe import dedupe
 from brain.ingest.overlap import overlapping_sources
@@ -113,7 +113,25 @@ def _ingest_settings(con: duckdb.DuckDBPyConnection):
     return settings(con, {
         "memory_limit": os.environ.get("BRAIN_INGEST_MEMORY") or INGEST_MEMORY_LIMIT,
         "preserve_insertion_order": "false",
+        # set per insert, inside the transaction: put back here too should an insert fail
+        **{k: "" for k in FIXED_JOIN_ORDER},
     })
+
+
+def _store_failed(exc: duckdb.Error, store: Store) -> bool:
+    """Whether `exc` is the store failing (a disk full, a file too large, a corrupt block), not a
+    source that cannot be read: sources are only read, and the store's file is named."""
+    text = str(exc)
+    return (str(store.path) in text or "Could not write" in text or "Corrupt database" in text
+            or isinstance(exc, duckdb.TransactionException))
+
+
+def _first_failure(exc: BaseException) -> BaseException:
+    """The error that aborted the transaction, not a later statement's "transaction is aborted"
+    (a cleanup in a `finally` that ran after it)."""
+    while isinstance(exc, duckdb.TransactionException) and isinstance(exc.__context__, duckdb.Error):
+        exc = exc.__context__
+    return exc
 
 
 class _SourceFailed(Exception):
@@ -264,6 +282,8 @@ def _attempt(
             try:
                 counts.update(_insert_source(con, ingest_id, s))
             except duckdb.Error as exc:
+                if _store_failed(exc, store):
+                    raise
                 raise _SourceFailed(i, exc) from exc
         _price_late_models(con, ingest_id)
         dedupe(con, ingest_id, sources, events_empty, order)
@@ -320,11 +340,9 @@ def _run(
     while sources:
         try:
             ingest_id, reports, hours = _attempt(store, sources, order, progress)
-            try:
-                store.con.execute(f"DELETE FROM events WHERE {_JUNK}")
-            except duckdb.Error as exc:  # committed already; the next ingest clears them
-                log.warning("ingest %s: rows not kept stay marked until the next ingest: %s", ingest_id, exc)
-            break
+        except duckdb.Error as exc:  # the store itself failed: a source's failure is _SourceFailed
+            cause = _first_failure(exc)
+            raise StoreError(f"usage store {store.path}: {canonical._first_line(cause)}; nothing was stored") from exc
         except _SourceFailed as f:
             s = sources[f.index]
             if s.parts:
@@ -340,6 +358,12 @@ def _run(
             log.info("%s", error)  # the report carries it: printed once, by whoever shows the report
             failed.append(FileReport(s.source, s.format, error=error))
             del sources[f.index]
+            continue
+        try:
+            store.con.execute(f"DELETE FROM events WHERE {_JUNK}")
+        except duckdb.Error as exc:  # committed already; the next ingest clears them
+            log.warning("ingest %s: rows not kept stay marked until the next ingest: %s", ingest_id, exc)
+        break
     files = tuple(reports) + tuple(failed)
     report = IngestReport(
         ingest_id,

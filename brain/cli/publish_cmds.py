@@ -33,6 +33,8 @@ def cmd_publish(args) -> int:
     else:
         print(
             f"{report.folder}/: {len(report.written)} written, {len(report.unchanged)} unchanged, "
-            f"{len(report.removed)} removed"
+            f"{len(report.removed)} removed, {len(report.kept)} kept"
         )
+        for rel in report.kept:
+            print(f"kept {rel}: not as brain publish last wrote it (written or edited by someone); move it away to have it generated again")
     return 0

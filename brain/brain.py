@@ -396,7 +396,8 @@ class Brain:
                 g.nodes[note.id].update(costs)
 
     def set_owner(self, name: str, owner: str) -> note_files.WriteResult:
-        """Point one note's `owner` at a person or team note; refuses if the note changed since read."""
+        """Point one note's `owner` at a person or team note; refuses if the note changed since read,
+        is being saved by an editor right now, or is read-only."""
         with self._lock:
             g = self.graph
             nid = g.find(name)
@@ -406,7 +407,10 @@ class Brain:
                 raise NotFound("note", name, g.suggest(name))
             link = f"[[{g.name_of(oid)}]]" if _name_is_unique(g, oid) else f"[[{oid}]]"
             try:
-                result = note_files.set_owner(self.root, note.path, link, expected_mtime_ns=note.mtime_ns)
+                # `seen`: refused unless the file still reads as the graph holds it (mtime, properties, body)
+                result = note_files.set_owner(self.root, note.path, link, seen=note)
+            except note_files.NoteBusy:
+                raise  # mid-save: what is on disk now is no copy to keep
             except note_files.NoteChanged:
                 self.refresh_note(note.path)
                 raise

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
+import stat
 import tempfile
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from brain.errors import BrainError, NotFound, VaultError
+from brain.frontmatter_edit import edit_property, set_frontmatter_property, yaml_string
+from brain.vault import Note, parse_note
 
 CHANGE_KINDS = ("deploy", "prompt", "model", "schedule", "config", "docs")
 CHANGE_TEMPLATE = "Templates/Change.md"
@@ -49,11 +52,34 @@ class UnsafePath(VaultError):
 class NoteChanged(BrainError):
     """A note changed on disk after the brain read it; the write was refused, nothing was written."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, message: str | None = None):
         self.path = path
         super().__init__(
-            f"note {path!r} changed on disk since the brain read it; nothing was written. "
+            message
+            or f"note {path!r} changed on disk since the brain read it; nothing was written. "
             "The brain has re-read it: check it (read_note) and retry if the change still applies"
+        )
+
+
+class NoteBusy(NoteChanged):
+    """A note is being written by something else (an editor mid-save); nothing was written, retry soon."""
+
+    def __init__(self, path: str, why: str):
+        self.why = why
+        super().__init__(
+            path, f"note {path!r} looks like it is being saved right now ({why}); nothing was written. Retry in a few seconds"
+        )
+
+
+class NoteReadOnly(VaultError):
+    """A note its owner made read-only; the brain does not write it."""
+
+    def __init__(self, path: str, mode: int):
+        self.path = path
+        self.mode = mode
+        super().__init__(
+            f"note {path!r} is read-only (mode {mode:04o}); nothing was written. "
+            "Make it writable (chmod u+w) if the brain should change it"
         )
 
 
@@ -192,8 +218,70 @@ def _near_paths(root: str | os.PathLike, rel: str, n: int = 3) -> list[str]:
 # Writes
 
 
+@dataclass(frozen=True)
+class Settle:
+    """How a write waits for a note an editor may be saving in place (truncate, then write)."""
+
+    interval_s: float = 0.05  # two reads this far apart must agree (size, mtime, inode and bytes)
+    max_wait_s: float = 1.0  # a note still changing after this is refused (NoteBusy)
+    fresh_s: float = 2.0  # a file written this recently may be mid-save: wait for it to hold still
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], float] = time.time
+
+
+def _snapshot(full: Path) -> tuple[os.stat_result, bytes]:
+    st = full.stat()
+    return st, full.read_bytes()
+
+
+def _same_file(a: tuple[os.stat_result, bytes], b: tuple[os.stat_result, bytes]) -> bool:
+    (sa, da), (sb, db) = a, b
+    return (sa.st_ino, sa.st_size, sa.st_mtime_ns) == (sb.st_ino, sb.st_size, sb.st_mtime_ns) and da == db
+
+
+def _read_settled(full: Path, rel: str, settle: Settle) -> tuple[os.stat_result, bytes]:
+    """The note's stat and bytes, read only once it holds still; raises NoteBusy.
+
+    An editor that saves in place truncates the file and writes it a moment later: a read in
+    between sees an empty or partial note, and an edit made from it would replace the user's
+    text. A file that is empty or was written in the last `fresh_s` is read again after
+    `interval_s` until two reads agree (at most `max_wait_s`); an empty file written that
+    recently is refused outright, as it looks exactly like a save in progress. What this cannot
+    see: a writer that stalls longer than `interval_s` between truncate and write.
+    """
+    snap = _snapshot(full)
+    age_s = settle.now() - snap[0].st_mtime_ns / 1e9
+    if snap[1] and not -settle.fresh_s < age_s < settle.fresh_s:
+        return snap
+    waited_s = 0.0
+    while True:
+        settle.sleep(settle.interval_s)
+        waited_s += settle.interval_s
+        again = _snapshot(full)
+        if _same_file(snap, again):
+            break
+        snap = again
+        if waited_s >= settle.max_wait_s:
+            raise NoteBusy(rel, f"it kept changing for {settle.max_wait_s:g} s")
+    age_s = settle.now() - snap[0].st_mtime_ns / 1e9
+    if not snap[1] and -settle.fresh_s < age_s < settle.fresh_s:
+        raise NoteBusy(rel, f"it is empty and was written {max(age_s, 0):.1f} s ago, as an editor saving it leaves it")
+    return snap
+
+
+def _check_writable(full: Path, st: os.stat_result, rel: str) -> None:
+    """Refuse a note its owner made read-only; the atomic replace would otherwise go through (it needs only the folder)."""
+    if not st.st_mode & stat.S_IWUSR or not os.access(full, os.W_OK):
+        raise NoteReadOnly(rel, stat.S_IMODE(st.st_mode))
+
+
 def _atomic_write(full: Path, data: bytes, expect_sha: str | None) -> int:
-    """Replace `full` with `data` via a temp file, refusing if its bytes are no longer `expect_sha`."""
+    """Replace `full` with `data` via a temp file, refusing if its bytes are no longer `expect_sha`.
+
+    The bytes are compared right before the replace, so the window in which an editor's write is
+    missed is that of one read. It cannot be closed: an editor still holding the old file open
+    and writing to it after the replace writes into the replaced file, and that text is lost.
+    """
     fd, tmp = tempfile.mkstemp(prefix=".brain-", suffix=".tmp", dir=full.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -215,43 +303,24 @@ def _atomic_write(full: Path, data: bytes, expect_sha: str | None) -> int:
     return full.stat().st_mtime_ns
 
 
-def _check_unchanged(rel: str, note: NoteText, expected_mtime_ns: int | None, expected_sha256: str | None) -> None:
-    if expected_sha256 is not None and note.sha256 != expected_sha256:
+def _check_unchanged(
+    rel: str,
+    st: os.stat_result,
+    data: bytes,
+    expected_mtime_ns: int | None,
+    expected_sha256: str | None,
+    seen: Note | None,
+) -> None:
+    """Refuse a note whose bytes, mtime or (against the graph's copy `seen`) content are not as read before."""
+    if expected_sha256 is not None and _stamp(data) != expected_sha256:
         raise NoteChanged(rel)
-    if expected_mtime_ns is not None and note.mtime_ns != expected_mtime_ns:
+    if expected_mtime_ns is not None and st.st_mtime_ns != expected_mtime_ns:
         raise NoteChanged(rel)
-
-
-_FM_KEY = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_ -]*?)\s*:(?:\s|$)")
-
-
-def set_frontmatter_property(text: str, key: str, value_yaml: str) -> str:
-    """Text with one top-level frontmatter property set to `value_yaml`; every other byte kept."""
-    nl = "\r\n" if text.split("\n", 1)[0].endswith("\r") else "\n"
-    lines = text.splitlines(keepends=True)
-    new_line = f"{key}: {value_yaml}{nl}"
-    if not lines or lines[0].rstrip("\r\n").rstrip() != "---":
-        return f"---{nl}{new_line}---{nl}" + text
-    end = None
-    for i in range(1, len(lines)):
-        if lines[i].rstrip("\r\n").rstrip() == "---":
-            end = i
-            break
-    if end is None:
-        raise VaultError("the note's frontmatter has no closing '---' line; fix it before setting properties")
-    for i in range(1, end):
-        m = _FM_KEY.match(lines[i])
-        if m and m.group(1).strip().lower() == key.lower():
-            j = i + 1  # the value may continue on indented lines or as a '- ' list
-            while j < end and (lines[j][:1] in (" ", "\t") or lines[j].startswith("-")):
-                j += 1
-            return "".join(lines[:i]) + new_line + "".join(lines[j:])
-    return "".join(lines[:end]) + new_line + "".join(lines[end:])
-
-
-def yaml_string(value: str) -> str:
-    """A value as a double-quoted YAML scalar (JSON strings are valid YAML)."""
-    return json.dumps(value, ensure_ascii=False)
+    if seen is not None:
+        # the graph keeps no hash of the bytes: compare what it read, properties and body, with what is there now
+        now = parse_note(seen.id, data.decode("utf-8", "replace"))
+        if st.st_mtime_ns != seen.mtime_ns or now.properties != seen.properties or now.body != seen.body:
+            raise NoteChanged(rel)
 
 
 def set_owner(
@@ -260,19 +329,35 @@ def set_owner(
     owner_link: str,
     expected_mtime_ns: int | None = None,
     expected_sha256: str | None = None,
+    seen: Note | None = None,
+    settle: Settle = Settle(),
 ) -> WriteResult:
-    """Set the `owner` frontmatter property of one note, keeping every other byte; refuses stale notes."""
+    """Set the `owner` frontmatter property of one note, keeping every other byte; refuses stale,
+    mid-save and read-only notes.
+
+    `seen` is the note as the caller read it (the graph's copy): the write is refused when the file
+    now reads differently, as with `expected_mtime_ns` / `expected_sha256`.
+    """
     rel, full = safe_note_path(root, path)
-    note = read_note_text(root, rel)
-    _check_unchanged(rel, note, expected_mtime_ns, expected_sha256)
-    raw = full.read_bytes()
-    if _stamp(raw) != note.sha256:
-        raise NoteChanged(rel)
-    text = raw.decode("utf-8")
-    new_text = set_frontmatter_property(text, "owner", yaml_string(owner_link))
-    data = new_text.encode("utf-8")
-    mtime = _atomic_write(full, data, expect_sha=note.sha256)
-    return WriteResult(rel, False, mtime, _stamp(data), f"set owner of {rel[:-3]!r} to {owner_link}")
+    try:
+        st, raw = _read_settled(full, rel, settle)
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFound("note", path, _near_paths(root, rel)) from None
+    except OSError as exc:
+        raise VaultError(f"cannot read note {rel!r}: {exc.strerror or exc}") from exc
+    _check_writable(full, st, rel)
+    _check_unchanged(rel, st, raw, expected_mtime_ns, expected_sha256, seen)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VaultError(f"note {rel!r} is not valid UTF-8; the brain does not edit it") from None
+    edit = edit_property(text, "owner", yaml_string(owner_link))
+    data = edit.text.encode("utf-8")
+    mtime = _atomic_write(full, data, expect_sha=_stamp(raw))
+    summary = f"set owner of {rel[:-3]!r} to {owner_link}"
+    if edit.times_set_before > 1:
+        summary += f" (the note set 'owner' {edit.times_set_before} times; the last one, the one that counts, was changed)"
+    return WriteResult(rel, False, mtime, _stamp(data), summary)
 
 
 def render_change_note(template: str, agent_link: str, kind: str, summary: str, when: dt.datetime, title: str) -> str:
@@ -285,12 +370,11 @@ def render_change_note(template: str, agent_link: str, kind: str, summary: str, 
         "kind": kind,
         "summary": yaml_string(summary),
     }
-    text = template.replace("\r\n", "\n")
+    macros = {"title": title, "date": when.strftime("%Y-%m-%d"), "time": when.strftime("%H:%M")}
+    # the template's macros are filled first and in one pass, so none in the summary or title is ever expanded
+    text = re.sub(r"\{\{(title|date|time)(?::[^}]*)?\}\}", lambda m: macros[m.group(1)], template.replace("\r\n", "\n"))
     for key, val in values.items():
         text = set_frontmatter_property(text, key, val)
-    text = text.replace("{{title}}", title)
-    text = re.sub(r"\{\{date(?::[^}]*)?\}\}", when.strftime("%Y-%m-%d"), text)
-    text = re.sub(r"\{\{time(?::[^}]*)?\}\}", when.strftime("%H:%M"), text)
     # The template's "> [!tip] Using this template" callout is for people filling it in by hand.
     text = re.sub(r"\n> \[!tip\][^\n]*\n(?:>[^\n]*\n)*", "\n", text)
     if "## What changed\n" in text:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from brain import notes
-from brain.errors import BrainError, NotFound
+from brain.brain import Brain
+from brain.errors import BrainError, NotFound, VaultError
+from brain.settings import Settings
 from brain.vault import parse_note
 
 AGENT = """\
@@ -176,3 +178,192 @@ def test_a_path_matches_its_file_in_either_unicode_form(vault):
     (vault / "People" / "Zo\u00eb.md").write_text("composed", encoding="utf-8")
     assert notes.read_note_text(vault, "People/Jos\u00e9").text == "decomposed, as macOS writes it"
     assert notes.read_note_text(vault, "People/Zoe\u0308.md").text == "composed"
+
+
+# -- regressions from the QA pass on note writes (/tmp/qa/safety.md) ----------------------------
+
+NOTE = '---\ntype: agent\nowner: "[[Bob]]"\nmodel: gpt-4o\n---\n# Bot\nTen pages the user wrote.\n'
+
+
+def _brain(vault: Path, tmp_path: Path) -> Brain:
+    for person in ("Ada", "Bob"):
+        (vault / "People").mkdir(exist_ok=True)
+        (vault / "People" / f"{person}.md").write_text("---\ntype: person\n---\n", encoding="utf-8")
+    b = Brain.open(Settings(vault=vault, store=tmp_path / "usage.duckdb"))
+    b.graph  # noqa: B018 - the brain has read every note
+    return b
+
+
+def _set_mtime(path: Path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_qa1_set_owner_never_writes_over_a_note_an_editor_has_truncated(vault, tmp_path):
+    path = vault / "Agents" / "Bot.md"
+    path.write_text(NOTE, encoding="utf-8")
+    b = _brain(vault, tmp_path)
+    stamp = path.stat().st_mtime_ns
+    with path.open("w"):  # an in-place save has begun: the file is empty ...
+        _set_mtime(path, stamp)  # ... with the mtime the brain saw (coarse clocks, sync tools)
+        for _ in range(2):  # and a retry after the refusal does not write either
+            with pytest.raises(notes.NoteChanged):
+                b.set_owner("Agents/Bot", "Ada")
+        assert path.read_bytes() == b""
+    path.write_text(NOTE + "one more line typed\n", encoding="utf-8")  # the save completes
+    with pytest.raises(notes.NoteChanged):
+        b.set_owner("Agents/Bot", "Ada")  # what the brain holds is stale: re-read, then retry
+    b.set_owner("Agents/Bot", "Ada")
+    assert path.read_text() == NOTE.replace("[[Bob]]", "[[Ada]]") + "one more line typed\n"
+
+
+def test_qa1_set_owner_refuses_changed_content_behind_an_unchanged_mtime(vault, tmp_path):
+    path = vault / "Agents" / "Bot.md"
+    path.write_text(NOTE, encoding="utf-8")
+    b = _brain(vault, tmp_path)
+    stamp = path.stat().st_mtime_ns
+    edited = NOTE.replace("Ten pages", "Eleven pages")
+    path.write_text(edited, encoding="utf-8")
+    _set_mtime(path, stamp)
+    with pytest.raises(notes.NoteChanged, match="changed on disk"):
+        b.set_owner("Agents/Bot", "Ada")
+    assert path.read_text() == edited
+
+
+def test_qa1_an_empty_note_written_moments_ago_is_refused_as_mid_save(vault):
+    path = vault / "Agents" / "Bot.md"
+    path.write_bytes(b"")
+    written_s = path.stat().st_mtime_ns / 1e9
+    moments_later = notes.Settle(sleep=lambda s: None, now=lambda: written_s + 0.1)
+    with pytest.raises(notes.NoteBusy, match="being saved right now.*Retry"):
+        notes.set_owner(vault, "Agents/Bot.md", "[[Ada]]", settle=moments_later)
+    assert path.read_bytes() == b""
+    an_hour_later = notes.Settle(sleep=lambda s: None, now=lambda: written_s + 3600)
+    notes.set_owner(vault, "Agents/Bot.md", "[[Ada]]", settle=an_hour_later)  # a note that really is empty
+    assert path.read_text() == '---\nowner: "[[Ada]]"\n---\n'
+
+
+def test_qa1_a_just_written_note_is_read_again_until_it_holds_still(vault):
+    path = vault / "Agents" / "Bot.md"
+    path.write_bytes(b"")  # read mid-save ...
+    written_s = path.stat().st_mtime_ns / 1e9
+    waits = []
+
+    def editor_finishes(seconds: float) -> None:
+        if not waits:
+            path.write_text(NOTE, encoding="utf-8")  # ... and the save completes while the brain waits
+        waits.append(seconds)
+
+    notes.set_owner(vault, "Agents/Bot.md", "[[Ada]]", settle=notes.Settle(sleep=editor_finishes, now=lambda: written_s))
+    assert path.read_text() == NOTE.replace("[[Bob]]", "[[Ada]]")
+    assert len(waits) == 2  # one wait saw the save land, the next saw it hold still
+
+
+def test_qa1_a_note_that_keeps_changing_is_refused_retryably(vault):
+    path = vault / "Agents" / "Bot.md"
+    path.write_text(NOTE, encoding="utf-8")
+    written_s = path.stat().st_mtime_ns / 1e9
+
+    def editor_keeps_typing(seconds: float) -> None:
+        path.write_text(path.read_text() + "x", encoding="utf-8")
+
+    busy = notes.Settle(sleep=editor_keeps_typing, now=lambda: written_s)
+    with pytest.raises(notes.NoteBusy, match="kept changing for 1 s"):
+        notes.set_owner(vault, "Agents/Bot.md", "[[Ada]]", settle=busy)
+    assert "[[Bob]]" in path.read_text()
+
+
+def test_qa1_bytes_changed_between_the_read_and_the_replace_are_never_overwritten(vault, monkeypatch):
+    path = vault / "Agents" / "Bot.md"
+    path.write_text(NOTE, encoding="utf-8")
+    _set_mtime(path, 10**18)  # long settled
+    real_edit = notes.edit_property
+
+    def edit_while_the_editor_saves(*args):
+        out = real_edit(*args)
+        path.write_text(NOTE + "typed meanwhile\n", encoding="utf-8")
+        return out
+
+    monkeypatch.setattr(notes, "edit_property", edit_while_the_editor_saves)
+    with pytest.raises(notes.NoteChanged):
+        notes.set_owner(vault, "Agents/Bot.md", "[[Ada]]")
+    assert path.read_text() == NOTE + "typed meanwhile\n"
+
+
+def test_qa4_set_owner_keeps_a_bom_first_and_edits_the_frontmatter_after_it(vault):
+    path = vault / "Agents" / "Bom.md"
+    before = ("\ufeff" + NOTE).encode()
+    path.write_bytes(before)
+    notes.set_owner(vault, "Agents/Bom.md", "[[Ada]]")
+    assert path.read_bytes() == before.replace(b"[[Bob]]", b"[[Ada]]")
+    assert parse_note("Agents/Bom", path.read_text()).properties["model"] == "gpt-4o"
+
+
+def test_qa4_record_change_from_a_bom_template_gives_one_frontmatter(vault):
+    template = '---\ntype: change\nagent: ""\ndate: ""\nkind: deploy\nsummary: ""\n---\n# {{title}}\n\n## What changed\n'
+    (vault / "Templates").mkdir()
+    (vault / "Templates" / "Change.md").write_bytes(("\ufeff" + template).encode())
+    result = notes.record_change(vault, "Support Agent", "model", "Switched", dt.datetime(2025, 2, 3, tzinfo=dt.UTC))
+    text = (vault / result.path).read_text(encoding="utf-8")
+    assert text.count("---\n") == 2
+    note = parse_note(result.path[:-3], text)
+    assert (note.type, note.properties["kind"], note.properties["summary"]) == ("change", "model", "Switched")
+
+
+def test_qa5_set_owner_replaces_a_block_value_with_a_blank_line_inside(vault):
+    path = vault / "Agents" / "Folded.md"
+    path.write_bytes(b"---\ntype: agent\nowner: >\n  Bob the\n\n  builder\n\nmodel: x\n---\nBody\n")
+    notes.set_owner(vault, "Agents/Folded.md", "[[Ada]]")
+    assert path.read_bytes() == b'---\ntype: agent\nowner: "[[Ada]]"\n\nmodel: x\n---\nBody\n'
+
+
+def test_qa8_a_repeated_owner_key_changes_the_one_the_reader_keeps(vault):
+    path = vault / "Agents" / "Dup.md"
+    path.write_bytes(b'---\ntype: agent\nowner: "[[Bob]]"\nmodel: x\nowner: "[[Bob]]"\n---\nBody\n')
+    result = notes.set_owner(vault, "Agents/Dup.md", "[[Ada]]")
+    assert path.read_bytes() == b'---\ntype: agent\nowner: "[[Bob]]"\nmodel: x\nowner: "[[Ada]]"\n---\nBody\n'
+    assert parse_note("Agents/Dup", path.read_text()).properties["owner"] == "[[Ada]]"
+    assert "the last one, the one that counts" in result.summary
+
+
+def test_qa8_owner_under_two_spellings_is_refused_not_reported_done(vault):
+    path = vault / "Agents" / "Dup.md"
+    before = b'---\ntype: agent\nOwner: "[[Bob]]"\nowner: "[[Bob]]"\n---\nBody\n'
+    path.write_bytes(before)
+    with pytest.raises(VaultError, match="more than once under different spellings"):
+        notes.set_owner(vault, "Agents/Dup.md", "[[Ada]]")
+    assert path.read_bytes() == before
+
+
+def test_qa9_set_owner_keeps_a_trailing_comment_and_the_lines_own_ending(vault):
+    path = vault / "Agents" / "Mixed.md"
+    path.write_bytes(b'---\ntype: agent\nowner: "[[Bob]]"  # who to ask\r\nmodel: x\n---\nBody\r\n')
+    notes.set_owner(vault, "Agents/Mixed.md", "[[Ada]]")
+    assert path.read_bytes() == b'---\ntype: agent\nowner: "[[Ada]]"  # who to ask\r\nmodel: x\n---\nBody\r\n'
+
+
+def test_qa9_a_leading_rule_without_a_closing_one_is_no_frontmatter_as_the_reader_says(vault):
+    path = vault / "Agents" / "Rule.md"
+    path.write_bytes(b"---\nText after a rule, no closing\n")
+    notes.set_owner(vault, "Agents/Rule.md", "[[Ada]]")
+    note = parse_note("Agents/Rule", path.read_text())
+    assert note.properties == {"owner": "[[Ada]]"}
+    assert note.body == "---\nText after a rule, no closing\n"
+
+
+def test_qa10_record_change_keeps_macros_in_the_summary_as_written(vault):
+    summary = "Renamed the {{title}} placeholder and {{date}} macro"
+    result = notes.record_change(vault, "Support Agent", "prompt", summary, dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    note = parse_note(result.path[:-3], (vault / result.path).read_text())
+    assert note.properties["summary"] == summary
+    assert summary in note.body
+    assert note.body.startswith("# 2026-11-01 Support Agent prompt\n")
+
+
+def test_qa11_set_owner_refuses_a_read_only_note(vault):
+    path = vault / "Agents" / "Locked.md"
+    path.write_text(NOTE, encoding="utf-8")
+    path.chmod(0o444)
+    with pytest.raises(VaultError, match="read-only .mode 0444.*chmod u\\+w"):
+        notes.set_owner(vault, "Agents/Locked.md", "[[Ada]]")
+    assert path.read_text() == NOTE
+    assert path.stat().st_mode & 0o777 == 0o444

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from brain import notes
 from brain.brain import Brain
@@ -367,3 +369,28 @@ def test_qa11_set_owner_refuses_a_read_only_note(vault):
         notes.set_owner(vault, "Agents/Locked.md", "[[Ada]]")
     assert path.read_text() == NOTE
     assert path.stat().st_mode & 0o777 == 0o444
+
+
+_values = st.one_of(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12), st.integers())
+
+
+@given(
+    bom=st.booleans(),
+    props=st.dictionaries(st.sampled_from(["type", "model", "status", "tags"]), _values, max_size=3),
+    owner_at=st.none() | st.integers(0, 3),
+    comment=st.sampled_from(["", "  # who", " #x"]),
+    endings=st.lists(st.sampled_from(["\n", "\r\n"]), min_size=8, max_size=8),
+    body=st.text(max_size=30),
+)
+def test_set_owner_round_trips_through_the_reader_and_changes_only_the_owner_line(bom, props, owner_at, comment, endings, body):
+    lines = [f"{k}: {notes.yaml_string(str(v))}" for k, v in props.items()]
+    if owner_at is not None:
+        lines.insert(min(owner_at, len(lines)), f'owner: "[[Bob]]"{comment}')
+    framed = ["---", *lines, "---"]
+    text = ("\ufeff" if bom else "") + "".join(line + endings[i] for i, line in enumerate(framed)) + body
+    out = notes.set_frontmatter_property(text, "owner", '"[[Ada]]"')
+    note = parse_note("Agents/X", out)
+    assert note.properties == {**{k: str(v) for k, v in props.items()}, "owner": "[[Ada]]"}
+    assert out.startswith("\ufeff---") if bom else out.startswith("---")
+    if owner_at is not None:
+        assert out == text.replace(f'owner: "[[Bob]]"{comment}', f'owner: "[[Ada]]"{comment}')

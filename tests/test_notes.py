@@ -200,7 +200,7 @@ def _set_mtime(path: Path, mtime_ns: int) -> None:
     os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
-def test_qa1_set_owner_never_writes_over_a_note_an_editor_has_truncated(vault, tmp_path):
+def test_set_owner_never_writes_over_a_note_an_editor_has_truncated(vault, tmp_path):
     path = vault / "Agents" / "Bot.md"
     path.write_text(NOTE, encoding="utf-8")
     b = _brain(vault, tmp_path)
@@ -218,7 +218,7 @@ def test_qa1_set_owner_never_writes_over_a_note_an_editor_has_truncated(vault, t
     assert path.read_text() == NOTE.replace("[[Bob]]", "[[Ada]]") + "one more line typed\n"
 
 
-def test_qa1_set_owner_refuses_changed_content_behind_an_unchanged_mtime(vault, tmp_path):
+def test_set_owner_refuses_changed_content_behind_an_unchanged_mtime(vault, tmp_path):
     path = vault / "Agents" / "Bot.md"
     path.write_text(NOTE, encoding="utf-8")
     b = _brain(vault, tmp_path)
@@ -231,7 +231,7 @@ def test_qa1_set_owner_refuses_changed_content_behind_an_unchanged_mtime(vault, 
     assert path.read_text() == edited
 
 
-def test_qa1_an_empty_note_written_moments_ago_is_refused_as_mid_save(vault):
+def test_an_empty_note_written_moments_ago_is_refused_as_mid_save(vault):
     path = vault / "Agents" / "Bot.md"
     path.write_bytes(b"")
     written_s = path.stat().st_mtime_ns / 1e9
@@ -244,7 +244,7 @@ def test_qa1_an_empty_note_written_moments_ago_is_refused_as_mid_save(vault):
     assert path.read_text() == '---\nowner: "[[Ada]]"\n---\n'
 
 
-def test_qa1_a_just_written_note_is_read_again_until_it_holds_still(vault):
+def test_a_just_written_note_is_read_again_until_it_holds_still(vault):
     path = vault / "Agents" / "Bot.md"
     path.write_bytes(b"")  # read mid-save ...
     written_s = path.stat().st_mtime_ns / 1e9
@@ -260,7 +260,7 @@ def test_qa1_a_just_written_note_is_read_again_until_it_holds_still(vault):
     assert len(waits) == 2  # one wait saw the save land, the next saw it hold still
 
 
-def test_qa1_a_note_that_keeps_changing_is_refused_retryably(vault):
+def test_a_note_that_keeps_changing_is_refused_retryably(vault):
     path = vault / "Agents" / "Bot.md"
     path.write_text(NOTE, encoding="utf-8")
     written_s = path.stat().st_mtime_ns / 1e9
@@ -274,7 +274,7 @@ def test_qa1_a_note_that_keeps_changing_is_refused_retryably(vault):
     assert "[[Bob]]" in path.read_text()
 
 
-def test_qa1_bytes_changed_between_the_read_and_the_replace_are_never_overwritten(vault, monkeypatch):
+def test_bytes_changed_between_the_read_and_the_replace_are_never_overwritten(vault, monkeypatch):
     path = vault / "Agents" / "Bot.md"
     path.write_text(NOTE, encoding="utf-8")
     _set_mtime(path, 10**18)  # long settled
@@ -291,7 +291,7 @@ def test_qa1_bytes_changed_between_the_read_and_the_replace_are_never_overwritte
     assert path.read_text() == NOTE + "typed meanwhile\n"
 
 
-def test_qa4_set_owner_keeps_a_bom_first_and_edits_the_frontmatter_after_it(vault):
+def test_set_owner_keeps_a_bom_first_and_edits_the_frontmatter_after_it(vault):
     path = vault / "Agents" / "Bom.md"
     before = ("\ufeff" + NOTE).encode()
     path.write_bytes(before)
@@ -300,7 +300,7 @@ def test_qa4_set_owner_keeps_a_bom_first_and_edits_the_frontmatter_after_it(vaul
     assert parse_note("Agents/Bom", path.read_text()).properties["model"] == "gpt-4o"
 
 
-def test_qa4_record_change_from_a_bom_template_gives_one_frontmatter(vault):
+def test_record_change_from_a_bom_template_gives_one_frontmatter(vault):
     template = '---\ntype: change\nagent: ""\ndate: ""\nkind: deploy\nsummary: ""\n---\n# {{title}}\n\n## What changed\n'
     (vault / "Templates").mkdir()
     (vault / "Templates" / "Change.md").write_bytes(("\ufeff" + template).encode())
@@ -311,14 +311,14 @@ def test_qa4_record_change_from_a_bom_template_gives_one_frontmatter(vault):
     assert (note.type, note.properties["kind"], note.properties["summary"]) == ("change", "model", "Switched")
 
 
-def test_qa5_set_owner_replaces_a_block_value_with_a_blank_line_inside(vault):
+def test_set_owner_replaces_a_block_value_with_a_blank_line_inside(vault):
     path = vault / "Agents" / "Folded.md"
     path.write_bytes(b"---\ntype: agent\nowner: >\n  Bob the\n\n  builder\n\nmodel: x\n---\nBody\n")
     notes.set_owner(vault, "Agents/Folded.md", "[[Ada]]")
     assert path.read_bytes() == b'---\ntype: agent\nowner: "[[Ada]]"\n\nmodel: x\n---\nBody\n'
 
 
-def test_qa8_a_repeated_owner_key_changes_the_one_the_reader_keeps(vault):
+def test_a_repeated_owner_key_changes_the_one_the_reader_keeps(vault):
     path = vault / "Agents" / "Dup.md"
     path.write_bytes(b'---\ntype: agent\nowner: "[[Bob]]"\nmodel: x\nowner: "[[Bob]]"\n---\nBody\n')
     result = notes.set_owner(vault, "Agents/Dup.md", "[[Ada]]")
@@ -327,7 +327,7 @@ def test_qa8_a_repeated_owner_key_changes_the_one_the_reader_keeps(vault):
     assert "the last one, the one that counts" in result.summary
 
 
-def test_qa8_owner_under_two_spellings_is_refused_not_reported_done(vault):
+def test_owner_under_two_spellings_is_refused_not_reported_done(vault):
     path = vault / "Agents" / "Dup.md"
     before = b'---\ntype: agent\nOwner: "[[Bob]]"\nowner: "[[Bob]]"\n---\nBody\n'
     path.write_bytes(before)
@@ -336,14 +336,14 @@ def test_qa8_owner_under_two_spellings_is_refused_not_reported_done(vault):
     assert path.read_bytes() == before
 
 
-def test_qa9_set_owner_keeps_a_trailing_comment_and_the_lines_own_ending(vault):
+def test_set_owner_keeps_a_trailing_comment_and_the_lines_own_ending(vault):
     path = vault / "Agents" / "Mixed.md"
     path.write_bytes(b'---\ntype: agent\nowner: "[[Bob]]"  # who to ask\r\nmodel: x\n---\nBody\r\n')
     notes.set_owner(vault, "Agents/Mixed.md", "[[Ada]]")
     assert path.read_bytes() == b'---\ntype: agent\nowner: "[[Ada]]"  # who to ask\r\nmodel: x\n---\nBody\r\n'
 
 
-def test_qa9_a_leading_rule_without_a_closing_one_is_no_frontmatter_as_the_reader_says(vault):
+def test_a_leading_rule_without_a_closing_one_is_no_frontmatter_as_the_reader_says(vault):
     path = vault / "Agents" / "Rule.md"
     path.write_bytes(b"---\nText after a rule, no closing\n")
     notes.set_owner(vault, "Agents/Rule.md", "[[Ada]]")
@@ -352,7 +352,7 @@ def test_qa9_a_leading_rule_without_a_closing_one_is_no_frontmatter_as_the_reade
     assert note.body == "---\nText after a rule, no closing\n"
 
 
-def test_qa10_record_change_keeps_macros_in_the_summary_as_written(vault):
+def test_record_change_keeps_macros_in_the_summary_as_written(vault):
     summary = "Renamed the {{title}} placeholder and {{date}} macro"
     result = notes.record_change(vault, "Support Agent", "prompt", summary, dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
     note = parse_note(result.path[:-3], (vault / result.path).read_text())
@@ -361,7 +361,7 @@ def test_qa10_record_change_keeps_macros_in_the_summary_as_written(vault):
     assert note.body.startswith("# 2026-11-01 Support Agent prompt\n")
 
 
-def test_qa11_set_owner_refuses_a_read_only_note(vault):
+def test_set_owner_refuses_a_read_only_note(vault):
     path = vault / "Agents" / "Locked.md"
     path.write_text(NOTE, encoding="utf-8")
     path.chmod(0o444)

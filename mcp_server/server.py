@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,6 +91,7 @@ def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-
     server = BrainServer(
         name=name,
         title="Company Brain",
+        version=package_version(),
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         subscriptions=events.bus,
@@ -105,6 +107,14 @@ def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-
     server.brain_events = events
     server.brain_state = state
     return server
+
+
+def package_version() -> str:
+    """The installed company-brain version, which clients show as serverInfo.version."""
+    try:
+        return importlib.metadata.version("company-brain")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
 
 
 def _warm(brain: Brain) -> None:

@@ -494,6 +494,16 @@ async def test_handshake_era_clients_get_resource_updated_after_subscribing(brai
     assert [m.params.uri for m in got if type(m).__name__ == "ResourceUpdatedNotification"] == [uri]
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_server_info_version_is_the_installed_package_version(brain, mode):
+    """QA round 2, bug 3: serverInfo.version was "" on both protocol eras."""
+    import importlib.metadata
+
+    async with Client(build_server(brain), mode=mode) as c:
+        assert c.server_info is not None
+        assert c.server_info.version == importlib.metadata.version("company-brain") != ""
+
+
 # -- costs and anomalies (real DuckDB store, canonical events ingested) ----------------------
 
 COLUMNS = ("timestamp", "agent", "api_key_id", "provider", "model", "input_tokens", "output_tokens", "requests", "run_id", "request_id", "status")

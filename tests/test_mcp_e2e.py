@@ -95,6 +95,7 @@ async def test_brain_serve_over_stdio(vault, tmp_path):
     )
     async with Client(params) as client:
         await exercise(client)
+        assert client.server_info is not None and client.server_info.version not in ("", None)
 
 
 async def test_python_m_mcp_server_over_stdio(vault, tmp_path):

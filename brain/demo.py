@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -90,16 +91,78 @@ class DemoVault:
     events: int
     accepted: int
     notes: int
+    kept: tuple[str, ...] = ()  # the user's notes at the demo's names (edited demo notes too), left as they were
 
 
-def _previous_demo(dest: Path) -> list[str] | None:
+@dataclass(frozen=True)
+class DemoMarker:
+    """What the last `build_demo` in a folder made: its notes' hashes, its store and its ingests."""
+
+    files: dict[str, str]  # vault path -> SHA-256 of the bytes the demo wrote
+    store: str | None  # the store it ingested into (None: a marker from before this was recorded)
+    ingests: tuple[int, ...]  # its ingest ids in that store
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _previous_demo(dest: Path) -> DemoMarker | None:
+    """The folder's demo marker; None when the folder is not a demo vault (or its marker is unreadable)."""
     marker = dest / DEMO_MARKER
     if not marker.is_file():
         return None
     try:
-        return list(json.loads(marker.read_text(encoding="utf-8")).get("notes", []))
-    except (ValueError, AttributeError):
+        doc = json.loads(marker.read_text(encoding="utf-8"))
+        if "files" in doc:
+            return DemoMarker(dict(doc["files"]), doc.get("store"), tuple(int(i) for i in doc.get("ingests", ())))
+        return DemoMarker(_legacy_files(doc), None, ())
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
         return None
+
+
+def _legacy_files(doc: dict) -> dict[str, str]:
+    """A marker from before the hashes: the notes it lists (and Home.md), hashed as its seed and
+    `now` make them again; a note this version writes differently counts as edited (kept)."""
+    now = datetime.fromisoformat(doc["now"])
+    notes = co.company_notes(co.Timeline(now=now, days=int(doc["days"])), int(doc["seed"]))
+    notes["Home.md"] = _demo_home((template_path() / "Home.md").read_text(encoding="utf-8"))
+    listed = {*doc.get("notes", ()), "Home.md"}
+    return {rel: _sha256(text.encode("utf-8")) for rel, text in notes.items() if rel in listed}
+
+
+def _file_bytes(path: Path) -> bytes | None:
+    if path.is_symlink() or not path.is_file():
+        return None
+    return path.read_bytes()
+
+
+def _foreign_usage(store: Path, previous: DemoMarker | None) -> tuple[int, int, int]:
+    """(ingests, events) in `store` the demo did not make, and its anomaly acknowledgements."""
+    from brain.store import Store, one_row
+
+    if not store.exists():
+        return 0, 0, 0
+    with Store(store, read_only=True) as st:
+        ingests = st.con.execute("SELECT ingest_id, sources FROM ingests").fetchall()
+        if previous is None:
+            ours: set[int] = set()
+        elif previous.store is None:  # an older marker: the demo's ingests are those of source 'demo'
+            ours = {i for i, sources in ingests if list(sources) == ["demo"]}
+        else:
+            ours = set(previous.ingests) if Path(previous.store) == store else set()
+        foreign = [i for i, _ in ingests if i not in ours]
+        events = 0
+        if foreign:
+            events = one_row(st.con.execute(
+                "SELECT count(*) FROM events WHERE abs(ingest_id) IN (SELECT unnest(?::BIGINT[]))", [foreign]
+            ))[0]
+        acks = one_row(st.con.execute("SELECT count(*) FROM anomaly_acks"))[0]
+    return len(foreign), int(events), int(acks)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
 def _demo_home(template_home: str) -> str:
@@ -133,25 +196,52 @@ def build_demo(
     if now > co.default_now() + timedelta(minutes=5):
         raise VaultError(f"--now {now.isoformat()} is in the future; the store refuses future usage")
     dest = Path(path).expanduser().resolve()
+    if dest.exists() and not dest.is_dir():
+        raise VaultError(f"{dest} exists and is not a folder")
     previous = _previous_demo(dest)
+    if previous is None and not _is_empty(dest):  # --force too: never mix the demo into someone's vault
+        raise VaultError(f"{dest} is not empty and is not a demo vault; the demo builds into an empty "
+                         "folder or rebuilds its own, so choose a new folder (--force does not change this)")
     store = Path(store_path).expanduser().resolve() if store_path else dest / ".brain" / "usage.duckdb"
-    if previous is not None:
-        log.info("rebuilding the demo in %s", dest)
-        for rel in previous:
-            (dest / rel).unlink(missing_ok=True)
-        for suffix in ("", ".wal"):
-            Path(f"{store}{suffix}").unlink(missing_ok=True)
-        init_vault(dest, force=True)
-    else:
-        init_vault(dest, force=force)
-    for folder in EXAMPLE_FOLDERS:  # the template's examples make way for the demo company
-        for example in (template_path() / folder).glob("*.md"):
-            (dest / folder / example.name).unlink(missing_ok=True)
-
     tl = co.Timeline(now=now, days=days)
     notes = co.company_notes(tl, seed)
     notes["Home.md"] = _demo_home((template_path() / "Home.md").read_text(encoding="utf-8"))
-    co.write_notes(dest, notes)
+
+    # What a rebuild may replace: the demo's own notes, unchanged since it wrote them, and a store
+    # holding nothing but its own usage. Everything else is the user's and stays as it is.
+    own = previous.files if previous else {}
+    current = {rel: _file_bytes(dest / rel) for rel in {*own, *notes}}
+    mine = {rel for rel, data in current.items() if data is not None and own.get(rel) == _sha256(data)}
+    edited = sorted(rel for rel in own if rel not in mine and (dest / rel).exists())
+    clashes = sorted(rel for rel, text in notes.items() if rel not in own and (dest / rel).exists()
+                     and current[rel] != text.encode("utf-8"))
+    foreign_ingests, foreign_events, acks = _foreign_usage(store, previous)
+    if foreign_ingests:
+        raise VaultError(
+            f"the usage store {store} holds {_count(foreign_events, 'usage event')} from "
+            f"{_count(foreign_ingests, 'ingest')} that are not the demo's; the demo never deletes them or mixes "
+            "its usage in: build it in a new folder, or pass --store with a new store file (--force does not change this)")
+    if (edited or clashes or acks) and not force:
+        lost = [f"{_count(len(edited), 'demo note')} edited ({', '.join(edited)})"] if edited else []
+        lost += [f"{_count(len(clashes), 'note')} of yours at a demo note's name ({', '.join(clashes)})"] if clashes else []
+        lost += [f"{_count(acks, 'anomaly acknowledgement')} in its store"] if acks else []
+        raise VaultError(f"{dest} is a demo vault you have changed: {'; '.join(lost)}. Pass --force to rebuild "
+                         "the demo around your notes (they are kept as they are; acknowledgements of demo "
+                         "anomalies go with the demo's usage), or choose a new folder")
+    kept = tuple(sorted({*edited, *clashes}))
+    if previous is not None:
+        log.info("rebuilding the demo in %s (keeping %d changed notes)", dest, len(kept))
+        for rel in sorted(mine - set(notes)):
+            (dest / rel).unlink(missing_ok=True)
+        for suffix in ("", ".wal"):  # nothing but the demo's own usage (checked above)
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+    init_vault(dest, force=previous is not None)
+    for folder in EXAMPLE_FOLDERS:  # the template's examples make way for the demo company
+        for example in (template_path() / folder).glob("*.md"):
+            if _file_bytes(dest / folder / example.name) == example.read_bytes():
+                (dest / folder / example.name).unlink()
+    written = {rel: text for rel, text in notes.items() if rel not in kept}
+    co.write_notes(dest, written)
 
     table = generate_usage(now, days=days, seed=seed)
     log.info("generated %d usage events", table.num_rows)
@@ -163,12 +253,14 @@ def build_demo(
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(
         json.dumps(
-            {"seed": seed, "days": days, "now": now.isoformat(), "notes": sorted(n for n in notes if n != "Home.md")},
+            {"version": 2, "seed": seed, "days": days, "now": now.isoformat(), "notes": sorted(written),
+             "files": {rel: _sha256((dest / rel).read_bytes()) for rel in sorted(written)},
+             "store": str(store), "ingests": [report.ingest_id] if report.ingest_id is not None else []},
             indent=2,
         ),
         encoding="utf-8",
     )
-    return DemoVault(dest, store, tl, seed, table.num_rows, report.accepted, len(notes))
+    return DemoVault(dest, store, tl, seed, table.num_rows, report.accepted, len(notes), kept)
 
 
 def demo_summary(brain_: Brain, demo: DemoVault, window_days: int = 30) -> dict:

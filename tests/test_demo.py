@@ -322,3 +322,135 @@ def test_story_dates_fall_where_the_stories_need_them(day):
     start, end = tl.loop_window
     assert start.weekday() == 5 and end <= tl.today
     assert tl.loop_config_change < start < tl.now
+
+
+SMALL = {"days": 5, "now": NOW}  # a quick demo: the rebuild rules, not the stories
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.relative_to(root).as_posix().startswith(".brain/")}
+
+
+def _ingest_one_real_event(vault: Path, tmp_path: Path) -> None:
+    from brain.cli import main
+
+    line = {"timestamp": (NOW - timedelta(days=1)).isoformat(), "agent": "my-real-agent", "provider": "openai",
+            "model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 5, "requests": 1, "request_id": "real-1"}
+    (tmp_path / "real.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with redirect_stdout(io.StringIO()):
+        assert main(["ingest", str(tmp_path / "real.jsonl"), "--vault", str(vault)]) == 0
+
+
+def _real_events(vault: Path) -> int:
+    con = duckdb.connect(str(vault / ".brain" / "usage.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM events WHERE request_id = 'real-1'").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_qa_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
+    """Regression (QA safety bug 6): `brain demo` again on a demo vault deleted the whole store,
+    the user's own usage with it, and overwrote demo notes they had edited; --force does not either."""
+    from brain.demo import build_demo
+    from brain.errors import VaultError
+
+    vault = tmp_path / "demo-vault"
+    build_demo(vault, seed=7, **SMALL)
+    support = vault / "Agents" / "Support Agent.md"
+    support.write_text(support.read_text(encoding="utf-8") + "My own escalation rules.\n", encoding="utf-8")
+    _ingest_one_real_event(vault, tmp_path)
+    before = _tree(vault)
+    for force in (False, True):
+        with pytest.raises(VaultError, match="1 usage event from 1 ingest that are not the demo's"):
+            build_demo(vault, seed=2, force=force, **SMALL)
+    assert _real_events(vault) == 1
+    assert _tree(vault) == before
+
+
+def test_qa_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
+    """A changed demo vault is rebuilt only with --force, and then around the user's notes."""
+    from brain.cli import main
+    from brain.demo import build_demo
+    from brain.errors import VaultError
+
+    vault = tmp_path / "demo-vault"
+    first = build_demo(vault, seed=7, **SMALL)
+    support = vault / "Agents" / "Support Agent.md"
+    edited = support.read_text(encoding="utf-8") + "My own escalation rules.\n"
+    support.write_text(edited, encoding="utf-8")
+    (vault / "People" / "Real Person.md").write_text("---\ntype: person\n---\nA real colleague\n", encoding="utf-8")
+    with pytest.raises(VaultError, match=r"demo vault you have changed: 1 demo note edited \(Agents/Support Agent.md\)"):
+        build_demo(vault, seed=2, **SMALL)
+    assert main(["demo", str(vault), "--seed", "2", "--days", "5", "--now", NOW.isoformat()]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: ") and "--force" in err[0]
+    again = build_demo(vault, seed=2, force=True, **SMALL)
+    assert again.kept == ("Agents/Support Agent.md",)
+    assert support.read_text(encoding="utf-8") == edited
+    assert (vault / "People" / "Real Person.md").read_text(encoding="utf-8").endswith("A real colleague\n")
+    with duckdb.connect(str(again.store), read_only=True) as con:  # the demo's usage, replaced, once
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == again.accepted != first.accepted
+
+
+def test_qa_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
+    """`python3 run.py demo` twice: an untouched demo vault is rebuilt without --force; notes the user
+    added beside it are kept."""
+    from brain.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["demo", "--days", "5", "--json"]
+    with redirect_stdout(io.StringIO()):
+        assert main(args) == 0
+    (tmp_path / "demo-vault" / "Mine.md").write_text("my note\n", encoding="utf-8")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(args) == 0
+    assert json.loads(out.getvalue())["kept"] == []
+    assert (tmp_path / "demo-vault" / "Mine.md").read_text(encoding="utf-8") == "my note\n"
+
+
+def test_qa_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
+    """Migration: a marker without hashes (notes, seed, days, now) is read by making those notes again."""
+    from brain.demo import DEMO_MARKER, build_demo
+    from brain.errors import VaultError
+
+    vault = tmp_path / "demo-vault"
+    build_demo(vault, seed=7, **SMALL)
+    marker = vault / DEMO_MARKER
+    doc = json.loads(marker.read_text(encoding="utf-8"))
+    old = {"seed": 7, "days": 5, "now": NOW.isoformat(), "notes": [n for n in doc["notes"] if n != "Home.md"]}
+    marker.write_text(json.dumps(old), encoding="utf-8")
+    assert build_demo(vault, seed=3, **SMALL).kept == ()
+    marker.write_text(json.dumps({**old, "seed": 3}), encoding="utf-8")
+    home = vault / "Home.md"
+    home.write_text(home.read_text(encoding="utf-8") + "mine\n", encoding="utf-8")
+    with pytest.raises(VaultError, match=r"1 demo note edited \(Home.md\)"):
+        build_demo(vault, seed=3, **SMALL)
+
+
+def test_qa_demo_force_refuses_a_folder_that_is_not_a_demo_vault(tmp_path, capsys):
+    """Regression (QA safety bug 7): `brain demo --force` on a real vault overwrote same-named notes,
+    added synthetic usage to its store and marked it a demo vault."""
+    from brain.cli import main
+
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    (vault / "Agents").mkdir()
+    (vault / "Home.md").write_bytes(b"# My home\r\nmine\r\n")
+    (vault / "Agents" / "Support Agent.md").write_text("---\ntype: agent\n---\nMy real support agent\n", encoding="utf-8")
+    _ingest_one_real_event(vault, tmp_path)
+    before = _tree(vault)
+    store_before = (vault / ".brain" / "usage.duckdb").read_bytes()
+    assert main(["demo", str(vault), "--force", "--days", "5", "--now", NOW.isoformat()]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not empty and is not a demo vault" in err[0]
+    assert _tree(vault) == before
+    assert (vault / ".brain" / "usage.duckdb").read_bytes() == store_before
+    assert not (vault / ".brain" / "demo.json").exists()
+    # nor into someone's store through --store, from an empty folder
+    assert main(["demo", str(tmp_path / "new"), "--store", str(vault / ".brain" / "usage.duckdb"), "--days", "5",
+                 "--now", NOW.isoformat()]) == 1
+    assert "not the demo's" in capsys.readouterr().err
+    assert _real_events(vault) == 1 and (vault / ".brain" / "usage.duckdb").read_bytes() == store_before

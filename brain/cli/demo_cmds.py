@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"days of usage ending now (default: 60, at most {DEMO_MAX_DAYS})")
     p.add_argument("--now", type=parse_now, default=None, help="end of the usage, ISO 8601 (default: now, UTC)")
     p.add_argument("--store", help="usage store file (default: <path>/.brain/usage.duckdb)")
-    p.add_argument("--force", action="store_true", help="build the demo into a non-empty folder")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild a demo vault you have changed, keeping your edited and added notes; "
+                        "a folder that is neither empty nor a demo vault is always refused")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_demo)
 
@@ -78,6 +80,7 @@ def cmd_demo(args) -> int:
     # the vault's notes as `brain graph` counts them: the company's and the starter templates
     summary["notes"] = stats["notes"]
     summary["templates"] = stats["by_type"].get("template", 0)
+    summary["kept"] = list(demo.kept)
     if args.json:
         print_json(summary)
         return 0
@@ -161,5 +164,9 @@ def _print_summary(s: dict) -> None:
                 ("changes", "explained by"),
             ],
         )
+    if s.get("kept"):
+        print()
+        print(f"Kept {count(len(s['kept']), 'note')} of yours as they were (the demo's version is not written): "
+              + ", ".join(s["kept"]))
     print()
     print(f"Next: open {s['vault']} in Obsidian, or run `brain spend --vault {_quote(Path(s['vault']))}`.")

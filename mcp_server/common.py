@@ -108,7 +108,18 @@ def tool_errors(fn):
 
 
 def resource_errors(fn):
-    """Turn BrainError raised by a resource into a ResourceError carrying the same message."""
+    """Turn BrainError raised by a fixed resource (no client input) into a ResourceError: a server fault, -32603."""
+    return _resource_errors(fn, ResourceError)
+
+
+def template_resource_errors(fn):
+    """Turn BrainError raised by a templated resource into -32602 Invalid params: its arguments come from
+    the client's URI, so the mistake is the client's (the SDK sends a ResourceError as -32603 Internal error)."""
+    return _resource_errors(fn, lambda message: MCPError(code=INVALID_PARAMS, message=message))
+
+
+def _resource_errors(fn, error):
+    """Wrap a resource function: NotFound becomes the SDK's not-found error, any other BrainError `error(message)`."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -117,7 +128,7 @@ def resource_errors(fn):
         except NotFound as exc:
             raise ResourceNotFoundError(_error_text(exc)) from exc
         except BrainError as exc:
-            raise ResourceError(_error_text(exc)) from exc
+            raise error(_error_text(exc)) from exc
 
     wrapper.__signature__ = inspect.signature(fn)
     return wrapper

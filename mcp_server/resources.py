@@ -11,7 +11,8 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 
 from brain.errors import BrainError
-from mcp_server.common import BrainState, resource_errors, state_of
+from mcp_server.common import BrainState, resource_errors, state_of, template_resource_errors
+from mcp_server.events import note_uri
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"
@@ -33,14 +34,14 @@ def register(server: MCPServer, state: BrainState) -> None:
         return out
 
     @server.resource("brain://agent/{name}", name="agent", title="One agent", mime_type=JSON)
-    @resource_errors
+    @template_resource_errors
     def agent(name: str, ctx: Context) -> dict[str, Any]:
         """One agent: properties, links, owner and cost card (same as the get_node and agent_costs tools)."""
         st = state_of(ctx)
         st.ensure_costs()
         card = st.brain.node_card(name)
         if card.get("type") != "agent":
-            raise BrainError(f"{name!r} is a {card.get('type')}, not an agent; read it with vault://note/{card.get('path')}")
+            raise BrainError(f"{name!r} is a {card.get('type')}, not an agent; read it with {note_uri(card['path'])}")
         try:
             card["cost_card"] = st.brain.agent_costs(card["id"])
         except (BrainError, ImportError) as exc:
@@ -62,7 +63,7 @@ def register(server: MCPServer, state: BrainState) -> None:
         return {"days": 7, "count": len(found), "anomalies": found}
 
     @server.resource("vault://note/{+path}", name="note", title="A vault note's Markdown", mime_type=MARKDOWN)
-    @resource_errors
+    @template_resource_errors
     def note(path: str, ctx: Context) -> str:
         """The Markdown of one note by vault path (same as the read_note tool, unpaged)."""
         return state_of(ctx).brain.read_note(path).text

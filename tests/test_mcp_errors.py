@@ -88,3 +88,22 @@ async def test_prompt_errors_over_stdio_leave_no_traceback_on_stderr(vault, tmp_
             assert "no prompt named" in await _prompt_error(client, "nope", {})
             assert "needs the argument 'name'" in await fail(client, "get_node")
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_resource_reads_a_client_got_wrong_are_invalid_params_not_internal_errors(brain, mode, caplog):  # noqa: F811
+    """QA round 2, bug 4: these came back as -32603 Internal error, and suggested a URI with a raw space."""
+    async with Client(build_server(brain), mode=mode) as c:
+        with caplog.at_level(logging.INFO):
+            for uri, expected in [
+                ("brain://agent/Vector%20Store", "'Vector Store' is a tool, not an agent; read it with vault://note/Tools/Vector%20Store.md"),
+                ("vault://note/.obsidian/hidden.md", ".obsidian"),
+                ("vault://note/.brain/server.json", ".brain"),
+                ("brain://agent/Suport%20Agent", "did you mean 'Support Agent'"),
+            ]:
+                with pytest.raises(MCPError) as info:
+                    await c.read_resource(uri)
+                assert info.value.error.code == INVALID_PARAMS, (uri, info.value.error)
+                assert expected in info.value.error.message
+        assert (await c.read_resource("vault://note/Tools/Vector%20Store.md")).contents  # the suggested URI reads
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -19,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 
 from brain.brain import Brain
 from brain.settings import Settings
+from mcp_server.events import agent_uri, note_uri
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,9 @@ class Notifier:
         self.events = events
         self.brain = brain
         self.token = token
+        # agent note id -> title: a removed note is gone from the graph, so whether it was an agent
+        # (and which brain://agent/ URI named it) has to be remembered from before the change
+        self._agents = {nid: d.get("title") for nid, d in brain.graph.g.nodes(data=True) if d.get("type") == "agent"}
 
     def _run(self, fn, *args) -> None:
         try:
@@ -182,18 +186,27 @@ class Notifier:
             log.debug("could not deliver a notification", exc_info=True)
 
     def vault_changed(self, change) -> None:
-        """Notes appeared, went or changed on disk."""
+        """Notes appeared, went or changed on disk: their URIs, their agents' URIs and brain://agents."""
         g = self.brain.graph
         if change.added or change.removed:
             self._run(self.events.resources_changed)
-        changed = sorted(change.modified | change.added)
-        if len(changed) > self.MAX_PER_NOTE:
+        updates: list[tuple[str, str | None]] = []  # (note path, agent title it was or is)
+        for nid in sorted(change.removed):  # URIs from the change itself: the node is already gone
+            updates.append((nid + ".md", self._agents.pop(nid, None)))
+        for nid in sorted(change.modified | change.added):
+            d = g.g.nodes.get(nid) or {}
+            was = self._agents.pop(nid, None)
+            if d.get("type") == "agent":
+                self._agents[nid] = d.get("title")
+            updates.append((d.get("path") or nid + ".md", self._agents.get(nid) or was))
+        if len(updates) > self.MAX_PER_NOTE:
             self._run(self.events.resource_updated, "brain://agents")
             return
-        for nid in changed:
-            d = g.g.nodes.get(nid) or {}
-            agent = d.get("title") if d.get("type") == "agent" else None
-            self._run(self.events.note_changed, d.get("path") or nid + ".md", agent)
+        uris = [note_uri(path) for path, _ in updates] + [agent_uri(agent) for _, agent in updates if agent]
+        if any(agent for _, agent in updates):
+            uris.append("brain://agents")
+        for uri in dict.fromkeys(uris):  # once each, in order (a rename removes and adds the same agent)
+            self._run(self.events.resource_updated, uri)
 
     def store_changed(self) -> None:
         """New usage landed: the listings that show costs changed."""

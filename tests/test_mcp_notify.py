@@ -1,0 +1,100 @@
+"""Change notifications through the real MCP client on both protocol eras: which subscribed URIs hear of what."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.lowlevel
+import pytest
+from mcp import Client
+from mcp.server.subscriptions import ResourceUpdated
+
+from brain.watch import VaultWatcher
+from mcp_server import build_server
+from mcp_server.transports import Notifier
+from tests.test_mcp import brain, vault  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.anyio
+ERAS = ["legacy", "auto"]  # resources/subscribe (handshake era) and subscriptions/listen (2026-07-28)
+
+
+class Updates:
+    """The URIs named by resources/updated notifications, in arrival order, and a way to wait for some."""
+
+    def __init__(self) -> None:
+        self.uris: list[str] = []
+        self._arrived = anyio.Event()
+
+    def add(self, uri: str) -> None:
+        self.uris.append(uri)
+        self._arrived.set()
+        self._arrived = anyio.Event()
+
+    async def wait_for(self, expected: set[str]) -> None:
+        with anyio.fail_after(5):
+            while not expected <= set(self.uris):
+                await self._arrived.wait()
+
+
+@asynccontextmanager
+async def subscribed(server, era: str, uris: list[str]) -> AsyncIterator[tuple[Client, Updates]]:
+    """A client of `server` subscribed to `uris` the way a client of that protocol era does."""
+    got = Updates()
+    if era == "legacy":
+
+        async def on_message(message) -> None:
+            if type(message).__name__ == "ResourceUpdatedNotification":
+                got.add(str(message.params.uri))
+
+        async with Client(server, mode="legacy", message_handler=on_message) as c:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # subscribe_resource is deprecated for 2026-07-28 clients
+                for uri in uris:
+                    await c.subscribe_resource(uri)
+            yield c, got
+        return
+    async def pump(sub) -> None:
+        async for event in sub:
+            if isinstance(event, ResourceUpdated):
+                got.add(event.uri)
+
+    async with Client(server, mode=era) as c, c.listen(resource_subscriptions=uris) as sub, anyio.create_task_group() as tg:
+        tg.start_soon(pump, sub)
+        yield c, got
+        tg.cancel_scope.cancel()
+
+
+async def apply_vault_change(brain, notifier: Notifier, *paths: str) -> None:  # noqa: F811
+    """What the live server does after an edit on disk: bring the graph in line, then notify (from a thread)."""
+    change = VaultWatcher(brain.graph, brain.settings.vault, lock=brain._lock).apply(set(paths), set())
+    await anyio.to_thread.run_sync(notifier.vault_changed, change)
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_deleting_an_agent_note_updates_brain_agents_and_the_notes_own_uris(brain, vault, era):  # noqa: F811
+    """QA round 2, bug 1: only list_changed arrived; brain://agents and the gone agent's URIs were never updated."""
+    server = build_server(brain)
+    uris = ["brain://agents", "brain://agent/Support%20Agent", "vault://note/Agents/Support%20Agent.md"]
+    async with subscribed(server, era, uris) as (c, got):
+        notifier = Notifier(server.brain_events, brain, anyio.lowlevel.current_token())
+        (vault / "Agents" / "Support Agent.md").unlink()
+        await apply_vault_change(brain, notifier, "Agents/Support Agent.md")
+        await got.wait_for(set(uris))
+        agents = (await c.read_resource("brain://agents")).contents[0].text
+    assert "Support Agent" not in agents
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_deleting_a_note_that_is_no_agent_leaves_brain_agents_alone(brain, vault, era):  # noqa: F811
+    server = build_server(brain)
+    gone, last = "vault://note/People/Alan%20Turing.md", "vault://note/Teams/Platform.md"
+    async with subscribed(server, era, ["brain://agents", gone, last]) as (_c, got):
+        notifier = Notifier(server.brain_events, brain, anyio.lowlevel.current_token())
+        (vault / "People" / "Alan Turing.md").unlink()
+        await apply_vault_change(brain, notifier, "People/Alan Turing.md")
+        await server.brain_events.resource_updated(last)  # notifications arrive in order: this one comes last
+        await got.wait_for({last})
+    assert got.uris == [gone, last]

@@ -350,7 +350,7 @@ def _real_events(vault: Path) -> int:
         con.close()
 
 
-def test_qa_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
+def test_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
     """Regression (QA safety bug 6): `brain demo` again on a demo vault deleted the whole store,
     the user's own usage with it, and overwrote demo notes they had edited; --force does not either."""
     from brain.demo import build_demo
@@ -369,7 +369,7 @@ def test_qa_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
     assert _tree(vault) == before
 
 
-def test_qa_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
+def test_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
     """A changed demo vault is rebuilt only with --force, and then around the user's notes."""
     from brain.cli import main
     from brain.demo import build_demo
@@ -394,7 +394,7 @@ def test_qa_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
         assert con.execute("SELECT count(*) FROM events").fetchone()[0] == again.accepted != first.accepted
 
 
-def test_qa_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
+def test_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
     """`python3 run.py demo` twice: an untouched demo vault is rebuilt without --force; notes the user
     added beside it are kept."""
     from brain.cli import main
@@ -411,7 +411,7 @@ def test_qa_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
     assert (tmp_path / "demo-vault" / "Mine.md").read_text(encoding="utf-8") == "my note\n"
 
 
-def test_qa_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
+def test_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
     """Migration: a marker without hashes (notes, seed, days, now) is read by making those notes again."""
     from brain.demo import DEMO_MARKER, build_demo
     from brain.errors import VaultError
@@ -430,7 +430,7 @@ def test_qa_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
         build_demo(vault, seed=3, **SMALL)
 
 
-def test_qa_demo_force_refuses_a_folder_that_is_not_a_demo_vault(tmp_path, capsys):
+def test_demo_force_refuses_a_folder_that_is_not_a_demo_vault(tmp_path, capsys):
     """Regression (QA safety bug 7): `brain demo --force` on a real vault overwrote same-named notes,
     added synthetic usage to its store and marked it a demo vault."""
     from brain.cli import main

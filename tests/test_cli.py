@@ -163,7 +163,7 @@ def _usage_store(root: Path) -> Path:
      (["anomalies", "ack", "0123456789ab", "--note", "x", "--nope"], "brain anomalies ack"),
      ([], "brain"), (["no-such-command"], "brain")],
 )
-def test_qa_usage_errors_are_one_error_line_and_exit_1(argv, help_of, capsys):
+def test_usage_errors_are_one_error_line_and_exit_1(argv, help_of, capsys):
     assert main(argv) == 1
     line = _one_error_line(capsys)
     assert line.endswith(f"; see `{help_of} --help`") and "usage:" not in line
@@ -184,14 +184,14 @@ def test_qa_usage_errors_are_one_error_line_and_exit_1(argv, help_of, capsys):
         (["demo", "--days", "99999999"], "--days: must be a whole number of days between 1 and 365"),
     ],
 )
-def test_qa_day_counts_and_dates_out_of_range_are_refused(make_vault, argv, expected, capsys):
+def test_day_counts_and_dates_out_of_range_are_refused(make_vault, argv, expected, capsys):
     root = make_vault(ONE_AGENT)
     assert main([*argv, *([] if argv[0] == "demo" else ["--vault", str(root)])]) == 1
     assert _one_error_line(capsys).startswith(f"Error: {expected}")
     assert not (root / ".brain").exists()
 
 
-def test_qa_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
+def test_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
     root = make_vault(ONE_AGENT)
     _usage_store(root)
     for argv in (["spend", "--days", "100000"], ["spend", "--since", "1970-01-01", "--until", "2999-12-31"],
@@ -201,7 +201,7 @@ def test_qa_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
     capsys.readouterr()
 
 
-def test_qa_an_export_the_system_refuses_is_one_error_line(make_vault, capsys):
+def test_an_export_the_system_refuses_is_one_error_line(make_vault, capsys):
     root = make_vault(ONE_AGENT)
     _usage_store(root)
     out = root.parent / "no such folder" / "x.parquet"
@@ -213,14 +213,14 @@ def test_qa_an_export_the_system_refuses_is_one_error_line(make_vault, capsys):
     assert _one_error_line(capsys) == f"Error: cannot write {blocker / 'x.csv'}: Not a directory"
 
 
-def test_qa_os_errors_name_the_path_and_the_reason():
+def test_os_errors_name_the_path_and_the_reason():
     from brain.cli import os_error_line
 
     assert os_error_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: No such file or directory"
     assert os_error_line(NotADirectoryError(20, "Not a directory", "/a", None, "/b")) == "/a -> /b: Not a directory"
 
 
-def test_qa_a_reader_that_stops_early_keeps_the_commands_exit_code(make_vault):
+def test_a_reader_that_stops_early_keeps_the_commands_exit_code(make_vault):
     """Regression: `brain check | head -1` exited 0 although check failed (BrokenPipeError -> 0)."""
     import os
     import subprocess
@@ -239,7 +239,7 @@ def test_qa_a_reader_that_stops_early_keeps_the_commands_exit_code(make_vault):
         os.close(write)
 
 
-def test_qa_read_only_commands_make_no_store(tmp_path, capsys):
+def test_read_only_commands_make_no_store(tmp_path, capsys):
     """Regression: `brain anomalies` in an empty folder made .brain/usage.duckdb; `brain spend` then
     showed zeros instead of saying there is no usage store."""
     empty = tmp_path / "empty"
@@ -252,14 +252,14 @@ def test_qa_read_only_commands_make_no_store(tmp_path, capsys):
         assert not (empty / ".brain").exists(), argv
 
 
-def test_qa_a_missing_vault_is_reported_before_a_missing_store(tmp_path, capsys):
+def test_a_missing_vault_is_reported_before_a_missing_store(tmp_path, capsys):
     for argv in (["spend"], ["anomalies"], ["reconcile"], ["ingest", "x.jsonl"], ["publish"]):
         assert main([*argv, "--vault", str(tmp_path / "nope")]) == 1
         assert _one_error_line(capsys) == f"Error: vault folder {str(tmp_path / 'nope')!r} does not exist or is not a folder"
     assert not (tmp_path / "nope").exists()
 
 
-def test_qa_show_prints_aliases_and_tags_once(make_vault, capsys):
+def test_show_prints_aliases_and_tags_once(make_vault, capsys):
     root = make_vault(ONE_AGENT)
     assert main(["show", "Bot", "--vault", str(root)]) == 0
     out = capsys.readouterr().out
@@ -267,7 +267,7 @@ def test_qa_show_prints_aliases_and_tags_once(make_vault, capsys):
     assert out.count("tags") == 1 and "  tags: #ops" in out
 
 
-def test_qa_demo_and_graph_count_the_same_notes(tmp_path, capsys):
+def test_demo_and_graph_count_the_same_notes(tmp_path, capsys):
     demo = tmp_path / "demo"
     assert main(["demo", str(demo), "--seed", "1", "--days", "3"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
@@ -277,7 +277,7 @@ def test_qa_demo_and_graph_count_the_same_notes(tmp_path, capsys):
     assert f": {counted}, " in first
 
 
-def test_qa_a_second_collect_names_the_collect_that_owns_the_store(make_vault, capsys):
+def test_a_second_collect_names_the_collect_that_owns_the_store(make_vault, capsys):
     """Regression: it said a running `brain serve` owned the store, and to start that with --otlp."""
     import os
 

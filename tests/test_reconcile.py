@@ -120,7 +120,7 @@ def test_reconcile_cli_prints_json(tmp_path, capsys):
     assert any(r["flagged"] and r["model"] == "gpt-4o-2024-08-06" for r in out["rows"])
 
 
-def test_qa_reconcile_estimates_as_brain_spend_does_after_price_notes(tmp_path, make_vault, capsys):
+def test_reconcile_estimates_as_brain_spend_does_after_price_notes(tmp_path, make_vault, capsys):
     """Regression: reconcile summed list prices, so a discount note made it differ from `brain spend`."""
     vault = make_vault({
         "Prices/OpenAI discount.md": """\
@@ -147,7 +147,7 @@ def test_qa_reconcile_estimates_as_brain_spend_does_after_price_notes(tmp_path, 
 
 
 @pytest.mark.parametrize("days", ["0", "-3", "99999999", "x"])
-def test_qa_reconcile_refuses_a_day_count_out_of_range(tmp_path, days, capsys):
+def test_reconcile_refuses_a_day_count_out_of_range(tmp_path, days, capsys):
     with Store(tmp_path / "usage.duckdb") as store:
         _load(store, "openai_usage.json")
     assert main(["reconcile", "--vault", str(tmp_path), "--store", str(tmp_path / "usage.duckdb"), "--days", days]) == 1
@@ -156,7 +156,7 @@ def test_qa_reconcile_refuses_a_day_count_out_of_range(tmp_path, days, capsys):
                    "see `brain reconcile --help`"]
 
 
-def test_qa_reconcile_core_refuses_days_below_one(store):
+def test_reconcile_core_refuses_days_below_one(store):
     from brain.errors import BrainError
 
     with pytest.raises(BrainError, match="days must be at least 1"):

@@ -268,3 +268,92 @@ def test_prompt_change_before_a_weekend_is_one_alarm_with_its_change_note():
         START, at(days), changes=[note],
     )
     assert [(a.granularity, a.cause, a.changes) for a in found] == [("day", "tokens_per_request", ["Prompt v4"])]
+
+
+def _spike_agents(spike_hour: int) -> dict:
+    req = daily_profile(D, 40, seed=1)
+    req[spike_hour] += 600
+    return {"Agents/Spike": [stream(H, req, usd_per_mtok=5)]}
+
+
+def test_qa1_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost():
+    spike = 25 * 24 + 14
+    during = scan_series(table(_spike_agents(spike)), START, at(25, 15))
+    assert [a.ongoing for a in during] == [True]  # the newest hour is the spike: it may go on
+    assert during[0].projected_30d_impact_usd == pytest.approx(30 * during[0].excess_usd_per_day, rel=0.01)
+    after = scan_series(table(_spike_agents(spike)), START, at(25, 18))  # three normal hours since
+    assert [(a.id, a.ongoing) for a in after] == [(during[0].id, False)]
+    hour_excess = after[0].excess_usd_per_day / 24
+    assert after[0].projected_30d_impact_usd == pytest.approx(hour_excess, rel=0.01)
+
+
+def test_qa1_a_loop_still_running_in_the_newest_hours_is_ongoing():
+    req = daily_profile(D, 40, seed=1)
+    req[25 * 24 + 14 :] += 600
+    found = scan_series(table({"Agents/Loop": [stream(H, req, usd_per_mtok=5)]}), START, at(25, 19))
+    assert [(a.granularity, a.ongoing) for a in found] == [("hour", True)]
+
+
+def test_qa4_ids_follow_the_agent_id_when_its_note_moves_and_old_acks_still_hold():
+    series = _bloat_agents()
+    moved = {"Agents/Bots/Research": series["Agents/Research"]}
+    info = {n: AgentInfo(n, "Research", agent_id="research") for n in ("Agents/Research", "Agents/Bots/Research")}
+    before = scan(series, agents=info)
+    after = scan(moved, agents=info)
+    assert before and [a.id for a in before] == [a.id for a in after]
+    path_keyed = scan(series)  # no agent_id: keyed on the note path, as every id was before
+    acked = scan(series, agents=info, acks={path_keyed[0].id: Ack("acknowledged", "known")})
+    assert (acked[0].id, acked[0].status) == (before[0].id, "acknowledged")
+
+
+def _office(days: int, shift_day: int) -> np.ndarray:
+    """Weekday runs of 12 calls from 13:00 to 20:00 UTC (9-17 in New York), an hour later from shift_day."""
+    rng = np.random.default_rng(21)
+    req = np.zeros(days * 24)
+    for day in range(days):
+        if day % 7 < 5:
+            first = 13 + (day >= shift_day)
+            req[day * 24 + first : day * 24 + first + 8] = 12 * rng.poisson(3, 8)
+    return req
+
+
+def test_qa2_a_working_day_moved_one_hour_by_daylight_saving_time_does_not_alarm():
+    days = 35
+    req = _office(days, shift_day=29)  # the Tuesday after the clocks changed
+    series = {"Agents/Office": [stream(days * 24, req, usd_per_mtok=3, tokens_per_request=8000, calls_per_run=12)]}
+    assert scan_series(table(series), START, at(days)) == []
+
+
+def test_qa2_a_loop_in_the_hour_after_the_working_day_is_still_caught_in_its_hour():
+    days = 35
+    req = _office(days, shift_day=days)
+    req[30 * 24 + 21] = 400  # after hours, 10x a working hour
+    series = {"Agents/Office": [stream(days * 24, req, usd_per_mtok=3, tokens_per_request=8000, calls_per_run=12)]}
+    found = scan_series(table(series), START, at(days))
+    assert [(a.granularity, a.onset) for a in found] == [("hour", "2024-01-31T21:00:00Z")]
+
+
+def test_qa3_a_weekly_job_is_not_flagged_on_its_second_run():
+    days = 21
+    req = np.zeros(days * 24)
+    req[12 * 24 + 2 :: 7 * 24] = 2000  # Saturdays 02:00 from the second week: a new agent
+    series = {"Agents/Weekly": [stream(days * 24, req, tokens_per_request=4000, usd_per_mtok=2)]}
+    assert scan_series(table(series), START, at(days)) == []
+
+
+def test_qa3_a_day_episode_ends_no_earlier_than_its_onset():
+    found = scan(_bloat_agents(), days=23)  # the onset day (09:00 on) is the only flagged day
+    assert [(a.granularity, a.onset, a.last_bucket) for a in found] == [
+        ("day", "2024-01-23T09:00:00Z", "2024-01-23T23:00:00Z")
+    ]
+
+
+def test_qa5_a_cold_start_anomaly_is_compared_with_the_agents_level_so_far():
+    req = np.zeros(H)
+    req[20 * 24 + 12 :] = 20  # born at day 20 noon: 20 requests an hour, $2.40 a day
+    req[22 * 24 + 3] = 20_000
+    found = scan_series(table({"Agents/Young": [stream(H, req, usd_per_mtok=5)]}), START, at(22, 6))
+    assert [a.granularity for a in found] == ["hour"]
+    assert found[0].expected_usd_per_day == pytest.approx(2.4, rel=0.05)
+    assert found[0].signals["requests_per_hour"]["expected"] == pytest.approx(20, rel=0.05)
+    assert found[0].projected_30d_impact_usd == pytest.approx((20_000 - 20) * 1000 * 5 / 1e6, rel=0.02)

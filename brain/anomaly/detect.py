@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from brain.anomaly.stats import nanmedian, robust_sigma
 
 COLD, FLAT, HOUR_OF_DAY, WEEKDAY = 0, 1, 2, 3
 _SLOT_SIGMA_SCALE = 1.39  # MAD around a 4-sample median understates sigma by this factor
-_SLOW_COST_FLOOR_USD = 0.5
+SLOW_COST_FLOOR_USD = 0.5
 _SLOW_REQUEST_FLOOR = 5.0
 _ACTIVE_SLOT_REQUESTS = 3.0  # slots quieter than this are Poisson noise, not dispersion
 PREDATES_WINDOW_DAYS = 7
@@ -56,8 +57,12 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
     The test level lifts an hour that was active on any day of the window to the mean of its
     neighbours' medians and to half its own largest sample: work that starts or ends a little
     earlier or later from day to day leaves the shoulder slots near zero in most samples, and
-    such a slot is not a spike when the work lands in it. Hours idle on every day keep their
-    zero, so work in new hours (a job now running hourly) still counts in its first hour.
+    such a slot is not a spike when the work lands in it. An hour idle on every day next to the
+    edge of a block of two or more active hours takes that edge's median: a daily pattern kept
+    in local time moves by one UTC hour when daylight saving time starts or ends. Other hours
+    idle on every day keep their zero, so work in new hours (a single daily job now running
+    hourly) still counts in its first hour. Before `cold_start_days` of history the expectation
+    is the mean hour so far (the level the cost figures compare with; the test there is absolute).
     """
     n_agents = xm.shape[0]
     mu = np.zeros((n_agents, 24))
@@ -65,12 +70,18 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
     top = np.zeros((n_agents, 24))
     phi = np.full(n_agents, cfg.dispersion_default)
     week = [d - 7 * k for k in range(1, 5) if d - 7 * k >= lo]
-    for kind in (WEEKDAY, HOUR_OF_DAY, FLAT):
+    for kind in (WEEKDAY, HOUR_OF_DAY, FLAT, COLD):
         idx = np.flatnonzero(mode == kind)
         if not len(idx) or d <= lo:
             continue
         window = xm[idx, lo:d, :]
-        if kind == WEEKDAY and week:
+        if kind == COLD:
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an agent born today has no hours yet
+                m = np.repeat(np.nanmean(window.reshape(len(idx), -1), axis=1)[:, None], 24, axis=1)
+            active = np.zeros(m.shape, dtype=bool)
+            peak, p = m, None
+        elif kind == WEEKDAY and week:
             slots = xm[np.ix_(idx, np.asarray(week, dtype=np.intp))]
             m = nanmedian(slots, axis=1)
             active = np.nanmax(np.nan_to_num(window, nan=0.0), axis=1) > 0  # on any day
@@ -97,11 +108,16 @@ def _hourly_baseline(xm: np.ndarray, d: int, lo: int, mode: np.ndarray, cfg: Ano
             p = robust_sigma(res, 1, cfg.dispersion_floor, cfg.dispersion_default)
         mu[idx] = np.nan_to_num(m)
         ever[idx] = active
-        top[idx] = peak
-        if spread:
+        top[idx] = np.nan_to_num(peak)
+        if spread and p is not None:
             phi[idx] = p
     neighbours = (np.roll(mu, 1, axis=1) + np.roll(mu, -1, axis=1)) / 2
-    return mu, phi, np.where(ever, np.maximum(np.maximum(mu, neighbours), top / 2), mu), ever
+    edge_after = np.roll(ever, 1, axis=1) & np.roll(ever, 2, axis=1)  # hours h-2 and h-1 active
+    edge_before = np.roll(ever, -1, axis=1) & np.roll(ever, -2, axis=1)  # hours h+1 and h+2 active
+    shifted = np.maximum(np.where(edge_after, np.roll(mu, 1, axis=1), 0.0),
+                         np.where(edge_before, np.roll(mu, -1, axis=1), 0.0))
+    test = np.where(ever, np.maximum(np.maximum(mu, neighbours), top / 2), np.maximum(mu, shifted))
+    return mu, phi, test, ever
 
 
 def _z(x: np.ndarray, mu: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -144,7 +160,10 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
     hour_grid = np.arange(n_hours).reshape(n_days, 24)
     future = hour_grid >= s.n_valid
     unknown = future | (hour_grid < s.first_valid)  # outside [since, until): no data, not zeros
-    excluded = absent[:, :, None] | unknown[None, :, :]
+    born = np.where(agent_day0 > 0, s.first_hour, 0)  # the hours of a birth day before its first use
+    excluded = (
+        absent[:, :, None] | unknown[None, :, :] | (hour_grid[None, :, :] < born[:, None, None])
+    )
     req_m = np.where(excluded, np.nan, req)
     cost_m = np.where(excluded, np.nan, cost)
     runs = s.runs.reshape(n_agents, n_days, 24)
@@ -154,7 +173,7 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
         day_out[:, 0] = True  # a partial first day is no daily baseline
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        y_cost = np.log(cost_day + _SLOW_COST_FLOOR_USD)
+        y_cost = np.log(cost_day + SLOW_COST_FLOOR_USD)
         y_req = np.log(req_day + _SLOW_REQUEST_FLOOR)
         y_tpr = np.log(tokens_day / req_day)
         y_upm = np.log(cost_day / tokens_day)
@@ -248,13 +267,19 @@ def detect(s: DenseSeries, cfg: AnomalyConfig, first_day: int = 0) -> Detection:
             cusum[i] = np.clip(cusum[i] + z - cfg.cusum_k, 0.0, 2 * cfg.cusum_h)
             alarm |= (cusum[i] > cfg.cusum_h) | (z >= cfg.slow_z)
             if i == 0:
-                expected = np.maximum(np.exp(base) - _SLOW_COST_FLOOR_USD, 0.0)
+                expected = np.maximum(np.exp(base) - SLOW_COST_FLOOR_USD, 0.0)
         expected = np.where(np.isnan(expected), 0.0, expected)
         exp_day[:, d] = expected
-        ratio = (cost_day[:, d] + _SLOW_COST_FLOOR_USD) / (expected + _SLOW_COST_FLOOR_USD)
+        ratio = (cost_day[:, d] + SLOW_COST_FLOOR_USD) / (expected + SLOW_COST_FLOOR_USD)
         flag = alarm & (ratio >= cfg.slow_min_ratio)
         flag &= cost_day[:, d] - expected >= cfg.slow_min_excess_usd_per_day
         flag &= (mode > COLD) & ~fast[:, d].any(axis=1)
+        # a daily level that is not weekday-aware cannot know a weekly job's day: below 14 days of
+        # history a shift must also top the costliest day so far (a weekly run's second run does not)
+        weekly_blind = flag & (mode < WEEKDAY)
+        if weekly_blind.any():
+            past = np.where(day_out[:, lo:d], -np.inf, cost_day[:, lo:d])
+            flag &= ~weekly_blind | (cost_day[:, d] >= cfg.slow_min_ratio * past.max(axis=1))
         slow[:, d] = flag
         new = flag & (d - slow_last > cfg.adapt_days)
         slow_start = np.where(new, d, slow_start)

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from brain.anomaly.config import SEVERITIES, AnomalyConfig
-from brain.anomaly.detect import Detection, detect
+from brain.anomaly.detect import SLOW_COST_FLOOR_USD, Detection, detect
 from brain.anomaly.explain import (
     ChangeNote,
     PeriodStats,
@@ -25,6 +25,7 @@ from brain.anomaly.explain import (
 from brain.anomaly.series import DenseSeries, dense_series
 
 FAMILY = {"hour": "spike", "day": "shift"}
+_STILL_ABNORMAL_RATIO = 2.0  # an hour after the last flag this far above expected continues the episode
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,39 @@ def _episodes(flags: np.ndarray, gap: int) -> list[tuple[int, np.ndarray]]:
 def _stable_id(agent: str, granularity: str, bucket: datetime) -> str:
     key = f"{agent}|{granularity}|{FAMILY[granularity]}|{bucket.isoformat()}"
     return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def _ids(meta: AgentInfo, node: str, granularity: str, bucket: datetime) -> tuple[str, str]:
+    """The episode's id, keyed on the agent's `agent_id` so that moving or renaming its note keeps
+    it, and the id it had when ids were keyed on the note's vault path (acks made then still hold).
+    An agent without an agent_id (unattributed usage) is keyed on its label, as before."""
+    legacy = _stable_id(node, granularity, bucket)
+    return (_stable_id(f"agent_id:{meta.agent_id}", granularity, bucket) if meta.agent_id else legacy), legacy
+
+
+def _still_abnormal(s: DenseSeries, det: Detection, a: int, granularity: str, last_end: int, cfg: AnomalyConfig) -> bool:
+    """Whether an episode is going on: every complete hour (or day) after its last flagged one,
+    up to the newest, is still well above its expectation, and there are fewer of them than the
+    gap that would end the episode. A spike followed by normal (or idle) hours is over; a day
+    idle as usual (a weekend) says nothing either way."""
+    if granularity == "hour":
+        after = slice(last_end, s.n_valid)
+        if s.n_valid - last_end >= cfg.episode_gap_hours:
+            return False
+        cost, expected = s.cost_usd[a, after], det.expected_cost_usd[a, after]
+        floor, min_excess, ratio = 0.0, cfg.fast_min_excess_usd_per_hour, _STILL_ABNORMAL_RATIO
+    else:
+        first, end = last_end // 24, s.n_valid // 24  # complete days after the last flagged one
+        if end - first >= cfg.slow_episode_gap_days:
+            return False
+        cost = s.cost_usd[a, first * 24 : end * 24].reshape(-1, 24).sum(axis=1)
+        expected = det.expected_day_cost_usd[a, first:end]
+        floor, min_excess, ratio = SLOW_COST_FLOOR_USD, cfg.slow_min_excess_usd_per_day, cfg.slow_min_ratio
+    with np.errstate(invalid="ignore"):
+        elevated = (cost + floor >= ratio * (expected + floor)) & (cost - expected >= min_excess)
+    if granularity == "day":
+        elevated |= (cost < min_excess) & (expected < min_excess)
+    return bool(elevated.all())
 
 
 def _iso(t: datetime) -> str:
@@ -245,7 +279,7 @@ def scan_series(
     for granularity, (a, buckets) in runs:
         width = 1 if granularity == "hour" else 24
         last_end = (int(buckets[-1]) + 1) * width
-        ongoing = last_end + (cfg.episode_gap_hours if granularity == "hour" else 24 * cfg.slow_episode_gap_days) >= s.n_valid
+        ongoing = _still_abnormal(s, det, a, granularity, last_end, cfg)
         if last_end <= report_hour and not ongoing:  # shown: flagged in the window, or still going on
             continue
         info = explainer.explain(a, granularity, buckets)
@@ -261,8 +295,8 @@ def scan_series(
         if SEVERITIES.index(severity) < min_rank:
             continue
         linked = link_changes(onset, meta.related or frozenset({node}), list(changes), cfg)
-        anomaly_id = _stable_id(node, granularity, detected)
-        ack = acks.get(anomaly_id)
+        anomaly_id, legacy_id = _ids(meta, node, granularity, detected)
+        ack = acks.get(anomaly_id) or acks.get(legacy_id)
         if ack is not None:
             status, note = ack.status, ack.note
         elif any(c.expected_cost_change for c in linked):
@@ -279,7 +313,7 @@ def scan_series(
                 team=meta.team,
                 onset=_iso(onset),
                 detected_at_bucket=_iso(detected),
-                last_bucket=_iso(s.hour_time(int(buckets[-1]) * width)),
+                last_bucket=_iso(s.hour_time(min(last_end, s.n_valid) - 1)),  # its last hour
                 granularity=granularity,
                 family=FAMILY[granularity],
                 ongoing=bool(ongoing),

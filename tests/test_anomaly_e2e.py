@@ -228,3 +228,38 @@ def test_anomaly_dollars_are_spend_dollars_after_vault_price_notes(company):
         assert paid == pytest.approx(listed * 0.6, rel=0.01), side
     # the $ gate sees discounted dollars: less excess a day, so the shift is flagged a day later
     assert discounted.excess_usd_per_day < list_price.excess_usd_per_day * 0.7
+
+
+def _weekday_usage(days: int) -> pa.Table:
+    """Research Assistant on weekdays 08-18 only, steady: nothing to find."""
+    rng = np.random.default_rng(5)
+    hours = np.arange(days * 24)
+    work = ((hours // 24) % 7 < 5) & (hours % 24 >= 8) & (hours % 24 <= 18)
+    requests = np.where(work, rng.poisson(40, len(hours)), 0)
+    keep = requests > 0
+    n = int(keep.sum())
+    return pa.table({
+        "timestamp": pa.array([START + timedelta(hours=int(h)) for h in hours[keep]], pa.timestamp("us", tz="UTC")),
+        "agent": ["research-assistant"] * n,
+        "provider": ["openai"] * n,
+        "model": ["gpt-4o"] * n,
+        "requests": requests[keep],
+        "input_tokens": requests[keep] * 8000,
+        "output_tokens": requests[keep] * 300,
+        "status": ["ok"] * n,
+    })
+
+
+def test_qa6_a_store_longer_than_the_horizon_gives_no_anomalies_at_the_horizon_start(company, tmp_path):
+    """Regression: with more than 90 days stored, the horizon's first days were tested against the
+    day or two since its start (a weekend of zeros), so a steady agent was flagged there."""
+    store_path = tmp_path / "long.duckdb"
+    with Store(store_path) as store:
+        ingest_table(store, _weekday_usage(130), "synthetic")
+    brain = Brain.open(Settings.from_env(company.vault, store_path), read_only=True)
+    try:
+        for day in (123, 124, 125, 126, 127, 128, 129):  # horizons opening on every weekday
+            found = detect_anomalies(brain, days=90, now=START + timedelta(days=day, hours=12))
+            assert [(a.agent, a.onset) for a in found] == [], day
+    finally:
+        brain.close()

@@ -168,10 +168,11 @@ def detect_anomalies(
 ) -> list[Anomaly]:
     """Anomalies active in the last `days` days (complete hours up to now), explained.
 
-    Detection always reads the same history, the horizon: `horizon_days` back from midnight of
-    the last complete hour, or from the first day of usage when that is later. A baseline is
-    the data before its day, never where a shorter listing would have started reading, so an
-    anomaly has the same id and figures whatever `days` is. `days` (None: the whole horizon)
+    Detection always tests the same history, the horizon: `horizon_days` back from midnight of
+    the last complete hour, or from the first day of usage when that is later, with baselines
+    from the `baseline_days` before it. A baseline is the data before its day, never where a
+    shorter listing would have started reading, so an anomaly has the same id and figures
+    whatever `days` is. `days` (None: the whole horizon)
     only picks what is shown: anomalies flagged within the window, and those still ongoing.
     """
     from brain import spend
@@ -183,14 +184,17 @@ def detect_anomalies(
     if not 1 <= days <= cfg.horizon_days:
         raise BrainError(f"days must be between 1 and {cfg.horizon_days} (anomalies are looked for in that many days)")
     until = _utc(now).replace(minute=0, second=0, microsecond=0)
-    since = _midnight(until) - timedelta(days=cfg.horizon_days)
+    horizon = _midnight(until) - timedelta(days=cfg.horizon_days)
+    # the horizon's first days are tested against `baseline_days` of the history before it (when the
+    # store has it), not against the day or two since the horizon's start
+    since = horizon - timedelta(days=cfg.baseline_days)
     with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
         identities, agents, changes = _context(brain, cfg)
         table = spend.hourly_agent_series(brain.store, identities, since, until, brain.price_notes())
         acks = load_acks(brain.store)
     if table.num_rows:
-        # Usage that starts inside the horizon is read from a week before its first day: every agent
-        # is then new at its first sighting, exactly as when reading from the horizon's start.
+        # Usage that starts later is read from a week before its first day: every agent is then new
+        # at its first sighting, exactly as when reading from further back.
         first = _midnight(_utc(pc.min(table.column("hour")).as_py()))
         since = max(since, first - timedelta(days=PREDATES_WINDOW_DAYS))
     found = scan_series(
@@ -203,6 +207,7 @@ def detect_anomalies(
         changes=changes,
         acks=acks,
         min_severity=min_severity,
+        evaluate_from=max(horizon, since),
     )
     return found if include_closed else [a for a in found if a.status == "open"]
 

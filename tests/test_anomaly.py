@@ -276,7 +276,7 @@ def _spike_agents(spike_hour: int) -> dict:
     return {"Agents/Spike": [stream(H, req, usd_per_mtok=5)]}
 
 
-def test_qa1_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost():
+def test_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost():
     spike = 25 * 24 + 14
     during = scan_series(table(_spike_agents(spike)), START, at(25, 15))
     assert [a.ongoing for a in during] == [True]  # the newest hour is the spike: it may go on
@@ -287,14 +287,14 @@ def test_qa1_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost():
     assert after[0].projected_30d_impact_usd == pytest.approx(hour_excess, rel=0.01)
 
 
-def test_qa1_a_loop_still_running_in_the_newest_hours_is_ongoing():
+def test_a_loop_still_running_in_the_newest_hours_is_ongoing():
     req = daily_profile(D, 40, seed=1)
     req[25 * 24 + 14 :] += 600
     found = scan_series(table({"Agents/Loop": [stream(H, req, usd_per_mtok=5)]}), START, at(25, 19))
     assert [(a.granularity, a.ongoing) for a in found] == [("hour", True)]
 
 
-def test_qa4_ids_follow_the_agent_id_when_its_note_moves_and_old_acks_still_hold():
+def test_ids_follow_the_agent_id_when_its_note_moves_and_old_acks_still_hold():
     series = _bloat_agents()
     moved = {"Agents/Bots/Research": series["Agents/Research"]}
     info = {n: AgentInfo(n, "Research", agent_id="research") for n in ("Agents/Research", "Agents/Bots/Research")}
@@ -317,14 +317,14 @@ def _office(days: int, shift_day: int) -> np.ndarray:
     return req
 
 
-def test_qa2_a_working_day_moved_one_hour_by_daylight_saving_time_does_not_alarm():
+def test_a_working_day_moved_one_hour_by_daylight_saving_time_does_not_alarm():
     days = 35
     req = _office(days, shift_day=29)  # the Tuesday after the clocks changed
     series = {"Agents/Office": [stream(days * 24, req, usd_per_mtok=3, tokens_per_request=8000, calls_per_run=12)]}
     assert scan_series(table(series), START, at(days)) == []
 
 
-def test_qa2_a_loop_in_the_hour_after_the_working_day_is_still_caught_in_its_hour():
+def test_a_loop_in_the_hour_after_the_working_day_is_still_caught_in_its_hour():
     days = 35
     req = _office(days, shift_day=days)
     req[30 * 24 + 21] = 400  # after hours, 10x a working hour
@@ -333,7 +333,7 @@ def test_qa2_a_loop_in_the_hour_after_the_working_day_is_still_caught_in_its_hou
     assert [(a.granularity, a.onset) for a in found] == [("hour", "2024-01-31T21:00:00Z")]
 
 
-def test_qa3_a_weekly_job_is_not_flagged_on_its_second_run():
+def test_a_weekly_job_is_not_flagged_on_its_second_run():
     days = 21
     req = np.zeros(days * 24)
     req[12 * 24 + 2 :: 7 * 24] = 2000  # Saturdays 02:00 from the second week: a new agent
@@ -341,14 +341,14 @@ def test_qa3_a_weekly_job_is_not_flagged_on_its_second_run():
     assert scan_series(table(series), START, at(days)) == []
 
 
-def test_qa3_a_day_episode_ends_no_earlier_than_its_onset():
+def test_a_day_episode_ends_no_earlier_than_its_onset():
     found = scan(_bloat_agents(), days=23)  # the onset day (09:00 on) is the only flagged day
     assert [(a.granularity, a.onset, a.last_bucket) for a in found] == [
         ("day", "2024-01-23T09:00:00Z", "2024-01-23T23:00:00Z")
     ]
 
 
-def test_qa5_a_cold_start_anomaly_is_compared_with_the_agents_level_so_far():
+def test_a_cold_start_anomaly_is_compared_with_the_agents_level_so_far():
     req = np.zeros(H)
     req[20 * 24 + 12 :] = 20  # born at day 20 noon: 20 requests an hour, $2.40 a day
     req[22 * 24 + 3] = 20_000

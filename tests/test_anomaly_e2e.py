@@ -176,7 +176,7 @@ def demo_seed1(tmp_path_factory):
     return Settings.from_env(demo.vault, demo.store), now
 
 
-def test_qa_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed1, capsys):
+def test_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed1, capsys):
     """Regression: figures moved with --days (the scan started --days + 35 days back), the ongoing
     Research Assistant shift was missing at --days 1, and `ack` rescanned 90 days."""
     settings, now = demo_seed1
@@ -250,7 +250,7 @@ def _weekday_usage(days: int) -> pa.Table:
     })
 
 
-def test_qa6_a_store_longer_than_the_horizon_gives_no_anomalies_at_the_horizon_start(company, tmp_path):
+def test_a_store_longer_than_the_horizon_gives_no_anomalies_at_the_horizon_start(company, tmp_path):
     """Regression: with more than 90 days stored, the horizon's first days were tested against the
     day or two since its start (a weekend of zeros), so a steady agent was flagged there."""
     store_path = tmp_path / "long.duckdb"

@@ -9,10 +9,12 @@ anomalies, read_note) because Cursor and Cline use tools only.
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resources.templates import ResourceSecurityError
 
+from brain.brain import Brain
 from brain.errors import BrainError
 from mcp_server.common import BrainState, resource_errors, state_of, template_resource_errors
-from mcp_server.events import note_uri
+from mcp_server.events import agent_uri, note_uri
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"
@@ -67,3 +69,28 @@ def register(server: MCPServer, state: BrainState) -> None:
     def note(path: str, ctx: Context) -> str:
         """The Markdown of one note by vault path (same as the read_note tool, unpaged)."""
         return state_of(ctx).brain.read_note(path).text
+
+
+def canonical_uri(server: MCPServer, brain: Brain, uri: str) -> str | None:
+    """The one URI notifications name for what a read of `uri` answers, resolved as a read resolves it
+    (agent id, alias, any case, a raw space, no `.md` or an NFD path all name one note), or None
+    when `uri` names nothing readable now."""
+    manager = server._resource_manager  # the SDK's own URI matching (no public accessor in 2.3)
+    if uri in {str(r.uri) for r in manager.list_resources()}:
+        return uri
+    for template in manager.list_templates():
+        try:
+            params = template.matches(uri)
+        except ResourceSecurityError:
+            return None
+        if params is None:
+            continue
+        try:
+            if template.name == "agent":
+                card = brain.node_card(str(params["name"]))
+                return agent_uri(card["name"]) if card.get("type") == "agent" else None
+            if template.name == "note":
+                return note_uri(brain.read_note(str(params["path"])).path)
+        except BrainError:
+            return None
+    return None

@@ -103,7 +103,7 @@ def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-
     notes.register(server, allow_writes=allow_writes)
     resources.register(server, state)
     prompts.register(server, state)
-    events.install(server)
+    events.install(server, canonical=lambda uri: resources.canonical_uri(server, brain, uri))
     server.brain_events = events
     server.brain_state = state
     return server

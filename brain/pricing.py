@@ -17,6 +17,8 @@ from genai_prices import types as gt
 from genai_prices.units import _get_registry
 from genai_prices.validation import validate_priced_units
 
+from brain.store import small_table
+
 log = logging.getLogger(__name__)
 
 DAY_US = 86_400_000_000
@@ -212,16 +214,14 @@ def ensure_prices(con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str | No
 # ---- vault price notes, applied at query time on rollups --------------------------------
 
 NOTE_PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "reasoning_mtok")
-NOTES_SCHEMA = pa.schema(
-    [
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("valid_from", pa.timestamp("us", tz="UTC")),
-        ("valid_to", pa.timestamp("us", tz="UTC")),
-        *[(f, pa.float64()) for f in NOTE_PRICE_FIELDS],
-        ("discount_pct", pa.float64()),
-    ]
-)
+NOTES_TYPES = {
+    "provider": "VARCHAR",
+    "model": "VARCHAR",
+    "valid_from": "TIMESTAMPTZ",
+    "valid_to": "TIMESTAMPTZ",
+    **dict.fromkeys(NOTE_PRICE_FIELDS, "DOUBLE"),
+    "discount_pct": "DOUBLE",
+}
 
 
 def _num(value: object) -> float | None:
@@ -272,7 +272,7 @@ def price_notes_table(notes: Sequence[dict]) -> pa.Table:
         for i, row in enumerate(group):
             nxt = group[i + 1]["valid_from"] if i + 1 < len(group) else None
             rows.append({**row, "valid_from": row["valid_from"] or floor, "valid_to": nxt})
-    return pa.Table.from_pylist(rows, schema=NOTES_SCHEMA)
+    return small_table({f: [r[f] for r in rows] for f in NOTES_TYPES}, NOTES_TYPES)
 
 
 def adjusted_costs_sql(source: str, bucket: str) -> str:

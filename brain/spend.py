@@ -15,7 +15,7 @@ from brain.errors import BrainError
 from brain.identity import AGENT_COST_FIELDS, AgentIdentity
 from brain.links import fold
 from brain.pricing import adjusted_costs_sql, price_notes_table
-from brain.store import Store
+from brain.store import Store, small_table
 
 GROUPINGS = ("agent", "owner", "team", "model", "provider", "key")
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning", "request")
@@ -88,23 +88,14 @@ def _match_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
         for kind, value in values:
             if value:
                 seen.setdefault((kind, fold(str(value).strip())), ident.node_id)
-    return pa.table(
-        {
-            "kind": [k for k, _ in seen],
-            "value": [v for _, v in seen],
-            "node_id": list(seen.values()),
-        },
-        schema=pa.schema([("kind", pa.string()), ("value", pa.string()), ("node_id", pa.string())]),
-    )
+    columns = {"kind": [k for k, _ in seen], "value": [v for _, v in seen], "node_id": list(seen.values())}
+    return small_table(columns, dict.fromkeys(columns, "VARCHAR"))
 
 
 @lru_cache(maxsize=8)
 def _ident_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
     fields = ("node_id", "name", "agent_id", "owner", "team")
-    return pa.table(
-        {f: [getattr(i, f) for i in identities] for f in fields},
-        schema=pa.schema([(f, pa.string()) for f in fields]),
-    )
+    return small_table({f: [getattr(i, f) for i in identities] for f in fields}, dict.fromkeys(fields, "VARCHAR"))
 
 
 @contextmanager

@@ -74,8 +74,8 @@ def _expand_folders(paths: Sequence[str], failed: list[dict]) -> list[str]:
 
 def ingest_paths(store: Store, paths: Sequence[str], fmt: str | None = None, progress=None) -> dict:
     """Ingest files: canonical ones in one transaction, provider exports through their adapters."""
+    from brain.formats import CANONICAL_FORMATS
     from brain.ingest import FileReport, ingest_files
-    from brain.ingest.canonical import FORMATS as CANONICAL_FORMATS
     from brain.ingest.detect import detect_format, ingest_source
 
     canonical: list[tuple[str, str | None]] = []

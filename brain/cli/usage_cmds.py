@@ -15,16 +15,14 @@ from brain.cli.common import (
     settings_from,
 )
 from brain.errors import BrainError
+from brain.formats import CANONICAL_FORMATS, COST_FORMATS, USAGE_FORMATS
 from brain.money import count, usd
 
-CANONICAL_FORMATS = ("jsonl", "csv", "parquet")
 SPARK = "▁▂▃▄▅▆▇█"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Register ingest, quarantine, spend and agent."""
-    from brain.ingest.detect import COST_FORMATS, USAGE_FORMATS
-
     p = sub.add_parser("ingest", help="load usage files or folders (JSONL, CSV, Parquet, exports; '-' = JSONL on stdin) into the store")
     add_common(p, store=True)
     p.add_argument("files", nargs="+", metavar="PATH",

@@ -15,11 +15,12 @@ from pathlib import Path
 import duckdb
 
 from brain.errors import IngestError
+from brain.formats import CANONICAL_FORMATS
 from brain.store import CANONICAL_COLUMNS, TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("jsonl", "csv", "parquet")
+FORMATS = CANONICAL_FORMATS
 _EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",

@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from brain.errors import IngestError
+from brain.formats import BUCKETED_FORMATS, COST_FORMATS, USAGE_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,6 @@ CANONICAL_SCHEMA = pa.schema(
         ("cost_usd", pa.float64()),
     ]
 )
-
-# Formats whose rows are usage events (read_source) and those that are provider cost reports.
-USAGE_FORMATS = ("otlp_json", "openai_usage", "anthropic_usage", "litellm")
-COST_FORMATS = ("openai_costs", "anthropic_costs")
-# Usage formats whose rows are provider-side buckets keyed by (bucket start, grouping): a later
-# export of the same bucket replaces the stored one (ingest_table(..., bucketed=True)).
-BUCKETED_FORMATS = frozenset({"openai_usage", "anthropic_usage"})
 
 _SNIFF_BYTES = 256 * 1024
 

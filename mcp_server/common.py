@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,44 +34,119 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent
 
 @dataclass
 class BrainState:
-    """What the server's lifespan holds: the brain, the write switch, and the notification hook."""
+    """What the server's lifespan holds: the brain, the write switch, the notification hook, and the
+    agent cost fields attached to the graph (when, for which data, with which error)."""
 
     brain: Brain
     allow_writes: bool
     events: Any  # mcp_server.events.ServerEvents
-    costs_at: float | None = None
-    costs_version: object = None
+    costs_at: float | None = None  # monotonic time the cost fields were last computed; None: never
+    costs_version: object = None  # brain.costs_version() they were computed for
     costs_error: str | None = None
     extra: dict = field(default_factory=dict)
-    costs_lock: threading.Lock = field(default_factory=threading.Lock)
+    costs_lock: threading.Lock = field(default_factory=threading.Lock)  # held while computing them
+    _refresh_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _refresher: threading.Thread | None = field(default=None, repr=False)
+    _refresh_again: bool = field(default=False, repr=False)
+    _after_refresh: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _forced: bool = field(default=False, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     def ensure_costs(self, wait: bool = True) -> bool:
-        """Attach cost fields to agent nodes when missing, stale or older than COSTS_MAX_AGE_S (errors kept).
+        """Attach cost fields to agent nodes, never making a request wait for a refresh of existing ones.
 
-        With wait=False, return False at once when another thread is computing them.
+        Once computed, fields that are stale (new usage, agent identities or prices) or older than
+        COSTS_MAX_AGE_S are refreshed by one background thread while requests read the previous
+        values, at most one refresh old. Only the first computation happens in the caller: wait=True
+        computes them, or waits for the thread computing them (the start-up warm-up); wait=False
+        returns at once when another thread is at it. True when the attached fields are current,
+        False while they are being computed (previous values, if any, stay attached).
         """
-        if not self.costs_lock.acquire(blocking=wait):
+        if self.costs_at is None:
+            if not self.costs_lock.acquire(blocking=wait):
+                return False
+            try:
+                if self.costs_at is None:
+                    self._compute()
+                    return True
+            finally:
+                self.costs_lock.release()
+        if self._refresher is not None:
             return False
-        try:
-            self._ensure_costs()
-        finally:
-            self.costs_lock.release()
-        return True
+        if self._is_fresh():
+            return True
+        self.refresh_costs()
+        return False
 
-    def _ensure_costs(self) -> None:
-        """Recompute the cost fields when stale (the caller holds costs_lock)."""
-        now = time.monotonic()
+    def refresh_costs(self, then: Callable[[], None] | None = None, force: bool = False) -> None:
+        """Bring the cost fields up to date in the background (one refresher thread at a time), then call
+        `then` in that thread. Asked while a refresh runs, it runs once more, so `then` sees the data of now.
+        force: recompute even if they look current (a re-read agent note lost its fields; its identity did not change)."""
+        with self._refresh_guard:
+            if self._stopped:
+                return
+            self._forced = self._forced or force
+            if then is not None:
+                self._after_refresh.append(then)
+            if self._refresher is not None:
+                self._refresh_again = True
+                return
+            self._refresher = threading.Thread(target=self._refresh_loop, name="brain-costs-refresh", daemon=True)
+            self._refresher.start()
+
+    def stop(self) -> None:
+        """Start no more refreshes; one running ends on its own (a daemon thread: it never holds the process up)."""
+        with self._refresh_guard:
+            self._stopped = True
+            self._after_refresh.clear()
+
+    def _is_fresh(self) -> bool:
+        return (
+            self.costs_at is not None
+            and time.monotonic() - self.costs_at < COSTS_MAX_AGE_S
+            and self.brain.costs_version() == self.costs_version
+        )
+
+    def _compute(self) -> None:
+        """Recompute the cost fields (the caller holds costs_lock); BrainError and ImportError are kept in costs_error."""
         version = self.brain.costs_version()
-        if self.costs_at is not None and now - self.costs_at < COSTS_MAX_AGE_S and version == self.costs_version:
-            return
-        self.costs_version = version
         try:
             self.brain.attach_costs()
             self.costs_error = None
         except (BrainError, ImportError) as exc:
+            if str(exc) != self.costs_error:
+                log.warning("agent cost fields unavailable: %s", exc)
             self.costs_error = str(exc)
-            log.info("agent cost fields unavailable: %s", exc)
-        self.costs_at = now
+        self.costs_version = version
+        self.costs_at = time.monotonic()  # when done: a compute longer than the expiry does not restart at once
+
+    def _refresh_loop(self) -> None:
+        """The refresher thread: recompute while asked to, then run the callbacks waiting for it."""
+        while True:
+            try:
+                with self.costs_lock:
+                    forced, self._forced = self._forced, False
+                    if forced or not self._is_fresh():
+                        self._compute()
+            except Exception as exc:  # a thread of our own: keep the error for the requests, never crash the server
+                if self._stopped:  # the store was closed under it while the server stops
+                    log.debug("agent cost refresh ended by shutdown: %s", exc)
+                    return
+                log.exception("refreshing agent cost fields failed")
+                self.costs_error = f"refreshing them failed: {type(exc).__name__}: {exc}"
+                self.costs_at = time.monotonic()  # retried after COSTS_MAX_AGE_S or when the data changes
+            with self._refresh_guard:
+                if self._refresh_again and not self._stopped:
+                    self._refresh_again = False
+                    continue
+                self._refresher = None
+                callbacks, self._after_refresh = self._after_refresh, []
+                break
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception:
+                log.exception("a callback after refreshing agent cost fields failed")
 
 
 def state_of(ctx: Context) -> BrainState:

@@ -19,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 
 from brain.brain import Brain
 from brain.settings import Settings
+from mcp_server.common import BrainState
 from mcp_server.events import agent_uri, note_uri
 
 log = logging.getLogger(__name__)
@@ -113,11 +114,12 @@ def serve(
     )
 
     def clean_up() -> None:
+        server.brain_state.stop()  # a cost refresh still running ends with the process
         live.stop()  # flushes OTLP spans, withdraws .brain/server.json
         brain.close()
 
     async def main() -> None:
-        notify = Notifier(server.brain_events, brain, anyio.lowlevel.current_token())
+        notify = Notifier(server.brain_events, brain, anyio.lowlevel.current_token(), costs=server.brain_state)
         live.on_vault_change = notify.vault_changed
         live.on_store_change = notify.store_changed
         async with anyio.create_task_group() as tg:
@@ -126,7 +128,7 @@ def serve(
                 await anyio.to_thread.run_sync(live.start)  # may wait for a writer: keep the loop (and signals) going
                 # compute agent cost fields in the background, so the first get_node is not the one to wait
                 # (after a moment, so it does not compete with answering the client's first requests)
-                warm = threading.Timer(WARM_DELAY_S, server.brain_state.ensure_costs)
+                warm = threading.Timer(WARM_DELAY_S, server.brain_state.refresh_costs)
                 warm.daemon = True
                 warm.start()
                 if http:
@@ -134,12 +136,14 @@ def serve(
                 else:
                     await run_stdio(server)
             finally:
+                server.brain_state.stop()
                 live.stop()
                 tg.cancel_scope.cancel()
 
     try:
         anyio.run(main)
     finally:
+        server.brain_state.stop()
         brain.close()
     return 0
 
@@ -171,10 +175,11 @@ class Notifier:
 
     MAX_PER_NOTE = 50  # past this many notes in one batch, send the list change only
 
-    def __init__(self, events, brain: Brain, token):
+    def __init__(self, events, brain: Brain, token, costs: BrainState | None = None):
         self.events = events
         self.brain = brain
         self.token = token
+        self.costs = costs  # when given, brain://agents is updated once its cost fields are refreshed
         # agent note id -> title: a removed note is gone from the graph, so whether it was an agent
         # (and which brain://agent/ URI named it) has to be remembered from before the change
         self._agents = {nid: d.get("title") for nid, d in brain.graph.g.nodes(data=True) if d.get("type") == "agent"}
@@ -201,14 +206,30 @@ class Notifier:
             updates.append((d.get("path") or nid + ".md", self._agents.get(nid) or was))
         if len(updates) > self.MAX_PER_NOTE:
             self._run(self.events.resource_updated, "brain://agents")
+            if self.costs is not None:
+                self._refresh_agent_costs()
             return
         uris = [note_uri(path) for path, _ in updates] + [agent_uri(agent) for _, agent in updates if agent]
         if any(agent for _, agent in updates):
             uris.append("brain://agents")
         for uri in dict.fromkeys(uris):  # once each, in order (a rename removes and adds the same agent)
             self._run(self.events.resource_updated, uri)
+        if self.costs is not None and any(agent for _, agent in updates):
+            self._refresh_agent_costs()
+
+    def _refresh_agent_costs(self) -> None:
+        """Recompute the agent cost fields in the background (a re-read agent note lost its own, new usage
+        changed them), then update brain://agents."""
+        assert self.costs is not None
+        self.costs.refresh_costs(then=lambda: self._run(self.events.resource_updated, "brain://agents"), force=True)
 
     def store_changed(self) -> None:
-        """New usage landed: the listings that show costs changed."""
-        for uri in ("brain://agents", "brain://leaderboard", "brain://anomalies"):
+        """New usage landed: the listings that show costs changed. The leaderboard and anomalies are
+        computed per read; brain://agents shows the agents' cost fields, so it is updated after they
+        are refreshed (in the background), and a client that reads it then sees the new usage."""
+        if self.costs is None:
+            self._run(self.events.resource_updated, "brain://agents")
+        for uri in ("brain://leaderboard", "brain://anomalies"):
             self._run(self.events.resource_updated, uri)
+        if self.costs is not None:
+            self._refresh_agent_costs()

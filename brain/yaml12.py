@@ -60,27 +60,24 @@ def _bad(node: Node, what: str, text: str) -> ConstructorError:
     return ConstructorError(None, None, f"{text!r} is not a valid {what}", node.start_mark)
 
 
-def _construct_bool(loader: CoreLoader, node: Node) -> bool:
-    text = loader.construct_scalar(node)
+def core_bool(text: str) -> bool:
+    """A core-schema boolean (true/false in any case); ValueError otherwise."""
     if text.lower() not in ("true", "false"):
-        raise _bad(node, "boolean (true or false)", text)
+        raise ValueError(text)
     return text.lower() == "true"
 
 
-def _construct_int(loader: CoreLoader, node: Node) -> int:
-    text = loader.construct_scalar(node)
-    try:
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        if text.startswith("0x"):
-            return int(text[2:], 16)
-        return int(text, 10)  # 0755 is 755: YAML 1.2 has no leading-zero octal
-    except ValueError:
-        raise _bad(node, "integer", text) from None
+def core_int(text: str) -> int:
+    """A core-schema integer: decimal (0755 is 755: YAML 1.2 has no leading-zero octal), 0o, 0x."""
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
 
 
-def _construct_float(loader: CoreLoader, node: Node) -> float:
-    text = loader.construct_scalar(node)
+def core_float(text: str) -> float:
+    """A core-schema float, with .inf, -.inf and .nan; ValueError otherwise."""
     low = text.lower()
     if low in (".inf", "+.inf"):
         return math.inf
@@ -88,8 +85,29 @@ def _construct_float(loader: CoreLoader, node: Node) -> float:
         return -math.inf
     if low == ".nan":
         return math.nan
+    return float(text)
+
+
+def _construct_bool(loader: CoreLoader, node: Node) -> bool:
+    text = loader.construct_scalar(node)
     try:
-        return float(text)
+        return core_bool(text)
+    except ValueError:
+        raise _bad(node, "boolean (true or false)", text) from None
+
+
+def _construct_int(loader: CoreLoader, node: Node) -> int:
+    text = loader.construct_scalar(node)
+    try:
+        return core_int(text)
+    except ValueError:
+        raise _bad(node, "integer", text) from None
+
+
+def _construct_float(loader: CoreLoader, node: Node) -> float:
+    text = loader.construct_scalar(node)
+    try:
+        return core_float(text)
     except ValueError:
         raise _bad(node, "number", text) from None
 

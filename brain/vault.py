@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 
 from brain.errors import VaultError
+from brain.frontmatter_fast import fast_frontmatter
 from brain.links import Link, extract_body_links, extract_property_links, mask_code
-from brain.yaml12 import TEXT_PROPERTIES, load_yaml
+from brain.yaml12 import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -129,54 +130,6 @@ def split_frontmatter(text: str) -> tuple[str | None, str, int]:
     if text[body_start : body_start + 1] == "\n":
         body_start += 1
     return fm, text[body_start:], text.count("\n", 0, body_start)
-
-
-_FAST_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*?))? *$")
-_FAST_QUOTED = re.compile('^"([^"\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]*)"$')
-_FAST_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9 _./@+-]*$")
-_FAST_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FAST_INT = re.compile(r"^(?:0|-?[1-9][0-9]{0,17})$")
-# Plain words the YAML 1.2 core schema reads as null or booleans (yes/no/on/off are text).
-_YAML_WORDS = {w for b in ("true", "false", "null") for w in (b, b.title(), b.upper())}
-
-
-def _fast_scalar(v: str, as_text: bool = False):
-    """A YAML scalar of a safe, common form, or raise ValueError (then full YAML decides)."""
-    m = _FAST_QUOTED.match(v)
-    if m:
-        return m.group(1)
-    if _FAST_PLAIN.match(v) and v.strip() == v and v not in _YAML_WORDS and "  " not in v:
-        return v
-    if _FAST_DATE.match(v):
-        dt.date.fromisoformat(v)  # raises on an impossible date (full YAML keeps it as text)
-        return v
-    if _FAST_INT.match(v):
-        return v if as_text else int(v)  # identifier properties keep the text (see yaml12)
-    raise ValueError(v)
-
-
-def fast_frontmatter(fm: str) -> dict | None:
-    """Parse the flat `key: value` / `key: [a, b]` subset of YAML exactly; None when unsure."""
-    out: dict = {}
-    try:
-        for line in fm.split("\n"):
-            if not line.strip():
-                continue
-            m = _FAST_KEY.match(line)
-            if m is None or m.group(1) in out or m.group(1) in _YAML_WORDS:
-                return None
-            value = m.group(2)
-            if value is None:
-                return None  # a block (list or mapping) follows
-            as_text = m.group(1) in TEXT_PROPERTIES
-            if value.startswith("[") and value.endswith("]"):
-                inner = value[1:-1].strip()
-                out[m.group(1)] = [_fast_scalar(x.strip(), as_text) for x in inner.split(",")] if inner else []
-            else:
-                out[m.group(1)] = _fast_scalar(value, as_text)
-    except ValueError:
-        return None
-    return out
 
 
 def parse_frontmatter(fm: str) -> tuple[dict, str | None, int | None]:

@@ -13,6 +13,7 @@ dates come out as they do there; identifier properties keep the text as written.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from brain.yaml12 import (
     BOOL,
@@ -29,6 +30,11 @@ from brain.yaml12 import (
 )
 
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +|$)")
+# The commonest line, matched at once: a key and a "quoted" (no escapes), 'quoted' (no '') or simple plain value.
+_SIMPLE_LINE = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_-]*): +(?:\"([^\"\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]*)\""
+    r"|'([^'\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]*)'|([A-Za-z0-9][A-Za-z0-9_./@+-]*(?: +[A-Za-z0-9_./@+-]+)*)) *"
+)
 _ITEM = re.compile(r"( *)- +")
 # Characters the YAML reader accepts as printable and does not treat as a line break or BOM.
 _DOUBLE = re.compile(r'"((?:[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|\\.)*)"')
@@ -69,8 +75,11 @@ def _unescape(match: re.Match) -> str:
 
 def _plain(text: str, as_text: bool):
     """A plain scalar typed by the loader's resolvers, normalised as the vault normalises it."""
+    resolvers = _RESOLVERS.get(text[:1] if text else "")
+    if resolvers is None and None not in _RESOLVERS:
+        return text  # no implicit type starts with this character
     tag = STR
-    for tag_, regexp in _RESOLVERS.get(text[:1] if text else "", []) + _RESOLVERS.get(None, []):
+    for tag_, regexp in (resolvers or []) + _RESOLVERS.get(None, []):
         if regexp.match(text):
             tag = tag_
             break
@@ -92,6 +101,15 @@ def _plain(text: str, as_text: bool):
         value = core_float(text)
         return None if value != value else value  # NaN reads as empty, as in normalise_value
     raise Unsure  # the merge key `<<`, or a resolver added later
+
+
+@lru_cache(maxsize=1024)
+def _is_text_key(key: str) -> bool:
+    """A key YAML reads as the text itself (not as null or a boolean)."""
+    try:
+        return _plain(key, False) == key
+    except Unsure:
+        return False
 
 
 def _scalar(line: str, pos: int, plain: re.Pattern, as_text: bool):
@@ -158,6 +176,14 @@ def fast_frontmatter(fm: str) -> dict | None:
     block_indent = -1
     try:
         for line in fm.split("\n"):
+            m = _SIMPLE_LINE.fullmatch(line)
+            if m is not None:
+                key, double, single, plain = m.groups()
+                if key in out or not _is_text_key(key):
+                    return None  # a duplicate, or a key YAML reads as null or a boolean
+                block_key = None
+                out[key] = double if double is not None else single if single is not None else _plain(plain, key in TEXT_PROPERTIES)
+                continue
             stripped = line.lstrip(" ")
             if not stripped or stripped[0] == "#":
                 continue
@@ -174,7 +200,7 @@ def fast_frontmatter(fm: str) -> dict | None:
             if m is None:
                 return None
             key = m.group(1)
-            if key in out or _plain(key, False) != key:
+            if key in out or not _is_text_key(key):
                 return None  # a duplicate, or a key YAML reads as null or a boolean
             if m.end() == len(line) or not line[m.end() :].strip(" "):
                 out[key] = None

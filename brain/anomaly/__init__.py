@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-
-import pyarrow.compute as pc
 
 from brain.anomaly.config import SEVERITIES, AnomalyConfig
 from brain.anomaly.detect import PREDATES_WINDOW_DAYS
 from brain.anomaly.explain import ChangeNote, decompose_cost_change, link_changes
 from brain.anomaly.scan import Ack, AgentInfo, Anomaly, scan_series
+from brain.anomaly.usage import usage_series
 from brain.errors import BrainError, NotFound
 
 __all__ = [
@@ -34,12 +33,16 @@ __all__ = [
     "detect_anomalies",
     "link_changes",
     "load_acks",
+    "scan_horizon",
     "scan_newest_hour",
     "scan_series",
+    "scan_until",
+    "select",
 ]
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9a-f]{12}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _utc(when: datetime | None) -> datetime:
@@ -157,6 +160,95 @@ def _midnight(when: datetime) -> datetime:
     return when.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def scan_until(now: datetime | None) -> datetime:
+    """The end of the last complete hour: what a scan at `now` tests up to."""
+    return _utc(now).replace(minute=0, second=0, microsecond=0)
+
+
+def _first_usage(store, since: datetime, until: datetime) -> datetime | None:
+    """The first hour with usage in [since, until), attributed or not (read as epoch µs: a tz-aware
+    Arrow timestamp's `as_py` imports pandas)."""
+    (first_us,) = store.con.execute(
+        "SELECT epoch_us(min(hour)) FROM rollup_hourly WHERE hour >= $since AND hour < $until",
+        {"since": since, "until": until},
+    ).fetchall()[0]
+    return None if first_us is None else _EPOCH + timedelta(microseconds=first_us)
+
+
+def scan_horizon(
+    brain,
+    now: datetime | None = None,
+    *,
+    config: AnomalyConfig | None = None,
+    agents: Collection[str] | None = None,
+    days: int | None = None,
+) -> list[Anomaly]:
+    """Every anomaly of the horizon (any severity, acknowledged ones too), explained: what
+    `select` picks a listing from. `agents`: scan only these agent node ids (their anomalies are
+    the same as in a scan of everyone: baselines are per agent). `days`: explain only the
+    anomalies a listing of the last `days` days can show (flagged since, or ongoing).
+
+    Detection always tests the same history, the horizon: `horizon_days` back from midnight of
+    the last complete hour, or from the first day of usage when that is later, with baselines
+    from the `baseline_days` before it. A baseline is the data before its day, never where a
+    shorter listing would have started reading, so an anomaly has the same id and figures
+    whatever window a listing shows.
+    """
+    cfg = config or AnomalyConfig()
+    until = scan_until(now)
+    horizon = _midnight(until) - timedelta(days=cfg.horizon_days)
+    # the horizon's first days are tested against `baseline_days` of the history before it (when the
+    # store has it), not against the day or two since the horizon's start
+    since = horizon - timedelta(days=cfg.baseline_days)
+    with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
+        identities, infos, changes = _context(brain, cfg)
+        first = _first_usage(brain.store, since, until)
+        table = usage_series(brain.store, identities, since, until, brain.price_notes(), agents=agents)
+        acks = load_acks(brain.store)
+    if first is not None:
+        # Usage that starts later is read from a week before its first day: every agent is then new
+        # at its first sighting, exactly as when reading from further back.
+        since = max(since, _midnight(first) - timedelta(days=PREDATES_WINDOW_DAYS))
+    return scan_series(
+        table,
+        since,
+        until,
+        report_from=None if days is None else until - timedelta(days=days),
+        config=cfg,
+        agents=infos,
+        changes=changes,
+        acks=acks,
+        evaluate_from=max(horizon, since),
+    )
+
+
+def select(
+    found: list[Anomaly],
+    days: int | None = 7,
+    now: datetime | None = None,
+    *,
+    min_severity: str = "info",
+    config: AnomalyConfig | None = None,
+    include_closed: bool = True,
+) -> list[Anomaly]:
+    """What a listing of the last `days` days (None: the whole horizon) shows of a horizon scan at
+    `now`: anomalies flagged within the window, and those still ongoing."""
+    if min_severity not in SEVERITIES:
+        raise BrainError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
+    cfg = config or AnomalyConfig()
+    days = cfg.horizon_days if days is None else days
+    if not 1 <= days <= cfg.horizon_days:
+        raise BrainError(f"days must be between 1 and {cfg.horizon_days} (anomalies are looked for in that many days)")
+    report_from = scan_until(now) - timedelta(days=days)
+    min_rank = SEVERITIES.index(min_severity)
+    return [
+        a for a in found
+        if (a.ongoing or datetime.fromisoformat(a.last_bucket) >= report_from)
+        and SEVERITIES.index(a.severity) >= min_rank
+        and (include_closed or a.status == "open")
+    ]
+
+
 def detect_anomalies(
     brain,
     days: int | None = 7,
@@ -165,51 +257,14 @@ def detect_anomalies(
     min_severity: str = "info",
     config: AnomalyConfig | None = None,
     include_closed: bool = True,
+    agents: Collection[str] | None = None,
 ) -> list[Anomaly]:
-    """Anomalies active in the last `days` days (complete hours up to now), explained.
-
-    Detection always tests the same history, the horizon: `horizon_days` back from midnight of
-    the last complete hour, or from the first day of usage when that is later, with baselines
-    from the `baseline_days` before it. A baseline is the data before its day, never where a
-    shorter listing would have started reading, so an anomaly has the same id and figures
-    whatever `days` is. `days` (None: the whole horizon)
-    only picks what is shown: anomalies flagged within the window, and those still ongoing.
-    """
-    from brain import spend
-
-    if min_severity not in SEVERITIES:
-        raise BrainError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
-    cfg = config or AnomalyConfig()
-    days = cfg.horizon_days if days is None else days
-    if not 1 <= days <= cfg.horizon_days:
-        raise BrainError(f"days must be between 1 and {cfg.horizon_days} (anomalies are looked for in that many days)")
-    until = _utc(now).replace(minute=0, second=0, microsecond=0)
-    horizon = _midnight(until) - timedelta(days=cfg.horizon_days)
-    # the horizon's first days are tested against `baseline_days` of the history before it (when the
-    # store has it), not against the day or two since the horizon's start
-    since = horizon - timedelta(days=cfg.baseline_days)
-    with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
-        identities, agents, changes = _context(brain, cfg)
-        table = spend.hourly_agent_series(brain.store, identities, since, until, brain.price_notes())
-        acks = load_acks(brain.store)
-    if table.num_rows:
-        # Usage that starts later is read from a week before its first day: every agent is then new
-        # at its first sighting, exactly as when reading from further back.
-        first = _midnight(_utc(pc.min(table.column("hour")).as_py()))
-        since = max(since, first - timedelta(days=PREDATES_WINDOW_DAYS))
-    found = scan_series(
-        table,
-        since,
-        until,
-        report_from=until - timedelta(days=days),
-        config=cfg,
-        agents=agents,
-        changes=changes,
-        acks=acks,
-        min_severity=min_severity,
-        evaluate_from=max(horizon, since),
-    )
-    return found if include_closed else [a for a in found if a.status == "open"]
+    """Anomalies active in the last `days` days (complete hours up to now; None: the whole
+    horizon), explained: a horizon scan (`scan_horizon`), then what a listing of `days` shows
+    (`select`). An anomaly has the same id and figures whatever `days` is."""
+    select([], days, now, min_severity=min_severity, config=config)  # check the arguments before scanning
+    found = scan_horizon(brain, now, config=config, agents=agents, days=days)
+    return select(found, days, now, min_severity=min_severity, config=config, include_closed=include_closed)
 
 
 def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig | None = None) -> list[Anomaly]:
@@ -217,7 +272,7 @@ def scan_newest_hour(brain, now: datetime | None = None, config: AnomalyConfig |
     from brain import spend
 
     cfg = config or AnomalyConfig()
-    until = _utc(now).replace(minute=0, second=0, microsecond=0)
+    until = scan_until(now)
     since = until - timedelta(days=cfg.baseline_days + 1)
     with _guard(brain):
         identities, agents, changes = _context(brain, cfg)

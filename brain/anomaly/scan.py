@@ -272,6 +272,11 @@ def scan_series(
     if evaluate_from is not None:
         report_hour = max(report_hour, s.hour_index(evaluate_from))
     explainer = _Explainer(s, det, cfg)
+    changes = list(changes)
+    by_target: dict[str, list[int]] = {}  # the change notes about each node
+    for i, change in enumerate(changes):
+        for t in change.targets:
+            by_target.setdefault(t, []).append(i)
     min_rank = SEVERITIES.index(min_severity)
     out: list[Anomaly] = []
     runs = [("hour", ep) for ep in _episodes(det.fast, cfg.episode_gap_hours)]
@@ -294,7 +299,9 @@ def scan_series(
         severity = severity_of(ratio, excess, projected, cfg)
         if SEVERITIES.index(severity) < min_rank:
             continue
-        linked = link_changes(onset, meta.related or frozenset({node}), list(changes), cfg)
+        related = meta.related or frozenset({node})
+        near = sorted({i for t in related for i in by_target.get(t, ())})  # in their given order
+        linked = link_changes(onset, related, [changes[i] for i in near], cfg)
         anomaly_id, legacy_id = _ids(meta, node, granularity, detected)
         ack = acks.get(anomaly_id) or acks.get(legacy_id)
         if ack is not None:

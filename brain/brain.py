@@ -28,6 +28,7 @@ class Brain:
         self.settings = settings
         self.read_only = read_only
         self._lock = threading.RLock()
+        self._scan_lock = threading.Lock()  # one anomaly scan at a time (`_anomaly_scan`)
 
     @classmethod
     def open(cls, settings: Settings, read_only: bool = False) -> Brain:
@@ -352,26 +353,54 @@ class Brain:
 
     # -- anomalies -------------------------------------------------------------------------------
 
-    def anomalies(self, days: int | None = 7, min_severity: str = "info", now=None) -> list[dict]:
+    def anomalies(
+        self, days: int | None = 7, min_severity: str = "info", now=None, agent: str | None = None
+    ) -> list[dict]:
         """Cost anomalies active in the last `days` (None: the whole scan horizon), at or above
-        `min_severity`, as dicts."""
+        `min_severity`, as dicts; `agent`: only that agent node id's (a scan of its usage alone)."""
         from brain import anomaly
 
-        # detect_anomalies holds the lock only while it reads the graph and the store
-        found = anomaly.detect_anomalies(self, days=days, now=now, min_severity=min_severity)
+        anomaly.select([], days, now, min_severity=min_severity)  # check the arguments first
+        if agent is not None:
+            found = anomaly.detect_anomalies(self, days=days, now=now, min_severity=min_severity, agents=[agent])
+        else:
+            found = anomaly.select(self._anomaly_scan(now, days), days, now, min_severity=min_severity)
         return [a.to_dict() for a in found]
+
+    def _anomaly_scan(self, now=None, days: int | None = None) -> list:
+        """The horizon scan, kept while what it reads is unchanged (usage, identities, price and
+        change notes, acks, the last complete hour) when the store tells when its data changed (a
+        served store does). Without that, a scan explains only what a `days` listing can show."""
+        from brain import anomaly
+
+        with self._lock:
+            store = self.store
+            if getattr(store, "version", None) is None:
+                return anomaly.scan_horizon(self, now, days=days)
+            key = (anomaly.scan_until(now), self.costs_version(), self.graph.version,
+                   tuple(sorted(anomaly.load_acks(store).items())))
+        if self._lock._is_owned():  # type: ignore[attr-defined]  # waiting on a scan that needs our lock would deadlock
+            return anomaly.scan_horizon(self, now, days=days)
+        with self._scan_lock:  # one scan at a time; a caller that waited finds it cached
+            cached = self.__dict__.get("_scan")
+            if cached is None or cached[0] != key:
+                cached = (key, anomaly.scan_horizon(self, now))
+                self._scan = cached
+            return cached[1]
 
     def explain_anomaly(self, anomaly_id: str, now=None) -> dict:
         """One anomaly by id (any a listing shows: searched in the whole scan horizon, as an ack is)
         with its cause decomposition and nearby change notes."""
         import difflib
 
+        from brain import anomaly
+
         key = (anomaly_id or "").strip().lower()
-        found = self.anomalies(days=None, now=now)
+        found = anomaly.select(self._anomaly_scan(now), None, now)
         for a in found:
-            if a["id"] == key:
-                return a
-        close = difflib.get_close_matches(key, [a["id"] for a in found], n=3, cutoff=0.5)
+            if a.id == key:
+                return a.to_dict()
+        close = difflib.get_close_matches(key, [a.id for a in found], n=3, cutoff=0.5)
         raise NotFound("anomaly", anomaly_id, close)
 
     # -- notes -----------------------------------------------------------------------------------

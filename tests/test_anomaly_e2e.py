@@ -17,6 +17,7 @@ if not hasattr(spend, "hourly_agent_series"):
 from brain.anomaly import detect_anomalies  # noqa: E402
 from brain.brain import Brain  # noqa: E402
 from brain.cli import main  # noqa: E402
+from brain.errors import NotFound  # noqa: E402
 from brain.ingest import ingest_table  # noqa: E402
 from brain.settings import Settings  # noqa: E402
 from brain.store import Store  # noqa: E402
@@ -263,3 +264,91 @@ def test_a_store_longer_than_the_horizon_gives_no_anomalies_at_the_horizon_start
             assert [(a.agent, a.onset) for a in found] == [], day
     finally:
         brain.close()
+
+
+def test_usage_series_has_the_spend_series_rows_in_its_order(tmp_path):
+    """The detectors' series (integer agent codes, regrouped only where several keys feed an agent,
+    sorted outside SQL) holds `hourly_agent_series`'s rows, values and order."""
+    from brain.anomaly.usage import usage_series
+    from brain.identity import AgentIdentity
+
+    t = START + timedelta(hours=5)
+    rows = []
+    for h in range(30):
+        for key, provider, model in (("k1", "openai", "gpt-4o"), ("k2", "openai", "gpt-4o"), ("k2", None, "gpt-4o"),
+                                     ("k2", "anthropic", None), ("k3", "openai", "gpt-4o-mini"), ("stray", "", "x")):
+            rows.append({"timestamp": t + timedelta(hours=h % 7, minutes=h), "api_key_id": key, "provider": provider,
+                         "model": model, "requests": 1 + h % 3, "input_tokens": 100 * (h + 1), "output_tokens": 7,
+                         "status": "error" if h % 5 == 0 else "ok", "run_id": f"r{h % 4}"})
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("timestamp", pa.timestamp("us", tz="UTC")), ("api_key_id", pa.string()), ("provider", pa.string()),
+        ("model", pa.string()), ("requests", pa.int64()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
+        ("status", pa.string()), ("run_id", pa.string())]))
+    idents = (AgentIdentity(node_id="Agents/Two Keys", name="Two Keys", agent_id="two-keys", api_keys=("k1", "k2")),
+              AgentIdentity(node_id="Agents/One Key", name="One Key", agent_id="one-key", api_keys=("k3",)))
+    with Store(tmp_path / "usage.duckdb") as store:
+        ingest_table(store, table, "t")
+        since, until = START, START + timedelta(days=1)
+        expected = spend.hourly_agent_series(store, idents, since, until)
+        got = usage_series(store, idents, since, until)
+        only = usage_series(store, idents, since, until, agents=["Agents/One Key"])
+    assert got.column("agent").type == pa.dictionary(pa.int32(), pa.string())
+    assert got.column("agent").to_pylist() == expected.column("agent").to_pylist()
+    assert set(got.column("agent").to_pylist()) == {"Agents/Two Keys", "Agents/One Key", "unattributed:stray"}
+    labels = [("?" if m is None else f"{p}/{m}" if p else m)
+              for p, m in zip(expected.column("provider").to_pylist(), expected.column("model").to_pylist(), strict=True)]
+    assert got.column("model").to_pylist() == labels
+    for name in ("hour", "requests", "error_requests", "runs", "input_tokens", "output_tokens", "cost_usd",
+                 "input_tokens_p95", "output_tokens_p95"):
+        assert got.column(name).to_pylist() == expected.column(name).to_pylist(), name
+    assert set(only.column("agent").to_pylist()) == {"Agents/One Key"}
+    assert only.column("requests").to_pylist() == [
+        r["requests"] for r in expected.to_pylist() if r["agent"] == "Agents/One Key"]
+
+
+def test_one_agents_scan_finds_what_the_scan_of_everyone_finds_for_it(demo_seed1):
+    """`brain agent` scans only that agent's usage: same anomalies, ids and figures as the full scan."""
+    settings, now = demo_seed1
+    brain = Brain.open(settings, read_only=True)
+    try:
+        everyone = [a.to_dict() for a in detect_anomalies(brain, days=90, now=now)]
+        agents = sorted({a["agent_node"] for a in everyone})
+        assert len(agents) >= 2
+        for node in agents:
+            mine = [a for a in everyone if a["agent_node"] == node]
+            assert [a.to_dict() for a in detect_anomalies(brain, days=90, now=now, agents=[node])] == mine
+            assert brain.anomalies(days=90, now=now, agent=node) == mine
+        assert brain.anomalies(days=14, now=now, agent="Agents/Nobody") == []
+    finally:
+        brain.close()
+
+
+def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, monkeypatch):
+    """Listings, explain_anomaly and attach_costs reuse one horizon scan while nothing it reads changed."""
+    from brain import anomaly
+    from brain.shared_store import SharedStore
+
+    scans = []
+    real = anomaly.scan_horizon
+    monkeypatch.setattr(anomaly, "scan_horizon", lambda *a, **k: scans.append(1) or real(*a, **k))
+    now = START + timedelta(days=DAYS)
+    brain = Brain.open(company, read_only=True)
+    shared = SharedStore(company.store, lock=brain._lock)
+    brain.__dict__["store"] = shared
+    try:
+        (listed,) = brain.anomalies(days=7, now=now)
+        assert brain.explain_anomaly(listed["id"], now=now) == listed
+        assert brain.anomalies(days=90, now=now, min_severity="info") == [listed]
+        brain.attach_costs(now=now)
+        assert len(scans) == 1
+        with pytest.raises(NotFound):
+            brain.explain_anomaly("0" * 12, now=now)
+        assert len(scans) == 1
+        anomaly.acknowledge(brain, listed["id"], note="seen", now=now)  # a write: the acks changed
+        assert brain.explain_anomaly(listed["id"], now=now)["status"] == "acknowledged"
+        scans.clear()
+        brain.anomalies(days=7, now=now + timedelta(hours=1))  # a new complete hour
+        assert len(scans) == 1
+    finally:
+        shared.close()
+

@@ -273,7 +273,7 @@ def cmd_agent(args) -> int:
         owner = g.owner_of_id(node_id)
         deps = g.dependencies(node_id, 1)
         try:
-            anomalies = [a for a in brain.anomalies(days=14) if a.get("agent_node") == node_id and a.get("status") == "open"]
+            anomalies = [a for a in brain.anomalies(days=14, agent=node_id) if a.get("status") == "open"]
         except BrainError as exc:
             anomalies = [{"error": str(exc)}]
     finally:

@@ -352,3 +352,40 @@ def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, 
     finally:
         shared.close()
 
+
+
+# Runs the CLI, then reports on stderr whether anything imported pandas (~0.3 s of every command).
+_CLI_REPORTING_PANDAS = """
+import sys
+from brain.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("pandas imported:", "pandas" in sys.modules, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_brain_anomalies_and_brain_agent_do_not_import_pandas(tmp_path):
+    """pyarrow imports pandas for a Python value made an Arrow scalar or array, and for `to_numpy`:
+    the scan path avoids all three (a demo with usage up to now, as `brain agent` scans to now)."""
+    import subprocess
+    import sys
+
+    from brain.demo import build_demo
+
+    demo = build_demo(tmp_path / "demo", seed=1)
+    env_args = ["--vault", str(demo.vault), "--store", str(demo.store), "--json"]
+
+    def run(*argv: str) -> str:
+        done = subprocess.run([sys.executable, "-c", _CLI_REPORTING_PANDAS, *argv, *env_args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines()[-1] == "pandas imported: False"
+        return done.stdout
+
+    listed = json.loads(run("anomalies", "--days", "30"))
+    assert listed, "the demo has anomalies to explain, so the whole scan path ran"
+    shown = json.loads(run("agent", listed[0]["agent_id"]))
+    assert shown["anomalies"]

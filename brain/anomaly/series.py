@@ -80,11 +80,26 @@ def numpy_of(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         values = values.cast(pa.int64())
     if values.null_count:
         raise ValueError("numpy_of needs a column without nulls")
-    kind = "f" if pa.types.is_floating(values.type) else "u" if pa.types.is_unsigned_integer(values.type) else "i"
-    dtype = np.dtype(f"{kind}{values.type.bit_width // 8}")
+    dtype = _numpy_dtype(values.type)
     if not len(values):
         return np.zeros(0, dtype)
     return np.frombuffer(values.buffers()[1], dtype=dtype, count=len(values), offset=values.offset * dtype.itemsize)
+
+
+def _numpy_dtype(type_: pa.DataType) -> np.dtype:
+    kind = "f" if pa.types.is_floating(type_) else "u" if pa.types.is_unsigned_integer(type_) else "i"
+    return np.dtype(f"{kind}{type_.bit_width // 8}")
+
+
+def constant(value: str | float, type_: pa.DataType) -> pa.Scalar:
+    """A string or number as an Arrow scalar built from buffers: `pa.scalar`, which a compute
+    function calls on any Python value it is given, imports pandas (~0.3 s)."""
+    if pa.types.is_string(type_):
+        data = str(value).encode()
+        buffers = [None, pa.py_buffer(np.array([0, len(data)], np.int32)), pa.py_buffer(data)]
+    else:
+        buffers = [None, pa.py_buffer(np.array([value], _numpy_dtype(type_)))]
+    return pa.Array.from_buffers(type_, 1, buffers)[0]
 
 
 def _hours_since_epoch(when: datetime) -> int:
@@ -96,7 +111,7 @@ def _hours_since_epoch(when: datetime) -> int:
 def _num(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         return np.zeros(table.num_rows)
-    return numpy_of(pc.fill_null(table.column(name).cast(pa.float64()), 0.0))
+    return numpy_of(pc.fill_null(table.column(name).cast(pa.float64()), constant(0.0, pa.float64())))
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
@@ -140,11 +155,13 @@ def dense_series(table: pa.Table, since: datetime, until: datetime) -> DenseSeri
         # (a dictionary column without provider holds the labels already: `usage_series`)
         model_col = model_col.cast(pa.string())
         if "provider" in table.column_names:
-            provider = pc.fill_null(table.column("provider").cast(pa.string()), "")
+            empty = constant("", pa.string())
+            provider = pc.fill_null(table.column("provider").cast(pa.string()), empty)
             model_col = pc.if_else(
-                pc.equal(provider, ""), model_col, pc.binary_join_element_wise(provider, model_col, "/")
+                pc.equal(provider, empty), model_col,
+                pc.binary_join_element_wise(provider, model_col, constant("/", pa.string())),
             )
-        model_col = pc.fill_null(model_col, "?")
+        model_col = pc.fill_null(model_col, constant("?", pa.string()))
     models, model_idx = _codes(model_col)
 
     agent_idx, hours, model_idx = agent_idx[keep], hours[keep], model_idx[keep]

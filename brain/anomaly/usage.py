@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from brain.anomaly.series import numpy_of
+from brain.anomaly.series import constant, numpy_of
 from brain.identity import AgentIdentity
 from brain.store import Store
 
@@ -73,8 +73,9 @@ def _model_codes(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
     model = pc.dictionary_encode(table.column("model").combine_chunks())
     providers, models = provider.dictionary.to_pylist(), model.dictionary.to_pylist()
     n_m = len(models) + 1
-    pairs = (numpy_of(pc.fill_null(provider.indices, len(providers))).astype(np.int64) * n_m
-             + numpy_of(pc.fill_null(model.indices, len(models))))
+    p_codes = numpy_of(pc.fill_null(provider.indices, constant(len(providers), provider.indices.type)))
+    m_codes = numpy_of(pc.fill_null(model.indices, constant(len(models), model.indices.type)))
+    pairs = p_codes.astype(np.int64) * n_m + m_codes
     seen = np.bincount(pairs, minlength=(len(providers) + 1) * n_m) > 0  # no sort of 2M rows
     present = np.flatnonzero(seen)
     index_of = np.zeros(len(seen), dtype=np.int64)
@@ -93,8 +94,9 @@ def _model_codes(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
     null = pa.nulls(1, pa.string())  # index len(values): a null
     p = pa.concat_arrays([provider.dictionary.cast(pa.string()), null]).take(_arrow(p_idx))
     m = pa.concat_arrays([model.dictionary.cast(pa.string()), null]).take(_arrow(m_idx))
-    joined = pc.if_else(pc.equal(pc.fill_null(p, ""), ""), m, pc.binary_join_element_wise(p, m, "/"))
-    labels = pc.dictionary_encode(pc.fill_null(joined, "?"))
+    empty = constant("", pa.string())
+    joined = pc.if_else(pc.equal(pc.fill_null(p, empty), empty), m, pc.binary_join_element_wise(p, m, constant("/", pa.string())))
+    labels = pc.dictionary_encode(pc.fill_null(joined, constant("?", pa.string())))
     pair_label = numpy_of(labels.indices)
     return labels.dictionary, np.stack([pair_label[row_pair], rank[row_pair]])
 

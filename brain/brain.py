@@ -13,7 +13,8 @@ from brain.identity import AGENT_COST_FIELDS, AgentIdentity
 from brain.links import fold
 from brain.money import usd
 from brain.settings import Settings
-from brain.vault import read_note_file, read_vault
+from brain.vault import Vault, read_note_file
+from brain.vault_cache import cache_dir_for, load_vault_graph
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,21 @@ class Brain:
         return cls(settings, read_only=read_only)
 
     @cached_property
-    def vault(self):
-        """The parsed vault (notes by id)."""
-        return read_vault(self.settings.vault)
+    def _loaded(self) -> tuple[Vault, CompanyGraph]:
+        """The vault and its graph, through the load cache (brain.vault_cache) unless it is off."""
+        vault, graph, report = load_vault_graph(self.settings.vault, cache_dir_for(self.settings.vault))
+        log.debug("vault loaded: %s", report)
+        return vault, graph
 
-    @cached_property
+    @property
+    def vault(self) -> Vault:
+        """The parsed vault (notes by id), as it was when loaded."""
+        return self._loaded[0]
+
+    @property
     def graph(self) -> CompanyGraph:
         """The typed company graph built from the vault."""
-        return CompanyGraph.from_vault(self.vault)
+        return self._loaded[1]
 
     @cached_property
     def store(self):

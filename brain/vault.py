@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -411,8 +411,15 @@ def walk_vault(
         stack.extend(reversed(subdirs))
 
 
-def read_vault(root: str | os.PathLike) -> Vault:
-    """Read every note of a vault folder; bad files are reported in `issues`, never raised."""
+# Reads one walked `.md` file: (vault root, relative path, templates folder) -> (note, issue).
+NoteReader = Callable[[Path, str, "str | None"], "tuple[Note | None, VaultIssue | None]"]
+
+
+def read_vault(root: str | os.PathLike, note_reader: NoteReader | None = None) -> Vault:
+    """Read every note of a vault folder; bad files are reported in `issues`, never raised.
+
+    `note_reader` replaces read_note_file for walked notes (brain.vault_cache serves unchanged ones).
+    """
     root = Path(root)
     if not root.is_dir():
         raise VaultError(f"vault folder {str(root)!r} does not exist or is not a folder")
@@ -423,7 +430,10 @@ def read_vault(root: str | os.PathLike) -> Vault:
         if not rel.lower().endswith(".md"):
             vault.files.append(rel)
             continue
-        note, issue = read_note_file(root, rel, vault.templates, walked=True)
+        if note_reader is None:
+            note, issue = read_note_file(root, rel, vault.templates, walked=True)
+        else:
+            note, issue = note_reader(root, rel, vault.templates)
         if issue is not None:
             vault.issues.append(issue)
         if note is not None:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# Brain's vault load cache (brain.vault_cache) goes to a folder of this test run, not ~/.cache;
+# CLI subprocesses inherit it.
+os.environ["BRAIN_CACHE_DIR"] = tempfile.mkdtemp(prefix="brain-test-cache-")
+atexit.register(shutil.rmtree, os.environ["BRAIN_CACHE_DIR"], ignore_errors=True)
 
 
 def write_vault(root: Path, notes: dict[str, str]) -> Path:

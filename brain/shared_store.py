@@ -187,8 +187,9 @@ class SharedStore:
     """A server's store: read-only handles opened on demand and let go of when idle or when a writer
     waits, one write at a time, and `version` changing whenever any process wrote the file.
 
-    Readers use `con` while holding `lock` (the Brain's lock); the store closes and swaps its
-    connection only under that lock.
+    Readers use `con` while holding `lock` (the Brain's lock), or a cursor from `reading()` without
+    it (a long query then holds up no one); the store closes and swaps its connection only under
+    that lock, and only once no `reading()` is active.
     """
 
     def __init__(self, path: str | os.PathLike, lock: threading.RLock | None = None, idle_s: float = IDLE_RELEASE_S):
@@ -203,6 +204,9 @@ class SharedStore:
         self._closed = False
         self._writes = 0
         self._used_at = 0.0
+        self._readers = 0  # active `reading()` blocks; changed under `_lock` + `_no_readers` (down: `_no_readers` only)
+        self._no_readers = threading.Condition(threading.Lock())
+        self.waiting_for_readers = threading.Event()  # set while a write or close waits for `reading()` blocks
         self._turn = WriterTurn(self.path)
         open_store(self.path, read_only=True, create=True).close()  # create when missing, migrate when behind
         self._stamp = file_stamp(self.path)
@@ -230,6 +234,25 @@ class SharedStore:
                 self._store = open_store(self.path, read_only=True, yield_to_writers=not self._taking_turn)
             self._used_at = time.monotonic()
             return self._store.con
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """The store on a cursor of the current connection, usable without `lock` until the block
+        ends: the connection is not let go of meanwhile (a write or close waits for the block; no
+        new block starts while one waits, since it holds `lock`). The block must not take `lock`."""
+        with self._lock:
+            cursor = self.con.cursor()
+            with self._no_readers:
+                self._readers += 1
+        try:
+            yield Store(self.path, read_only=True, con=cursor)
+        finally:
+            try:
+                cursor.close()
+            finally:
+                with self._no_readers:
+                    self._readers -= 1
+                    self._no_readers.notify_all()
 
     def transaction(self):
         """A transaction on the current connection."""
@@ -301,8 +324,13 @@ class SharedStore:
         return self.write(lambda st: ingest_table(st, table, source=source))
 
     def _let_go(self) -> None:
-        """Close the connection (the caller holds the lock)."""
+        """Close the connection once no `reading()` uses it (the caller holds the lock: none starts)."""
         if self._store is not None:
+            with self._no_readers:
+                if self._readers:
+                    self.waiting_for_readers.set()
+                    self._no_readers.wait_for(lambda: not self._readers)
+                    self.waiting_for_readers.clear()
             self._store.close()
             self._store = None
 
@@ -319,7 +347,7 @@ class SharedStore:
     def _let_go_unless_in_use(self) -> None:
         if self._lock.acquire(blocking=False):  # never while a reader uses it
             try:
-                if not self._writing:
+                if not self._writing and not self._readers:
                     self._let_go()
             finally:
                 self._lock.release()

@@ -389,3 +389,40 @@ def test_brain_anomalies_and_brain_agent_do_not_import_pandas(tmp_path):
     assert listed, "the demo has anomalies to explain, so the whole scan path ran"
     shown = json.loads(run("agent", listed[0]["agent_id"]))
     assert shown["anomalies"]
+
+
+def test_a_served_brains_scan_reads_the_store_without_holding_the_brains_lock(company, monkeypatch):
+    """The series query (~1 s on 10M events) runs on a cursor of the shared store: MCP tools, which
+    take the brain's lock, answer meanwhile."""
+    import threading
+
+    from brain import anomaly
+    from brain.shared_store import SharedStore
+
+    querying, finish = threading.Event(), threading.Event()
+    real = anomaly.usage_series
+
+    def blocked_query(*args, **kwargs):
+        querying.set()
+        assert finish.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(anomaly, "usage_series", blocked_query)
+    now = START + timedelta(days=DAYS)
+    brain = Brain.open(company, read_only=True)
+    shared = SharedStore(company.store, lock=brain._lock)
+    brain.__dict__["store"] = shared
+    found: list = []
+    scan = threading.Thread(target=lambda: found.append(brain.anomalies(days=7, now=now)))
+    try:
+        scan.start()
+        assert querying.wait(30)
+        assert brain._lock.acquire(timeout=30)  # a tool gets the lock while the query runs
+        brain._lock.release()
+        finish.set()
+        scan.join(30)
+        assert [a["agent"] for a in found[0]] == ["Research Assistant"]
+    finally:
+        finish.set()
+        scan.join(30)
+        shared.close()

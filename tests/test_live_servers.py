@@ -222,3 +222,41 @@ def test_ingest_does_not_hand_off_to_a_server_that_does_not_answer(tmp_path):
         r = _ingest(vault, store, _usage_file(tmp_path / "x.parquet", 1_000))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["accepted"] == 1_000 and "does not answer" in r.stderr
+
+
+def test_a_read_outside_the_lock_keeps_its_connection_until_it_ends_and_a_write_waits_for_it(tmp_path):
+    """`SharedStore.reading()`: a long query (an anomaly scan) runs without the readers' lock; the
+    idle release skips it, a write of this process waits for it to end (and no new one starts
+    meanwhile), then goes ahead."""
+    import threading
+
+    from brain.shared_store import SharedStore
+    from brain.store import Store
+
+    path = tmp_path / "u.duckdb"
+    Store(path).close()
+    lock = threading.RLock()
+    shared = SharedStore(path, lock=lock, idle_s=0)
+    acks = "SELECT count(*) FROM anomaly_acks"
+    try:
+        outcome: list = []
+        with shared.reading() as store:
+            assert store.con.execute(acks).fetchall() == [(0,)]
+            other = threading.Thread(target=lambda: outcome.append(lock.acquire(timeout=30) and lock.release()))
+            other.start()
+            other.join(30)
+            assert outcome == [None]  # the lock was free while the read went on
+            shared._let_go_unless_in_use()  # idle: the watcher would let go, but not under a read
+            assert store.con.execute(acks).fetchall() == [(0,)]
+            writer = threading.Thread(target=lambda: outcome.append(shared.write(lambda st: st.con.execute(
+                "INSERT INTO anomaly_acks VALUES ('0123456789ab', 'acknowledged', '', now())").fetchall())))
+            writer.start()
+            assert shared.waiting_for_readers.wait(30)
+            assert store.con.execute(acks).fetchall() == [(0,)]  # still open while the write waits
+            assert writer.is_alive() and outcome == [None]
+        writer.join(30)
+        assert not writer.is_alive() and len(outcome) == 2
+        with shared.reading() as store:
+            assert store.con.execute(acks).fetchall() == [(1,)]
+    finally:
+        shared.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -151,6 +151,20 @@ def _guard(brain):
     return lock if lock is not None else nullcontext()
 
 
+@contextmanager
+def _reading(brain) -> Iterator:
+    """The store for a scan's queries: a served store's cursor, used without the brain's lock (the
+    series query takes ~1 s on 10M events, and every tool would wait behind it); another store
+    under the lock."""
+    with _guard(brain):
+        store = brain.store
+        if not hasattr(store, "reading"):
+            yield store
+            return
+    with store.reading() as cursor_store:
+        yield cursor_store
+
+
 def _context(brain, cfg: AnomalyConfig):
     identities = brain.identities()
     return identities, AgentInfos(brain, identities, cfg), change_notes(brain.graph)
@@ -200,11 +214,13 @@ def scan_horizon(
     # the horizon's first days are tested against `baseline_days` of the history before it (when the
     # store has it), not against the day or two since the horizon's start
     since = horizon - timedelta(days=cfg.baseline_days)
-    with _guard(brain):  # read graph and store under the brain's lock; scan without holding it
+    with _guard(brain):  # read the graph under the brain's lock; scan without holding it
         identities, infos, changes = _context(brain, cfg)
-        first = _first_usage(brain.store, since, until)
-        table = usage_series(brain.store, identities, since, until, brain.price_notes(), agents=agents)
-        acks = load_acks(brain.store)
+        price_notes = brain.price_notes()
+    with _reading(brain) as store:
+        first = _first_usage(store, since, until)
+        table = usage_series(store, identities, since, until, price_notes, agents=agents)
+        acks = load_acks(store)
     if first is not None:
         # Usage that starts later is read from a week before its first day: every agent is then new
         # at its first sighting, exactly as when reading from further back.

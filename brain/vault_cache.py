@@ -80,7 +80,7 @@ class _Reader:
 
     def __call__(self, root: Path, rel: str, templates: str | None) -> tuple[Note | None, VaultIssue | None]:
         try:
-            st = os.stat(root / rel)
+            st = os.stat(os.path.join(root, rel))  # not root / rel: pathlib costs more than the stat
         except OSError:
             self.reread.append(rel)
             return read_note_file(root, rel, templates, walked=True)  # reports it, as a fresh read does
@@ -152,11 +152,7 @@ def _read_state(path: Path, header: dict) -> tuple[_State | None, str]:
             for k in ("format", "code", "root", "config"):
                 if cached_header.get(k) != header[k]:
                     return None, f"{k} changed"
-            gc.disable()  # unpickling 10k notes: the collector would triple the time
-            try:
-                state = pickle.load(f)
-            finally:
-                gc.enable()
+            state = pickle.load(f)
     except FileNotFoundError:
         return None, "no cache yet"
     except Exception as exc:  # a corrupt or partial cache must never break a command
@@ -193,6 +189,20 @@ def load_vault_graph(
     if cache_dir is None:
         vault = read_vault(vault_root)
         return vault, CompanyGraph.from_vault(vault), LoadReport(reason="cache off")
+    # A vault is a million small objects that live as long as the process: the collector would scan
+    # them again and again while they are unpickled, reordered and pickled (doubling the load), so
+    # it is off meanwhile, and they are moved out of its sight (gc.freeze) once loaded.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(vault_root, cache_dir, max_changed_share)
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _load(vault_root: str | os.PathLike, cache_dir: Path, max_changed_share: float) -> tuple[Vault, CompanyGraph, LoadReport]:
     taken_ns = time.time_ns()  # before any stat: files modified after it are racy next time
     root = Path(vault_root).resolve()
     header = _header(root)

@@ -1,6 +1,9 @@
-"""Benchmark: cold load of a 10,000-note vault into the graph, peak memory, one-note update.
+"""Benchmark: cold load of a 10,000-note vault into the graph, peak memory, one-note update,
+and warm loads through the load cache (brain.vault_cache): nothing changed, one note changed.
 
-Run: .venv/bin/python tests/benchmarks/bench_vault.py [--notes 10000] [--quoted]
+Run: .venv/bin/python tests/benchmarks/bench_vault.py [--notes 10000] [--quoted] [--vault DIR]
+
+--vault times the cold and warm loads on a copy of an existing vault instead of a generated one.
 
 --quoted rewrites every note's frontmatter the way Obsidian's property editor and `brain publish`
 write it: double- or single-quoted text, lists of quoted links (flow or block), booleans and
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +44,47 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "read_s": tr - t1, "no
                   "property_edges": sum(1 for *_, d in g.g.edges(data=True) if d.get("property")),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+WARM = """
+import json, os, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from brain.vault_cache import load_vault_graph
+t1 = time.perf_counter()
+v, g, report = load_vault_graph(sys.argv[1], Path(sys.argv[2]))
+t2 = time.perf_counter()
+print(json.dumps({"load_s": t2 - t1, "mode": report.mode, "reread": report.reread, "saved": report.saved}))
+"""
+
+
+def warm_runs(root: Path, repeat: int) -> None:
+    """Warm loads through the cache (in fresh processes): unchanged vault, then one note changed each time."""
+    with tempfile.TemporaryDirectory() as cache:
+        def run() -> dict:
+            out = subprocess.run([sys.executable, "-c", WARM, str(root), cache], capture_output=True, text=True, check=True, cwd=ROOT)
+            return json.loads(out.stdout)
+
+        first = run()
+        print(f"first load through the cache (builds and writes it): {first['load_s']:.3f} s ({first['mode']})")
+        notes = sorted(root.rglob("*.md"))
+        old = time.time_ns() - 3600 * 10**9  # an hour ago: out of the racy window
+        for p in notes:
+            os.utime(p, ns=(old, old))
+        run()  # the cache now holds the aged stats
+        warm = [run() for _ in range(repeat)]
+        assert all(w["mode"] == "cached" for w in warm), warm
+        print(f"warm load with cache, nothing changed, median of {repeat}: {statistics.median(w['load_s'] for w in warm):.3f} s")
+        changed = []
+        for i in range(repeat):
+            p = notes[i * 7 % len(notes)]
+            p.write_text(p.read_text(encoding="utf-8") + f"\nedited {i} [[Person {i:05d}]]\n", encoding="utf-8")
+            old += 10**9
+            os.utime(p, ns=(old, old))
+            changed.append(run())
+        assert all(c["mode"] == "updated" and c["reread"] == 1 for c in changed), changed
+        print(f"warm load with cache, one note changed (re-read, graph updated, cache re-written), median of {repeat}: "
+              f"{statistics.median(c['load_s'] for c in changed):.3f} s")
 
 
 REFERENCE = """
@@ -106,9 +152,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quoted", action="store_true", help="quoted frontmatter values and links (see the docstring)")
     ap.add_argument("--no-reference", action="store_true", help="skip the obsidiantools side-by-side run")
+    ap.add_argument("--vault", type=Path, help="an existing vault: copied, then cold and warm loads timed on the copy")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "vault"
+        if args.vault:
+            shutil.copytree(args.vault, root)
+            out = subprocess.run([sys.executable, "-c", CHILD, str(root)], capture_output=True, text=True, check=True, cwd=ROOT)
+            print(f"{args.vault}: cold load {json.loads(out.stdout)['load_s']:.3f} s")
+            warm_runs(root, args.repeat)
+            return
         counts = generate_vault(root, args.notes)
         print(f"vault: {counts['notes']} notes, ~{counts['links']} links written")
         if args.quoted:
@@ -125,6 +178,7 @@ def main() -> None:
         print(f"cold load (read + parse + graph), median of {args.repeat}: {load:.3f} s   target <= 1.5 s")
         print(f"  of which read_vault (read + parse frontmatter and links), median: {read:.3f} s")
         print(f"peak RSS of the loading process (incl. interpreter + imports): {rss:.0f} MB   target <= 400 MB")
+        warm_runs(root, args.repeat)
         ref = None if args.no_reference else reference_run(root)
         if ref is not None:
             print(f"reference obsidiantools, same vault, same run: load {ref['load_s']:.2f} s "

@@ -2,15 +2,16 @@
 
 Costs are our estimate (after vault price notes): BilledCost = EffectiveCost = ContractedCost,
 ListCost = the genai-prices list estimate. Quantities are tokens. The agent is the resource
-(ResourceId = note path, ResourceName = note name), attributed agent field -> api key -> service
-name -> unattributed; owner and team ride along as x_ columns and in Tags.
+(ResourceId = note path, ResourceName = note name), attributed by `brain spend`'s own mapping
+(agent field -> api key -> service name -> unattributed), so the export's totals are spend's;
+owner and team ride along as x_ columns and in Tags.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,33 +65,6 @@ _PROVIDER_NAMES = {
     "deepseek": "DeepSeek", "x_ai": "xAI", "xai": "xAI",
 }  # fmt: skip
 
-_MAP_SCHEMA = pa.schema(
-    [("kind", _STR), ("key", _STR), ("agent_id", _STR), ("node_id", _STR), ("name", _STR),
-     ("owner", _STR), ("team", _STR)]
-)  # fmt: skip
-
-
-def _identity_map(identities) -> pa.Table:
-    """Attribution keys of every agent note: agent names/ids/aliases, api key ids, service names."""
-    rows = []
-    for i in identities:
-        base = {"agent_id": i.agent_id, "node_id": i.node_id, "name": i.name, "owner": i.owner, "team": i.team}
-        for k in {i.agent_id, i.name, *i.aliases}:
-            rows.append({"kind": "agent", "key": k.lower(), **base})
-        rows += [{"kind": "key", "key": k, **base} for k in i.api_keys]
-        rows += [{"kind": "service", "key": s, **base} for s in i.service_names]
-    return pa.Table.from_pylist(rows, schema=_MAP_SCHEMA)
-
-
-def _has_column(con, table: str, column: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-            [table, column],
-        ).fetchall()[0][0]
-    )
-
-
 def focus_table(
     store,
     identities,
@@ -99,82 +73,23 @@ def focus_table(
     now: datetime | None = None,
     billing_account_id: str = "company-brain",
 ) -> pa.Table:
-    """FOCUS rows (FOCUS_SCHEMA) for the last `days` days of `rollup_daily`, attributed to agents."""
-    from brain.pricing import adjusted_costs_sql, price_notes_table
-    from brain.spend import COST_SUM_SQL, make_window
+    """FOCUS rows (FOCUS_SCHEMA) for the last `days` days of `rollup_daily`, attributed to agents
+    exactly as `brain spend` attributes them (its mapping: one agent per usage row)."""
+    from brain.spend import COST_SUM_SQL, _registered, attributed_sql, make_window
 
-    days_shown = make_window(days, now=now)  # whole UTC days up to today
-    since, until = days_shown.start.date(), days_shown.end.date() - timedelta(days=1)
+    window = make_window(days, now=now)  # whole UTC days up to today
     con = store.con.cursor()
     session(con)
     try:
-        con.register("_focus_ids", _identity_map(identities))
-        con.register("_notes", price_notes_table(price_notes or []))
-        window = (
-            "(SELECT *, cost_usd AS list_usd FROM rollup_daily "
-            "WHERE CAST(day AS DATE) BETWEEN $since AND $until)"
-        )
-        adjusted = adjusted_costs_sql(window, "day")
-        sql = f"""
-        WITH adj AS (SELECT *, {COST_SUM_SQL} AS billed_usd FROM ({adjusted})),
-        joined AS (
-            SELECT a.*,
-                   coalesce(ia.agent_id, ik.agent_id, isv.agent_id) AS agent_id,
-                   coalesce(ia.node_id, ik.node_id, isv.node_id) AS node_id,
-                   coalesce(ia.name, ik.name, isv.name) AS agent_name,
-                   coalesce(ia.owner, ik.owner, isv.owner) AS owner,
-                   coalesce(ia.team, ik.team, isv.team) AS team,
-                   CASE WHEN ia.agent_id IS NOT NULL THEN 'agent'
-                        WHEN ik.agent_id IS NOT NULL THEN 'api_key'
-                        WHEN isv.agent_id IS NOT NULL THEN 'service_name' ELSE 'unattributed' END
-                       AS attributed_by
-            FROM adj a
-            LEFT JOIN (SELECT * FROM _focus_ids WHERE kind = 'agent') ia ON lower(a.agent) = ia.key
-            LEFT JOIN (SELECT * FROM _focus_ids WHERE kind = 'key') ik ON a.api_key_id = ik.key
-            LEFT JOIN (SELECT * FROM _focus_ids WHERE kind = 'service') isv ON a.service_name = isv.key
-        )
-        SELECT
-            billed_usd AS BilledCost, $account AS BillingAccountId, 'Company Brain' AS BillingAccountName,
-            'Organization' AS BillingAccountType, 'USD' AS BillingCurrency,
-            date_trunc('month', day) + INTERVAL 1 MONTH AS BillingPeriodEnd,
-            date_trunc('month', day) AS BillingPeriodStart,
-            'Usage' AS ChargeCategory,
-            coalesce(model, 'unknown model') || ' tokens for '
-                || coalesce(agent_name, 'unattributed usage') || ' (' || requests || ' requests)'
-                AS ChargeDescription,
-            'Usage-Based' AS ChargeFrequency,
-            day + INTERVAL 1 DAY AS ChargePeriodEnd, day AS ChargePeriodStart,
-            CAST(input_tokens + output_tokens AS DOUBLE) AS ConsumedQuantity, 'Tokens' AS ConsumedUnit,
-            billed_usd AS ContractedCost, billed_usd AS EffectiveCost,
-            provider_name AS InvoiceIssuerName, list_usd AS ListCost,
-            'Standard' AS PricingCategory, 'USD' AS PricingCurrency,
-            billed_usd AS PricingCurrencyEffectiveCost,
-            CAST(input_tokens + output_tokens AS DOUBLE) AS PricingQuantity, 'Tokens' AS PricingUnit,
-            provider_name AS ProviderName, provider_name AS PublisherName,
-            coalesce(node_id, 'unattributed/' || coalesce(api_key_id, service_name, agent, 'unknown'))
-                AS ResourceId,
-            coalesce(agent_name, agent, 'unattributed') AS ResourceName, 'AI Agent' AS ResourceType,
-            'AI and Machine Learning' AS ServiceCategory, provider_name || ' API' AS ServiceName,
-            'Generative AI' AS ServiceSubcategory, model AS SkuId, 'Tokens' AS SkuMeter,
-            coalesce(provider, '') || '/' || coalesce(model, '') AS SkuPriceId,
-            api_key_id AS SubAccountId, 'API Key' AS SubAccountType,
-            to_json({{agent_id: agent_id, owner: owner, team: team, api_key_id: api_key_id,
-                     service_name: service_name, attributed_by: attributed_by}})::VARCHAR AS Tags,
-            agent_id AS x_AgentId, owner AS x_Owner, team AS x_Team, attributed_by AS x_AttributedBy,
-            api_key_id AS x_ApiKeyId, service_name AS x_ServiceName, requests AS x_Requests,
-            input_tokens AS x_InputTokens, output_tokens AS x_OutputTokens,
-            cache_read_tokens AS x_CacheReadTokens, cache_write_tokens AS x_CacheWriteTokens,
-            reasoning_tokens AS x_ReasoningTokens, unpriced_requests AS x_UnpricedRequests,
-            reported_cost_usd AS x_ProviderReportedCost
-        FROM (SELECT *, coalesce(_pn.display, provider, 'Unknown') AS provider_name
-              FROM joined LEFT JOIN _provider_names _pn ON lower(joined.provider) = _pn.id)
-        ORDER BY ChargePeriodStart, ResourceId, SkuId
-        """
         con.register(
             "_provider_names",
             pa.table({"id": list(_PROVIDER_NAMES), "display": list(_PROVIDER_NAMES.values())}),
         )
-        table = con.sql(sql, params={"since": since, "until": until, "account": billing_account_id}).to_arrow_table()
+        with _registered(store, identities, price_notes or [], con=con) as notes:
+            rows = attributed_sql("rollup_daily", "day", "day >= $start AND day < $end", notes)
+            sql = _FOCUS_SQL.format(rows=rows, billed=COST_SUM_SQL.replace("cost_", "a.cost_"))
+            params = {"start": window.start, "end": window.end, "account": billing_account_id}
+            table = con.sql(sql, params=params).to_arrow_table()
     finally:
         con.close()
     cols = [
@@ -182,6 +97,52 @@ def focus_table(
         for f in FOCUS_SCHEMA
     ]
     return pa.Table.from_arrays(cols, schema=FOCUS_SCHEMA)
+
+
+# `{rows}`: `brain.spend.attributed_sql` rows (costs after price notes, `cost_usd` the list estimate).
+_FOCUS_SQL = """
+WITH joined AS (
+    SELECT a.*, {billed} AS billed_usd, a.cost_usd AS list_usd, i.agent_id, i.name AS agent_name,
+           i.owner, i.team
+    FROM ({rows}) a LEFT JOIN _ident i ON i.node_id = a.node_id
+)
+SELECT
+    billed_usd AS BilledCost, $account AS BillingAccountId, 'Company Brain' AS BillingAccountName,
+    'Organization' AS BillingAccountType, 'USD' AS BillingCurrency,
+    date_trunc('month', day) + INTERVAL 1 MONTH AS BillingPeriodEnd,
+    date_trunc('month', day) AS BillingPeriodStart,
+    'Usage' AS ChargeCategory,
+    coalesce(model, 'unknown model') || ' tokens for '
+        || coalesce(agent_name, 'unattributed usage') || ' (' || requests || ' requests)'
+        AS ChargeDescription,
+    'Usage-Based' AS ChargeFrequency,
+    day + INTERVAL 1 DAY AS ChargePeriodEnd, day AS ChargePeriodStart,
+    CAST(input_tokens + output_tokens AS DOUBLE) AS ConsumedQuantity, 'Tokens' AS ConsumedUnit,
+    billed_usd AS ContractedCost, billed_usd AS EffectiveCost,
+    provider_name AS InvoiceIssuerName, list_usd AS ListCost,
+    'Standard' AS PricingCategory, 'USD' AS PricingCurrency,
+    billed_usd AS PricingCurrencyEffectiveCost,
+    CAST(input_tokens + output_tokens AS DOUBLE) AS PricingQuantity, 'Tokens' AS PricingUnit,
+    provider_name AS ProviderName, provider_name AS PublisherName,
+    coalesce(node_id, 'unattributed/' || coalesce(api_key_id, service_name, agent, 'unknown'))
+        AS ResourceId,
+    coalesce(agent_name, agent, 'unattributed') AS ResourceName, 'AI Agent' AS ResourceType,
+    'AI and Machine Learning' AS ServiceCategory, provider_name || ' API' AS ServiceName,
+    'Generative AI' AS ServiceSubcategory, model AS SkuId, 'Tokens' AS SkuMeter,
+    coalesce(provider, '') || '/' || coalesce(model, '') AS SkuPriceId,
+    api_key_id AS SubAccountId, 'API Key' AS SubAccountType,
+    to_json({{agent_id: agent_id, owner: owner, team: team, api_key_id: api_key_id,
+             service_name: service_name, attributed_by: attributed_by}})::VARCHAR AS Tags,
+    agent_id AS x_AgentId, owner AS x_Owner, team AS x_Team, attributed_by AS x_AttributedBy,
+    api_key_id AS x_ApiKeyId, service_name AS x_ServiceName, requests AS x_Requests,
+    input_tokens AS x_InputTokens, output_tokens AS x_OutputTokens,
+    cache_read_tokens AS x_CacheReadTokens, cache_write_tokens AS x_CacheWriteTokens,
+    reasoning_tokens AS x_ReasoningTokens, unpriced_requests AS x_UnpricedRequests,
+    reported_cost_usd AS x_ProviderReportedCost
+FROM (SELECT *, coalesce(_pn.display, provider, 'Unknown') AS provider_name
+      FROM joined LEFT JOIN _provider_names _pn ON lower(joined.provider) = _pn.id)
+ORDER BY ChargePeriodStart, ResourceId, SkuId
+"""
 
 
 def write_focus(table: pa.Table, out: str | Path | None) -> None:

@@ -235,18 +235,21 @@ def _num(value: object) -> float | None:
 
 
 def _when(value: object) -> datetime | None:
+    """A note's valid_from as an aware UTC datetime, floored to its hour (rollups are hourly)."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=UTC)
-    try:
-        d = datetime.fromisoformat(str(value))
-    except ValueError:
-        log.warning("price note valid_from %r is not a date; ignored", value)
-        return None
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
+        d = value
+    elif isinstance(value, date):
+        d = datetime.combine(value, time(0), tzinfo=UTC)
+    else:
+        try:
+            d = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            log.warning("price note valid_from %r is not a date; ignored", value)
+            return None
+    d = d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
+    return d.replace(minute=0, second=0, microsecond=0)
 
 
 def price_notes_table(notes: Sequence[dict]) -> pa.Table:
@@ -258,8 +261,8 @@ def price_notes_table(notes: Sequence[dict]) -> pa.Table:
             continue
         provider = note.get("provider")
         row = {
-            "provider": str(provider).lower() if provider else None,
-            "model": str(model).lower(),
+            "provider": str(provider).strip().lower() if provider else None,
+            "model": str(model).strip().lower(),
             "valid_from": _when(note.get("valid_from")),
             **{f: _num(note.get(f)) for f in NOTE_PRICE_FIELDS},
             "discount_pct": _num(note.get("discount_pct")),
@@ -275,49 +278,92 @@ def price_notes_table(notes: Sequence[dict]) -> pa.Table:
     return small_table({f: [r[f] for r in rows] for f in NOTES_TYPES}, NOTES_TYPES)
 
 
-def adjusted_costs_sql(source: str, bucket: str) -> str:
-    """SELECT over a rollup relation with per-type costs after vault notes (needs `_notes`)."""
-    parts = {
-        "input": "CASE WHEN r.input_mtok IS NOT NULL THEN r.input_mtok / 1e6 * "
-        "(r.input_tokens - r.cache_read_tokens - r.cache_write_tokens) "
-        "ELSE r.cost_input_usd END",
-        "cache_read": "CASE WHEN coalesce(r.cache_read_mtok, r.input_mtok) IS NOT NULL THEN "
-        "coalesce(r.cache_read_mtok, r.input_mtok) / 1e6 * r.cache_read_tokens "
-        "ELSE r.cost_cache_read_usd END",
-        "cache_write": "CASE WHEN coalesce(r.cache_write_mtok, r.input_mtok) IS NOT NULL THEN "
-        "coalesce(r.cache_write_mtok, r.input_mtok) / 1e6 * r.cache_write_tokens "
-        "ELSE r.cost_cache_write_usd END",
-        "output": "CASE WHEN r.output_mtok IS NOT NULL THEN r.output_mtok / 1e6 * "
-        "(r.output_tokens - r.reasoning_tokens) ELSE r.cost_output_usd END",
-        "reasoning": "CASE WHEN coalesce(r.reasoning_mtok, r.output_mtok) IS NOT NULL THEN "
-        "coalesce(r.reasoning_mtok, r.output_mtok) / 1e6 * r.reasoning_tokens "
-        "ELSE r.cost_reasoning_usd END",
-        "request": "r.cost_request_usd",
-    }
-    has_price = " OR ".join(f"r.{f} IS NOT NULL" for f in NOTE_PRICE_FIELDS)
+# Each cost part a note can price: (its $/1M-token price in the matched note `r`, its tokens).
+_NOTE_PARTS = {
+    "input": ("r.input_mtok", "(r.input_tokens - r.cache_read_tokens - r.cache_write_tokens)"),
+    "cache_read": ("coalesce(r.cache_read_mtok, r.input_mtok)", "r.cache_read_tokens"),
+    "cache_write": ("coalesce(r.cache_write_mtok, r.input_mtok)", "r.cache_write_tokens"),
+    "output": ("r.output_mtok", "(r.output_tokens - r.reasoning_tokens)"),
+    "reasoning": ("coalesce(r.reasoning_mtok, r.output_mtok)", "r.reasoning_tokens"),
+}
+COST_PARTS = (*_NOTE_PARTS, "request")
+_NOTE_FIELDS = (*NOTE_PRICE_FIELDS, "discount_pct")
+# Notes a rollup row may match, best first: (alias, model match, provider match). A note names the
+# model as reported, or as genai-prices resolves it (`claude-sonnet-4-5` covers the dated
+# `claude-sonnet-4-5-20250929`); the exact id wins, then a note naming the provider.
+_NOTE_MATCHES = (
+    ("nxp", "lower(r.model)", "lower(r.provider) = nxp.provider"),
+    ("nxg", "lower(r.model)", "nxg.provider IS NULL"),
+    ("nbp", "lower(_pm.matched_model)", "lower(r.provider) = nbp.provider"),
+    ("nbg", "lower(_pm.matched_model)", "nbg.provider IS NULL"),
+)
+
+
+def _noted_sql(source: str, bucket: str) -> str:
+    """Rows of `source` with per-type costs after the note matching each row at its `bucket`."""
+    cols = []
+    still_unpriced = []
     factor = "(1 - coalesce(r.discount_pct, 0) / 100.0)"
-    cols = ",\n".join(f"({sql}) * {factor} AS cost_{name}_usd" for name, sql in parts.items())
-    note_fields = (*NOTE_PRICE_FIELDS, "discount_pct")
+    for part, (price, tokens) in _NOTE_PARTS.items():
+        # A part the note does not price keeps genai-prices' cost; for a model genai-prices does
+        # not know it stays unknown (NULL) and its requests stay unpriced.
+        cols.append(
+            f"(CASE WHEN {price} IS NOT NULL THEN {price} / 1e6 * {tokens} "
+            f"WHEN r.unpriced_requests > 0 AND {tokens} <> 0 THEN NULL "
+            f"ELSE r.cost_{part}_usd END) * {factor} AS cost_{part}_usd"
+        )
+        still_unpriced.append(f"({price} IS NULL AND {tokens} <> 0)")
+    cols.append(f"r.cost_request_usd * {factor} AS cost_request_usd")
+    unpriced = f"r.unpriced_requests > 0 AND ({' OR '.join(still_unpriced)})"
+    sep = ",\n        "
     picked = ", ".join(
-        f"CASE WHEN ns.model IS NOT NULL THEN ns.{f} ELSE ng.{f} END AS {f}" for f in note_fields
+        "CASE " + " ".join(f"WHEN {a}.model IS NOT NULL THEN {a}.{f}" for a, _, _ in _NOTE_MATCHES) + f" END AS {f}"
+        for f in _NOTE_FIELDS
     )
-    on = (
-        "lower(r.model) = {a}.model AND r.{b} >= {a}.valid_from "
-        "AND ({a}.valid_to IS NULL OR r.{b} < {a}.valid_to)"
+    joins = "\n".join(
+        f"LEFT JOIN _notes {a} ON {model} = {a}.model AND {provider} AND r.{bucket} >= {a}.valid_from "
+        f"AND ({a}.valid_to IS NULL OR r.{bucket} < {a}.valid_to)"
+        for a, model, provider in _NOTE_MATCHES
     )
     return f"""
-    SELECT r.* EXCLUDE (cost_input_usd, cost_cache_read_usd, cost_cache_write_usd,
-                        cost_output_usd, cost_reasoning_usd, cost_request_usd,
-                        cost_usd, unpriced_requests, unpriced_tokens, {", ".join(note_fields)}),
-        {cols},
-        CASE WHEN {has_price} THEN 0 ELSE r.unpriced_requests END AS unpriced_requests,
-        CASE WHEN {has_price} THEN 0 ELSE r.unpriced_tokens END AS unpriced_tokens
+    SELECT r.* EXCLUDE ({", ".join(f"cost_{p}_usd" for p in COST_PARTS)},
+                        unpriced_requests, unpriced_tokens, {", ".join(_NOTE_FIELDS)}),
+        {sep.join(cols)},
+        CASE WHEN {unpriced} THEN r.unpriced_requests ELSE 0 END AS unpriced_requests,
+        CASE WHEN {unpriced} THEN r.unpriced_tokens ELSE 0 END AS unpriced_tokens
     FROM (
         SELECT r.*, {picked}
         FROM {source} r
-        LEFT JOIN (SELECT * FROM _notes WHERE provider IS NOT NULL) ns
-          ON {on.format(a="ns", b=bucket)} AND lower(r.provider) = ns.provider
-        LEFT JOIN (SELECT * FROM _notes WHERE provider IS NULL) ng
-          ON {on.format(a="ng", b=bucket)}
-    ) r
+        LEFT JOIN (SELECT provider, model, any_value(matched_model) AS matched_model
+                   FROM price_models GROUP BY ALL) _pm
+          ON _pm.provider IS NOT DISTINCT FROM r.provider AND _pm.model = r.model
+        {joins}
+    ) r"""
+
+
+def adjusted_costs_sql(source: str, bucket: str) -> str:
+    """SELECT over rollup rows with per-type costs after vault notes (needs `_notes`).
+
+    `cost_usd` stays the genai-prices (list) estimate; the adjusted cost is the sum of the parts.
+    A note takes effect from the hour of its valid_from: a `day` source (rows of `rollup_daily`)
+    takes its costs on a day a note starts within from that day's `rollup_hourly` rows.
     """
+    if bucket != "day":
+        return _noted_sql(source, bucket)
+    day_of = f"(epoch_us({{c}}) // {DAY_US})"
+    split = f"(SELECT DISTINCT {day_of.format(c='valid_from')} FROM _notes WHERE epoch_us(valid_from) % {DAY_US} <> 0)"
+    keys = ("agent", "api_key_id", "service_name", "provider", "model")
+    summed = ", ".join(f"sum(cost_{p}_usd) AS cost_{p}_usd" for p in COST_PARTS)
+    hourly = f"(SELECT * FROM rollup_hourly WHERE {day_of.format(c='hour')} IN {split})"
+    measured = [*(f"cost_{p}_usd" for p in COST_PARTS), "unpriced_requests", "unpriced_tokens"]
+    # (a day with no hourly rows, which ingest never leaves, keeps its daily costs)
+    from_hours = ", ".join(f"CASE WHEN h.day IS NULL THEN d.{c} ELSE h.{c} END AS {c}" for c in measured)
+    return f"""
+    SELECT * FROM ({_noted_sql(f"(SELECT * FROM {source} _s WHERE {day_of.format(c='day')} NOT IN {split})", "day")})
+    UNION ALL BY NAME
+    SELECT d.* EXCLUDE ({", ".join(measured)}), {from_hours}
+    FROM (SELECT * FROM {source} _s WHERE {day_of.format(c='day')} IN {split}) d
+    LEFT JOIN (SELECT to_timestamp({day_of.format(c='hour')} * 86400) AS day, {", ".join(keys)}, {summed},
+                 sum(unpriced_requests)::BIGINT AS unpriced_requests, sum(unpriced_tokens)::BIGINT AS unpriced_tokens
+          FROM ({_noted_sql(hourly, "hour")}) GROUP BY ALL) h
+      ON h.day = d.day AND {" AND ".join(f"h.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)}"""

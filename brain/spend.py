@@ -5,16 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
+import duckdb
 import pyarrow as pa
 
 from brain.errors import BrainError
 from brain.identity import AGENT_COST_FIELDS, AgentIdentity
 from brain.links import fold
 from brain.pricing import adjusted_costs_sql, price_notes_table
+from brain.spend_window import Window, _midnight, _quarter_bounds, make_window
 from brain.store import Store, small_table
 
 GROUPINGS = ("agent", "owner", "team", "model", "provider", "key")
@@ -22,72 +23,28 @@ TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning", "req
 RUN_RATE_DAYS = 7
 UNATTRIBUTED = "unattributed"
 # A rollup row's cost: the sum of its per-type costs (after vault notes, from `adjusted_costs_sql`).
-COST_SUM_SQL = " + ".join(f"cost_{t}_usd" for t in TOKEN_TYPES)
+# A part a price note leaves unknown (a model genai-prices does not know) is NULL: it adds nothing.
+COST_SUM_SQL = " + ".join(f"coalesce(cost_{t}_usd, 0)" for t in TOKEN_TYPES)
 
 
-@dataclass(frozen=True)
-class Window:
-    """A spend window [start, end) of whole UTC days, as seen at `now`."""
-
-    start: datetime
-    end: datetime
-    now: datetime
-
-    @property
-    def days(self) -> int:
-        """Calendar days in the window."""
-        return (self.end - self.start).days
-
-    @property
-    def elapsed_days(self) -> float:
-        """Days of the window that have already happened (today counts by the hour)."""
-        return max((min(self.now, self.end) - self.start).total_seconds() / 86400, 1 / 24)
-
-
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time(0), tzinfo=UTC)
-
-
-def _as_day(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError as exc:
-        raise BrainError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
-
-
-def make_window(
-    days: int | None = 30,
-    since: date | datetime | str | None = None,
-    until: date | datetime | str | None = None,
-    now: datetime | None = None,
-) -> Window:
-    """The window for `days` ending today, or `since`..`until` (both inclusive days)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    end = _midnight(_as_day(until) + timedelta(days=1)) if until else _midnight(now.date() + timedelta(days=1))
-    if since:
-        start = _midnight(_as_day(since))
-    else:
-        if days is None or days < 1:
-            raise BrainError("days must be at least 1")
-        start = end - timedelta(days=days)
-    if start >= end:
-        raise BrainError("since must be before until")
-    return Window(start, end, now)
+# What an agent field may name, strongest first (DESIGN "Agent identity and attribution"): an
+# exact agent id or note name beats another note's alias.
+_AGENT_FIELD_ORDER = (
+    lambda i: (i.agent_id,), lambda i: (i.name,), lambda i: (i.node_id,), lambda i: i.aliases,
+)
 
 
 @lru_cache(maxsize=8)
 def _match_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
+    """(kind, folded value, node_id): each value to one agent, by _AGENT_FIELD_ORDER then path."""
     seen: dict[tuple[str, str], str] = {}
-    for ident in sorted(identities, key=lambda i: i.node_id):
-        values = [("agent", v) for v in (ident.agent_id, ident.name, ident.node_id, *ident.aliases)]
-        values += [("key", v) for v in ident.api_keys] + [("service", v) for v in ident.service_names]
-        for kind, value in values:
-            if value:
-                seen.setdefault((kind, fold(str(value).strip())), ident.node_id)
+    ordered = sorted(identities, key=lambda i: i.node_id)
+    values = [("agent", v, i) for field in _AGENT_FIELD_ORDER for i in ordered for v in field(i)]
+    values += [("key", v, i) for i in ordered for v in i.api_keys]
+    values += [("service", v, i) for i in ordered for v in i.service_names]
+    for kind, value, ident in values:
+        if value:
+            seen.setdefault((kind, fold(str(value).strip())), ident.node_id)
     columns = {"kind": [k for k, _ in seen], "value": [v for _, v in seen], "node_id": list(seen.values())}
     return small_table(columns, dict.fromkeys(columns, "VARCHAR"))
 
@@ -99,9 +56,15 @@ def _ident_rows(identities: tuple[AgentIdentity, ...]) -> pa.Table:
 
 
 @contextmanager
-def _registered(store: Store, identities: Sequence[AgentIdentity], price_notes: Sequence[dict]) -> Iterator[bool]:
-    """Register the attribution tables (and `_notes` when there are price notes); yields has-notes."""
-    con = store.con
+def _registered(
+    store: Store,
+    identities: Sequence[AgentIdentity],
+    price_notes: Sequence[dict],
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Iterator[bool]:
+    """Register the attribution tables (and `_notes` when there are price notes) on `con` (default:
+    the store's connection); yields has-notes."""
+    con = store.con if con is None else con
     idents = tuple(identities)
     names = ["_m", "_ident"]
     con.register("_m", _match_rows(idents))
@@ -126,7 +89,9 @@ def _mapping_sql(source: str) -> str:
         coalesce(ma.node_id, mk.node_id, ms.node_id) AS node_id,
         coalesce(ma.node_id, mk.node_id, ms.node_id,
                  '{UNATTRIBUTED}' || coalesce(':' || coalesce(c.api_key_id, c.service_name, c.agent), ''))
-            AS agent_label
+            AS agent_label,
+        CASE WHEN ma.node_id IS NOT NULL THEN 'agent' WHEN mk.node_id IS NOT NULL THEN 'api_key'
+             WHEN ms.node_id IS NOT NULL THEN 'service_name' ELSE '{UNATTRIBUTED}' END AS attributed_by
     FROM (SELECT DISTINCT agent, api_key_id, service_name FROM {source}) c
     LEFT JOIN (SELECT * FROM _m WHERE kind = 'agent') ma ON ma.value = lower(nfc_normalize(c.agent))
     LEFT JOIN (SELECT * FROM _m WHERE kind = 'key') mk ON mk.value = lower(nfc_normalize(c.api_key_id))
@@ -144,13 +109,14 @@ def _costed_sql(table: str, bucket: str, where: str, notes: bool) -> str:
 
 
 def attributed_sql(table: str, bucket: str, where: str, notes: bool = True) -> str:
-    """Rollup rows (vault notes applied) with `node_id` (NULL = unattributed) and `agent_label`.
+    """Rollup rows (vault notes applied) with `node_id` (NULL = unattributed), `agent_label` and
+    `attributed_by` (agent / api_key / service_name / unattributed).
 
     Attribution is worked out once per distinct (agent, key, service) of the window, a few
     thousand rows, and joined back on equality: cheaper than matching every rollup row.
     """
     return f"""
-    SELECT a.*, m.node_id, m.agent_label
+    SELECT a.*, m.node_id, m.agent_label, m.attributed_by
     FROM ({_costed_sql(table, bucket, where, notes)}) a
     JOIN ({_mapping_sql(f"(SELECT agent, api_key_id, service_name FROM {table} WHERE {where})")}) m
       ON {_SAME_TRIPLE}"""
@@ -174,12 +140,6 @@ def _div(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _quarter_bounds(d: date) -> tuple[datetime, datetime]:
-    q0 = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-    q1 = date(q0.year + (q0.month + 3 > 12), (q0.month + 3 - 1) % 12 + 1, 1)
-    return _midnight(q0), _midnight(q1)
-
-
 def _aggregate(
     store: Store, group_sql: str, w: Window, notes: bool, extra_where: str = "", params: Sequence = ()
 ) -> list[dict]:
@@ -199,8 +159,11 @@ def _aggregate(
     measures = [*(f"cost_{t}_usd" for t in TOKEN_TYPES), "requests", "error_requests", "runs",
                 "unpriced_requests", "unpriced_tokens", "reported_cost_usd"]
     cost = COST_SUM_SQL.replace("cost_", "a.cost_")
+    # a token type whose every cost in the window is unknown (NULL) is unknown, not $0
     parts = ", ".join(
-        f"coalesce(sum(a.cost_{t}_usd) FILTER (WHERE a.f_cur), 0) AS spend_{t}" for t in TOKEN_TYPES
+        f"CASE WHEN count(a.cost_{t}_usd) FILTER (WHERE a.f_cur) = 0 AND bool_or(a.f_cur) THEN NULL "
+        f"ELSE coalesce(sum(a.cost_{t}_usd) FILTER (WHERE a.f_cur), 0) END AS spend_{t}"
+        for t in TOKEN_TYPES
     )
     # One scan of the window: rollup rows summed per (agent, key, service, provider, model) and
     # which of the periods they fall in (a few thousand rows), then attributed and grouped.
@@ -239,19 +202,22 @@ def _aggregate(
     cols = [d[0] for d in store.con.description]
     rr_days = max((as_of - rr_start).total_seconds() / 86400, 1 / 24)
     _, q_end = _quarter_bounds((as_of - timedelta(microseconds=1)).date())
-    q_left = max((q_end - max(w.now, as_of)).total_seconds() / 86400, 0)
+    # the quarter as of the window's end: its spend to then plus the run-rate for the rest of it
+    q_left = max((q_end - as_of).total_seconds() / 86400, 0)
     out = []
     for values in cur_rows:
         r = dict(zip(cols, values, strict=True))
-        spend = sum(r[f"spend_{t}"] for t in TOKEN_TYPES)
+        spend = sum(r[f"spend_{t}"] or 0 for t in TOKEN_TYPES)
         if not (spend or r["requests"] or r["prev_spend"] or r["rr_spend"]):
             continue
         priced_requests = r["requests"] - r["unpriced_requests"]
         # A group whose requests are all unpriced has an unknown cost, never $0 (its unpriced
         # requests and tokens are reported instead); likewise a run-rate whose tail is all unpriced.
-        known = bool(priced_requests or not r["requests"])
+        # (a price note may price part of an unknown model's usage: that part is known)
+        known = bool(priced_requests or not r["requests"] or spend)
         run_rate = (r["rr_spend"] / rr_days
-                    if r["rr_unpriced_requests"] < r["rr_requests"] or not r["rr_requests"] else None)
+                    if r["rr_unpriced_requests"] < r["rr_requests"] or not r["rr_requests"] or r["rr_spend"]
+                    else None)
         out.append(
             {
                 "group": r["grp"],
@@ -353,7 +319,8 @@ def agent_card(
         for is_model, day, provider, model, spend, requests, unpriced in store.con.execute(
             f"""SELECT grouping(a.day) = 1, a.day, a.provider, a.model,
                 sum({COST_SUM_SQL.replace("cost_", "a.cost_")}) AS spend, sum(a.requests),
-                sum(a.requests) = sum(a.unpriced_requests) AS unpriced
+                sum(a.requests) = sum(a.unpriced_requests) AND sum({COST_SUM_SQL.replace("cost_", "a.cost_")}) = 0
+                    AS unpriced
             FROM ({attributed_sql("rollup_daily", "day", "day >= $start AND day < $end", notes)}) a
             WHERE a.node_id = $p0
             GROUP BY GROUPING SETS ((a.day), (a.provider, a.model))

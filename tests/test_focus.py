@@ -158,3 +158,39 @@ def test_export_cli_writes_focus_csv(tmp_path, make_vault):
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert any(r["x_AgentId"] == "support-agent" and r["ResourceName"] == "Support Agent" for r in rows)
+
+
+def test_focus_attributes_every_row_once_exactly_as_spend_does_qa_spend2_bugs_1_2(tmp_path):
+    from brain.ingest import ingest_table
+    from brain.spend import spend_report
+
+    nfc, nfd = "Cr\u00e8me Br\u00fbl\u00e9e", "Cre\u0300me Bru\u0302le\u0301e"
+    idents = [
+        AgentIdentity(node_id="Agents/Gamma", name="Gamma", agent_id="gamma"),  # lower-cased name = id
+        AgentIdentity(node_id="Agents/Alpha", name="Alpha", agent_id="alpha", aliases=("Beta",)),
+        AgentIdentity(node_id="Agents/Beta", name="Beta", agent_id="beta"),
+        AgentIdentity(node_id=f"Agents/{nfc}", name=nfc, agent_id="creme-brulee", api_keys=("key_shared",)),
+        AgentIdentity(node_id="Agents/Research", name="Research", agent_id="research",
+                      api_keys=("key_shared",), service_names=("Svc-Research",)),
+        AgentIdentity(node_id="Agents/Later", name="Later", agent_id="later", api_keys=("KEY_LATE",)),
+    ]
+    hints = [{"agent": "gamma"}, {"agent": "Gamma"}, {"agent": "Beta"}, {"agent": nfd},
+             {"api_key_id": "key_shared"}, {"api_key_id": "key_late"}, {"service_name": "svc-research"},
+             {"api_key_id": "key_zzz"}, {}]
+    rows = [{"timestamp": datetime(2025, 6, 2, 12, tzinfo=UTC), "agent": None, "api_key_id": None,
+             "service_name": None, "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1_000_000,
+             "output_tokens": 0, "request_id": f"r{i}", **h} for i, h in enumerate(hints)]
+    with Store(tmp_path / "usage.duckdb") as store:
+        ingest_table(store, pa.Table.from_pylist(rows), "t")
+        table = focus_table(store, idents, days=3, now=NOW).to_pylist()
+        spend = spend_report(store, idents, days=3, now=NOW)
+    assert sum(r["BilledCost"] for r in table) == pytest.approx(spend["total_usd"]) == pytest.approx(0.15 * 9)
+    unattributed = sum(r["BilledCost"] for r in table if r["x_AttributedBy"] == "unattributed")
+    assert unattributed == pytest.approx(spend["unattributed_usd"]) == pytest.approx(0.30)
+    billed: dict[str, float] = {}
+    for r in table:
+        if r["x_AgentId"] is not None:
+            billed[r["ResourceName"]] = billed.get(r["ResourceName"], 0.0) + r["BilledCost"]
+    assert billed == pytest.approx({row["group"]: row["spend_usd"] for row in spend["rows"] if row["attributed"]})
+    assert billed["Gamma"] == pytest.approx(0.30) and billed["Beta"] == pytest.approx(0.15)
+    assert billed[nfc] == pytest.approx(0.30) and billed["Later"] == pytest.approx(0.15)

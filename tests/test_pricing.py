@@ -12,8 +12,10 @@ import pytest
 from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
 
+from brain.identity import AgentIdentity
 from brain.ingest import ingest_table
 from brain.pricing import model_pricing, price_notes_table
+from brain.spend import agent_card, hourly_agent_series, spend_report
 from brain.store import Store
 
 
@@ -176,3 +178,78 @@ def test_price_notes_become_non_overlapping_intervals():
     first, second = sorted((r for r in table if r["model"] == "gpt-4o"), key=lambda r: r["valid_from"])
     assert first["valid_to"] == second["valid_from"] == datetime(2025, 2, 1, tzinfo=UTC)
     assert first["discount_pct"] == 20.0 and second["valid_to"] is None
+
+
+# -- vault price notes applied to spend (QA spend2) ------------------------------------------------
+
+NOTE_NOW = datetime(2026, 11, 29, 14, tzinfo=UTC)
+BOT = AgentIdentity(node_id="Agents/Bot", name="Bot", agent_id="bot")
+
+
+def _noted_store(tmp_path, rows: list[dict]) -> Store:
+    base = {"agent": "bot", "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1_000_000,
+            "output_tokens": 0}
+    store = Store(tmp_path / "u.duckdb")
+    table = [{**base, **r, "request_id": f"r{i}"} for i, r in enumerate(rows)]
+    ingest_table(store, pa.Table.from_pylist(table), "t")
+    return store
+
+
+def _spend(store: Store, notes: list[dict], by: str = "model") -> dict:
+    return {r["group"]: r for r in spend_report(store, [BOT], by=by, price_notes=notes, now=NOTE_NOW)["rows"]}
+
+
+def test_a_note_for_a_base_model_applies_to_its_dated_id_qa_spend2_bug5(tmp_path):
+    day = datetime(2026, 11, 20, 13, tzinfo=UTC)
+    store = _noted_store(tmp_path, [
+        {"timestamp": day, "provider": "anthropic", "model": m, "input_tokens": 100_000}
+        for m in ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5")
+    ])
+    base = {"provider": "anthropic", "model": "claude-sonnet-4-5", "discount_pct": 20}
+    groups = _spend(store, [base])
+    assert groups["claude-sonnet-4-5-20250929"]["spend_usd"] == pytest.approx(0.24)  # 100k x $3/M x 0.8
+    assert groups["claude-sonnet-4-5"]["spend_usd"] == pytest.approx(0.24)
+    # a note naming the exact dated id wins over the base id's note, whichever the order
+    exact = {"model": "claude-sonnet-4-5-20250929", "discount_pct": 50}
+    for notes in ([base, exact], [exact, base]):
+        groups = _spend(store, notes)
+        assert groups["claude-sonnet-4-5-20250929"]["spend_usd"] == pytest.approx(0.15)
+        assert groups["claude-sonnet-4-5"]["spend_usd"] == pytest.approx(0.24)
+    store.close()
+
+
+def test_a_note_valid_from_a_time_of_day_applies_from_that_hour_qa_spend2_bug6(tmp_path):
+    store = _noted_store(tmp_path, [
+        {"timestamp": datetime(2026, 11, 15, h, tzinfo=UTC)} for h in (8, 13)
+    ] + [{"timestamp": datetime(2026, 11, 16, 1, tzinfo=UTC)}])
+    notes = [{"provider": "openai", "model": "gpt-4o-mini", "discount_pct": 50, "valid_from": "2026-11-15T12:00:00Z"}]
+    assert _spend(store, notes)["gpt-4o-mini"]["spend_usd"] == pytest.approx(0.15 + 0.075 + 0.075)
+    card = agent_card(store, BOT, days=30, price_notes=notes, now=NOTE_NOW, identities=[BOT])
+    daily = {d["day"]: d["spend_usd"] for d in card["daily"]}
+    assert daily["2026-11-15"] == pytest.approx(0.225) and daily["2026-11-16"] == pytest.approx(0.075)
+    hourly = hourly_agent_series(store, [BOT], datetime(2026, 11, 15, tzinfo=UTC), NOTE_NOW, notes)
+    assert sum(hourly.column("cost_usd").to_pylist()) == pytest.approx(0.3)
+    # an offset is read in UTC, and a note starts at the top of its hour: 07:59-01:00 is 08:59Z
+    shifted = [{**notes[0], "valid_from": "2026-11-15T07:59:00-01:00"}]
+    assert _spend(store, shifted)["gpt-4o-mini"]["spend_usd"] == pytest.approx(0.075 * 3)
+    store.close()
+
+
+def test_a_partial_note_leaves_other_token_types_to_genai_prices_or_unpriced_qa_spend2_bug7(tmp_path):
+    day = datetime(2026, 11, 20, 14, tzinfo=UTC)
+    store = _noted_store(tmp_path, [
+        {"timestamp": day, "provider": "acme", "model": "my-llama-7b", "output_tokens": 1_000_000},
+        {"timestamp": day, "output_tokens": 1_000_000},
+    ])
+    notes = [{"provider": "acme", "model": "my-llama-7b", "input_mtok": 1},
+             {"provider": "openai", "model": "gpt-4o-mini", "input_mtok": 1}]
+    groups = _spend(store, notes)
+    llama, mini = groups["my-llama-7b"], groups["gpt-4o-mini"]
+    assert llama["spend_usd"] == pytest.approx(1.0)  # the input the note prices; output unknown, not $0
+    assert llama["spend_by_token_type_usd"]["output"] is None
+    assert llama["unpriced_requests"] == 1
+    assert mini["spend_by_token_type_usd"]["output"] == pytest.approx(0.6)  # genai-prices: $0.60/M output
+    assert mini["spend_usd"] == pytest.approx(1.6) and mini["unpriced_requests"] == 0
+    full = _spend(store, [{**notes[0], "output_mtok": 2}])
+    assert full["my-llama-7b"]["spend_usd"] == pytest.approx(3.0) and full["my-llama-7b"]["unpriced_requests"] == 0
+    store.close()

@@ -461,6 +461,13 @@ class CompanyGraph:
         for kid, nids in key_ids.items():
             if len(set(nids)) > 1:
                 gaps.append(Gap("duplicate_api_key", "error", nids[0], f"api key {kid!r} is claimed by {', '.join(sorted(set(nids)))}"))
+        # an alias naming another agent loses to that agent's id or name in attribution: say so
+        named = {fold(v): nid for nid in self.nodes_of_type("agent") for v in (self.g.nodes[nid]["agent_id"], self.g.nodes[nid]["title"])}
+        for nid in self.nodes_of_type("agent"):
+            for alias in self.g.nodes[nid].get("aliases") or ():
+                other = named.get(fold(str(alias).strip()))
+                if other is not None and other != nid:
+                    gaps.append(Gap("alias_names_other_agent", "warning", nid, f"alias {alias!r} of {self.g.nodes[nid]['title']!r} is the name or agent_id of {other}: usage naming {alias!r} goes to {other}"))
         for nid, note in self.notes.items():
             for hit in find_secrets(note):
                 gaps.append(Gap("secret_in_note", "error", nid, f"value that looks like {_article(hit.kind)} {hit.kind} in {hit.where}: {hit.masked}", hit.line))

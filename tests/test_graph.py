@@ -157,3 +157,14 @@ def test_nfc_and_nfd_spellings_are_one_ghost_and_one_identity(make_vault):
     assert len(ghosts) == 1
     kinds = {gap.kind for gap in g.inventory_gaps()}
     assert {"duplicate_agent_id", "duplicate_api_key"} <= kinds
+
+
+def test_check_flags_an_alias_that_names_another_agent_qa_spend2_bug3(make_vault):
+    root = make_vault({
+        "Agents/Alpha.md": "---\ntype: agent\naliases: [beta, Helper]\n---\n",
+        "Agents/Beta.md": "---\ntype: agent\n---\n",
+        "Agents/Gamma.md": "---\ntype: agent\nagent_id: g-bot\naliases: [G-BOT, Gamma]\n---\n",
+    })
+    gaps = [g for g in CompanyGraph.from_vault(read_vault(root)).inventory_gaps() if g.kind == "alias_names_other_agent"]
+    assert [(g.node, g.severity) for g in gaps] == [("Agents/Alpha", "warning")]
+    assert "Agents/Beta" in gaps[0].message

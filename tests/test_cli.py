@@ -318,3 +318,17 @@ def test_ingest_of_nothing_readable_says_why_in_one_error_line(make_vault, tmp_p
     assert err.splitlines() == [f"Error: nothing could be read: no such file: {tmp_path / 'missing.parquet'}"]
     assert main(["ingest", *common, str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")]) == 1
     assert capsys.readouterr().err.strip().endswith("(and 1 other file)")
+
+
+def test_since_and_until_take_iso_times_in_utc_and_refuse_anything_else_qa_spend2_bug9(make_vault, capsys):
+    import json
+
+    root = make_vault(ONE_AGENT)
+    _usage_store(root)
+    assert main(["spend", "--vault", str(root), "--json", "--since", "2026-11-28T23:00:00-05:00",
+                 "--until", "2026-11-30T00:30:00"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["since"], report["until"]) == ("2026-11-29", "2026-11-30")
+    for bad in ("2026-11-28x", "2026-11-28T25:00", "28/11/2026"):
+        assert main(["spend", "--vault", str(root), "--until", bad]) == 1
+        assert _one_error_line(capsys).startswith(f"Error: --until: not a date: {bad!r}")

@@ -49,11 +49,19 @@ def parse_now(text: str) -> datetime:
 
 
 def parse_day(text: str) -> date:
-    """A YYYY-MM-DD argument within FIRST_DAY..LAST_DAY."""
+    """A day argument: YYYY-MM-DD, or an ISO 8601 time (an offset is converted to UTC, naive = UTC)
+    standing for its UTC day; within FIRST_DAY..LAST_DAY. Anything else is an error, never cut short."""
+    value = text.strip()
     try:
-        day = date.fromisoformat(text.strip()[:10])
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+        else:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            day = when.astimezone(UTC).date() if when.tzinfo else when.date()
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"not a date: {text!r} (use YYYY-MM-DD or an ISO 8601 time such as 2026-11-28T23:00:00-05:00)"
+        ) from exc
     _in_range(day, text)
     return day
 

@@ -5,8 +5,8 @@ The cache of a vault lives in `$BRAIN_CACHE_DIR` (default `$XDG_CACHE_HOME/compa
 vault, which may be a shared repository (a pickle is code). `BRAIN_NO_CACHE=1` turns it off.
 
 A load walks the vault as read_vault does (it is read_vault, with a note reader that serves a
-cached note while its file's (size, mtime_ns, inode) is unchanged and its mtime is not within
-RACY_NS of when the cache was taken), then brings the cached graph up to date with the graph's own
+cached note while its file's (size, mtime_ns, inode, mode, ctime_ns) is unchanged and its mtime is
+not within RACY_NS of when the cache was taken), then brings the cached graph up to date with the graph's own
 incremental updates (CompanyGraph.remove_note / upsert_note / add_file / remove_file, as the live
 watcher does), and puts nodes, edges and dicts back in the order a fresh build gives, so answers
 are identical to a fresh load. A changed Obsidian config, another brain version or too many
@@ -32,13 +32,15 @@ from brain.vault import Note, Vault, VaultIssue, read_note_file, read_vault
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 RACY_NS = 2_000_000_000  # a file modified this close to the snapshot may change unseen: re-read it
 MAX_CHANGED_SHARE = 0.2  # more changed files than this: build the graph afresh
 CONFIG_FILES = (".obsidian/app.json", ".obsidian/templates.json")  # what read_vault reads of Obsidian's config
 CACHE_FILE = "vault.pickle"
 
-Stat = tuple[int, int, int]  # (size, mtime_ns, inode)
+# (size, mtime_ns, inode, mode, ctime_ns): a chmod changes only the mode and ctime, and a note that can
+# no longer be read must be re-read (and reported) rather than served from the cache.
+Stat = tuple[int, int, int, int, int]
 
 
 @dataclass
@@ -84,7 +86,7 @@ class _Reader:
         except OSError:
             self.reread.append(rel)
             return read_note_file(root, rel, templates, walked=True)  # reports it, as a fresh read does
-        stat = (st.st_size, st.st_mtime_ns, st.st_ino)
+        stat = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode, st.st_ctime_ns)
         old = self.cached.get(rel)
         if old is not None and old.stat == stat and stat[1] < self.taken_ns - RACY_NS:
             self.entries[rel] = old

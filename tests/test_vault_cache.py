@@ -294,3 +294,23 @@ def test_a_ghost_keeps_the_name_a_fresh_load_gives_it(tmp_path):
     (root / "A.md").unlink()
     assert_same_as_fresh(root, cache)
     assert "Ghost" in load_vault_graph(root, cache)[1].g
+
+
+def test_a_note_made_unreadable_by_chmod_is_re_read_not_served(company):
+    """QA live2 #6: chmod 000 changes neither size, mtime nor inode; the cache must not serve the note."""
+    root, cache, _ = company
+    assert_same_as_fresh(root, cache)
+    note = root / "Agents/Research Assistant.md"
+    mtime = note.stat().st_mtime_ns
+    note.chmod(0o000)
+    try:
+        assert note.stat().st_mtime_ns == mtime
+        report = assert_same_as_fresh(root, cache)  # as root the file stays readable: same note, re-read
+        assert report.reread == 1
+        if not os.access(note, os.R_OK):  # without root: gone from the graph, reported as unreadable
+            vault, graph, _ = load_vault_graph(root, cache)
+            assert "Agents/Research Assistant" not in graph.notes
+            assert "Agents/Research Assistant.md" in {i.path for i in vault.issues}
+    finally:
+        note.chmod(0o644)
+    assert assert_same_as_fresh(root, cache).reread == 1  # the mode changed back: read again

@@ -160,7 +160,7 @@ def test_export_cli_writes_focus_csv(tmp_path, make_vault):
     assert any(r["x_AgentId"] == "support-agent" and r["ResourceName"] == "Support Agent" for r in rows)
 
 
-def test_focus_attributes_every_row_once_exactly_as_spend_does_qa_spend2_bugs_1_2(tmp_path):
+def test_focus_attributes_every_row_once_exactly_as_spend_does_bugs_1_2(tmp_path):
     from brain.ingest import ingest_table
     from brain.spend import spend_report
 

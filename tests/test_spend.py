@@ -372,7 +372,7 @@ def test_cli_spend_on_a_store_without_usage_says_how_to_get_some(tmp_path, capsy
     assert "no usage has been ingested" in out.err and "brain ingest" in out.err
 
 
-def test_an_exact_agent_name_beats_another_agents_alias_qa_spend2_bug3(store):
+def test_an_exact_agent_name_beats_another_agents_alias_bug3(store):
     # Alpha has the alias "Beta", yet usage naming Beta (or beta-bot's id) is Beta's.
     alpha = AgentIdentity(node_id="Agents/Alpha", name="Alpha", agent_id="alpha", aliases=("Beta", "beta-bot"))
     beta = AgentIdentity(node_id="Agents/Beta", name="Beta", agent_id="beta-bot")
@@ -386,7 +386,7 @@ def test_an_exact_agent_name_beats_another_agents_alias_qa_spend2_bug3(store):
     assert agent_card(store, beta, now=NOW, identities=[alpha, beta])["requests"] == 3
 
 
-def test_quarter_projection_of_a_past_window_is_as_of_its_end_qa_spend2_bug8(store):
+def test_quarter_projection_of_a_past_window_is_as_of_its_end_bug8(store):
     # 7 days of $x up to Nov 14; the quarter ends Jan 1: 47 days after the window's end.
     ingest_table(store, _rows([
         {"timestamp": datetime(2026, 11, d, 12, tzinfo=UTC), "agent": "support-agent"} for d in range(8, 15)
@@ -400,7 +400,7 @@ def test_quarter_projection_of_a_past_window_is_as_of_its_end_qa_spend2_bug8(sto
         assert row["projected_quarter_usd"] == pytest.approx(expected)
 
 
-def test_window_dates_take_iso_times_in_utc_and_refuse_trailing_text_qa_spend2_bug9():
+def test_window_dates_take_iso_times_in_utc_and_refuse_trailing_text_bug9():
     w = make_window(since="2026-11-28T23:00:00-05:00", until="2026-11-30T01:00:00+02:00", now=NOW)
     assert (w.start, w.end) == (datetime(2026, 11, 29, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
     assert make_window(until="2026-11-28T23:00:00", now=NOW).end == datetime(2026, 11, 29, tzinfo=UTC)

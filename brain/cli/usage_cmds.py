@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p, store=True)
     p.add_argument("--by", choices=["agent", "owner", "team", "model", "provider", "key"], default="agent")
     p.add_argument("--days", type=day_count(), default=30, help="days back, today included (default: 30)")
-    p.add_argument("--since", type=parse_day, help="first day (YYYY-MM-DD); overrides --days")
-    p.add_argument("--until", type=parse_day, help="last day, inclusive (YYYY-MM-DD; default: today)")
+    p.add_argument("--since", type=parse_day, help="first day (YYYY-MM-DD, or an ISO 8601 time: its UTC day); overrides --days")
+    p.add_argument("--until", type=parse_day, help="last day, inclusive (YYYY-MM-DD or an ISO 8601 time: its UTC day; default: today)")
     p.set_defaults(func=cmd_spend)
 
     p = sub.add_parser("agent", help="an agent's card: owner, dependencies, spend, run-rate, daily trend")

@@ -41,6 +41,9 @@ TOKEN_COLUMNS = (
     "reasoning_tokens",
 )
 GROUP_COLUMNS = ("agent", "api_key_id", "service_name", "provider", "model")
+# The columns usage is attributed to an agent by (`brain.spend`): a rollup's `agent_runs` counts
+# runs per bucket and these columns, on the group's first (provider, model) row.
+ATTRIBUTION_COLUMNS = GROUP_COLUMNS[:3]
 # Events an ingest kept (alias `{e}`). Rows it stored but does not keep (untrusted, duplicates)
 # carry the negated ingest id until just after its commit (see `brain.ingest`); readers skip them.
 KEPT_EVENT_SQL = "{e}.ingest_id > 0"
@@ -174,6 +177,36 @@ def _m0007_lean_events(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE rollup_daily DROP COLUMN {column}")
 
 
+def _m0008_agent_runs(con: duckdb.DuckDBPyConnection) -> None:
+    # `runs` counts a run once per (provider, model) row, so a run that used two models counted
+    # twice in an agent's sum. `agent_runs` counts it once per bucket and ATTRIBUTION_COLUMNS, on
+    # the group's row with the smallest (provider, model), NULLs first; 0 on its other rows.
+    # Existing rows are filled from the kept events, as `brain.ingest.rollups` computes them.
+    # (NOT NULL before the UPDATE: DuckDB refuses the constraint after updates in one transaction)
+    attrs = ", ".join(ATTRIBUTION_COLUMNS)
+    first_rows = ", ".join(f"f.{a}" for a in GROUP_COLUMNS)
+    same_triple = " AND ".join(f"n.{a} IS NOT DISTINCT FROM f.{a}" for a in ATTRIBUTION_COLUMNS)
+    same_row = " AND ".join(f"r.{a} IS NOT DISTINCT FROM x.{a}" for a in GROUP_COLUMNS)
+    for table, bucket in (("rollup_hourly", "hour"), ("rollup_daily", "day")):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN agent_runs BIGINT DEFAULT 0")
+        con.execute(f"ALTER TABLE {table} ALTER COLUMN agent_runs SET NOT NULL")
+        con.execute(
+            f"""UPDATE {table} r SET agent_runs = x.agent_runs FROM (
+                SELECT f.{bucket}, {first_rows}, n.agent_runs FROM (
+                    SELECT {bucket}, {", ".join(GROUP_COLUMNS)}, row_number() OVER (
+                        PARTITION BY {bucket}, {attrs} ORDER BY provider NULLS FIRST, model NULLS FIRST) AS rank
+                    FROM {table}
+                ) f JOIN (
+                    SELECT date_trunc('{bucket}', e."timestamp") AS {bucket}, {attrs},
+                        count(DISTINCT e.run_id)
+                            + coalesce(sum(e.requests) FILTER (WHERE e.run_id IS NULL), 0) AS agent_runs
+                    FROM events e WHERE {KEPT_EVENT_SQL.format(e="e")} GROUP BY ALL
+                ) n ON n.{bucket} = f.{bucket} AND {same_triple}
+                WHERE f.rank = 1
+            ) x WHERE r.{bucket} = x.{bucket} AND {same_row}"""
+        )
+
+
 MIGRATIONS = (
     ("0001_events", _m0001_events),
     ("0002_ingests_quarantine", _m0002_ingests_quarantine),
@@ -182,6 +215,7 @@ MIGRATIONS = (
     ("0005_price_table", _m0005_price_table),
     ("0006_bucketed_events", _m0006_bucketed_events),
     ("0007_lean_events", _m0007_lean_events),
+    ("0008_agent_runs", _m0008_agent_runs),
 )
 
 

@@ -436,8 +436,39 @@ def test_later_ingest_recomputes_touched_buckets_with_old_events(store):
     row = {"agent": "a", "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1, "run_id": "R"}
     ingest_table(store, pa.Table.from_pylist([{**row, "timestamp": t0, "request_id": "1"}]), "t1")
     ingest_table(store, pa.Table.from_pylist([{**row, "timestamp": t0 + timedelta(minutes=5), "request_id": "2"}]), "t2")
-    assert store.con.execute("SELECT requests, runs, events FROM rollup_hourly").fetchall() == [(2, 1, 2)]
-    assert store.con.execute("SELECT requests, runs FROM rollup_daily").fetchall() == [(2, 1)]
+    assert store.con.execute("SELECT requests, runs, events, agent_runs FROM rollup_hourly").fetchall() == [(2, 1, 2, 1)]
+    assert store.con.execute("SELECT requests, runs, agent_runs FROM rollup_daily").fetchall() == [(2, 1, 1)]
+    # the same run later calls a model that sorts first: the agent's run moves to that row
+    other = {**row, "provider": "anthropic", "model": "claude-3-5-haiku", "timestamp": t0 + timedelta(minutes=9)}
+    ingest_table(store, pa.Table.from_pylist([{**other, "request_id": "3"}]), "t3")
+    for table in ("rollup_hourly", "rollup_daily"):
+        assert store.con.execute(f"SELECT model, runs, agent_runs FROM {table} ORDER BY model").fetchall() == [
+            ("claude-3-5-haiku", 1, 1), ("gpt-4o", 1, 0)]
+
+
+def test_a_run_on_two_models_is_one_agent_run_per_bucket(store):
+    # QA spend2 item 4: R1 calls two models; R2 crosses midnight; one request carries no run id.
+    # `runs` counts per (provider, model) row (R1 in each of its models); `agent_runs` once per
+    # bucket and (agent, key, service). A run crossing the hour or midnight counts in each bucket.
+    rows = [
+        ("2026-11-20T12:00:00Z", "openai", "gpt-4o-mini", "R1"),
+        ("2026-11-20T12:00:01Z", "anthropic", "claude-haiku-4-5", "R1"),
+        ("2026-11-20T12:30:00Z", "openai", "gpt-4o-mini", None),
+        ("2026-11-20T23:59:50Z", "openai", "gpt-4o-mini", "R2"),
+        ("2026-11-21T00:00:10Z", "openai", "gpt-4o-mini", "R2"),
+        ("2026-11-21T00:00:20Z", None, "in-house-7b", "R2"),
+    ]
+    ingest_table(store, pa.Table.from_pylist([
+        {"timestamp": ts, "agent": "runner", "provider": p, "model": m, "input_tokens": 100, "output_tokens": 1,
+         "run_id": run, "request_id": f"q{i}"} for i, (ts, p, m, run) in enumerate(rows)]), "t")
+    q = "SELECT strftime({b}, '%d %H'), provider, model, runs, agent_runs FROM {t} ORDER BY 1, 2 NULLS FIRST, 3"
+    assert store.con.execute(q.format(b="hour", t="rollup_hourly")).fetchall() == [
+        ("20 12", "anthropic", "claude-haiku-4-5", 1, 2), ("20 12", "openai", "gpt-4o-mini", 2, 0),
+        ("20 23", "openai", "gpt-4o-mini", 1, 1),
+        ("21 00", None, "in-house-7b", 1, 1), ("21 00", "openai", "gpt-4o-mini", 1, 0)]
+    assert store.con.execute(q.format(b="day", t="rollup_daily")).fetchall() == [
+        ("20 00", "anthropic", "claude-haiku-4-5", 1, 3), ("20 00", "openai", "gpt-4o-mini", 3, 0),
+        ("21 00", None, "in-house-7b", 1, 1), ("21 00", "openai", "gpt-4o-mini", 1, 0)]
 
 
 _row = st.fixed_dictionaries(
@@ -481,17 +512,30 @@ def test_rollups_do_not_depend_on_how_usage_was_split_into_ingests(tmp_path_fact
 
 
 def _direct_rollup(store: Store, bucket: str, p95: bool) -> list[tuple]:
-    """The rollup computed the obvious way, straight from the events."""
+    """The rollup computed the obvious way, straight from the events: `agent_runs` is the distinct
+    runs of the (bucket, agent, key, service) group on its first (provider, model) row, else 0."""
     p95s = (", quantile_cont(input_tokens::DOUBLE / requests, 0.95), "
             "quantile_cont(output_tokens::DOUBLE / requests, 0.95)") if p95 else ""
+    runs = "count(DISTINCT run_id) + coalesce(sum(requests) FILTER (WHERE run_id IS NULL), 0)"
+    triple = ("b", "agent", "api_key_id", "service_name")
+    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM r.{c}" for c in triple)
     return _rounded(store.con.execute(f"""
-        SELECT date_trunc('{bucket}', "timestamp") AS b, agent, api_key_id, service_name, provider, model,
-            sum(requests), coalesce(sum(requests) FILTER (WHERE status = 'error'), 0),
-            count(DISTINCT run_id) + coalesce(sum(requests) FILTER (WHERE run_id IS NULL), 0), count(*),
-            sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
-            sum(reasoning_tokens), coalesce(sum(cost_est_usd), 0),
-            coalesce(sum(requests) FILTER (WHERE cost_est_usd IS NULL), 0), sum(cost_usd){p95s}
-        FROM events GROUP BY ALL ORDER BY ALL""").fetchall())
+        WITH rows AS (
+            SELECT date_trunc('{bucket}', "timestamp") AS b, agent, api_key_id, service_name, provider, model,
+                sum(requests), coalesce(sum(requests) FILTER (WHERE status = 'error'), 0),
+                {runs}, count(*),
+                sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+                sum(reasoning_tokens), coalesce(sum(cost_est_usd), 0),
+                coalesce(sum(requests) FILTER (WHERE cost_est_usd IS NULL), 0), sum(cost_usd){p95s}
+            FROM events GROUP BY ALL
+        ), per_triple AS (
+            SELECT date_trunc('{bucket}', "timestamp") AS b, agent, api_key_id, service_name, {runs} AS agent_runs
+            FROM events GROUP BY ALL
+        )
+        SELECT r.*, CASE WHEN row_number() OVER (PARTITION BY {", ".join(f"r.{c}" for c in triple)}
+                ORDER BY r.provider NULLS FIRST, r.model NULLS FIRST) = 1 THEN t.agent_runs ELSE 0 END
+        FROM rows r JOIN per_triple t ON {same}
+        ORDER BY ALL""").fetchall())
 
 
 def _stored_rollup(store: Store, table: str, bucket: str, p95: bool) -> list[tuple]:
@@ -499,14 +543,15 @@ def _stored_rollup(store: Store, table: str, bucket: str, p95: bool) -> list[tup
     return _rounded(store.con.execute(f"""
         SELECT {bucket}, agent, api_key_id, service_name, provider, model, requests, error_requests,
             runs, events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-            reasoning_tokens, cost_usd, unpriced_requests, reported_cost_usd{p95s}
+            reasoning_tokens, cost_usd, unpriced_requests, reported_cost_usd{p95s}, agent_runs
         FROM {table} ORDER BY ALL""").fetchall())
 
 
 def test_rollups_equal_a_direct_aggregate_of_the_events(store):
     # Hours of 1 to 45 events (p95 from the two largest values up to 20, from the events beyond),
-    # runs spanning hours and days, requests without a run id, unknown models, reported costs,
-    # several agents, keys and models, ingested in three parts that share days and hours.
+    # runs spanning hours, days, keys and (in half the combinations) models, requests without a run id, unknown
+    # models without a provider, reported costs, several agents, keys and models, ingested in three
+    # parts that share days and hours.
     import random
 
     rnd = random.Random(7)
@@ -515,10 +560,11 @@ def test_rollups_equal_a_direct_aggregate_of_the_events(store):
     for hour in range(10):
         for combo in range(6):
             for k in range(rnd.choice([1, 2, 3, 5, 19, 20, 21, 22, 45])):
+                model = ["gpt-4o", "gpt-4o-mini", "in-house-7b"][(combo + (k % 2) * (combo // 3)) % 3]
                 rows.append({
                     "timestamp": t0 + timedelta(hours=hour, minutes=rnd.randrange(60)),
                     "agent": ["a", "b", None][combo % 3], "api_key_id": [None, "key_1"][combo % 2],
-                    "provider": "openai", "model": ["gpt-4o", "gpt-4o-mini", "in-house-7b"][combo % 3],
+                    "provider": None if model == "in-house-7b" else "openai", "model": model,
                     "input_tokens": rnd.choice([100, 100, 250, 4000, rnd.randrange(1, 9000)]),
                     "output_tokens": rnd.randrange(1, 900), "requests": rnd.choice([1, 1, 1, 3]),
                     "run_id": None if k % 7 == 6 else f"run-{combo % 3}-{(hour * 60 + k) // 50}",
@@ -534,6 +580,8 @@ def test_rollups_equal_a_direct_aggregate_of_the_events(store):
     assert _stored_rollup(store, "rollup_daily", "day", False) == _direct_rollup(store, "day", False)
     sizes = [n for (n,) in store.con.execute("SELECT events FROM rollup_hourly").fetchall()]
     assert min(sizes) == 1 and max(sizes) > 20
+    runs, agent_runs = store.con.execute("SELECT sum(runs), sum(agent_runs) FROM rollup_hourly").fetchone()
+    assert agent_runs < runs  # runs that used two models count once in agent_runs
 
 
 def test_rows_not_kept_leave_with_the_ingest_and_the_next_ingest_clears_left_overs(store, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from brain.errors import StoreError
-from brain.store import MIGRATIONS, Store
+from brain.store import GROUP_COLUMNS, MIGRATIONS, Store
 
 BLANK_SCHEMA = {
     "anomaly_acks": ["anomaly_id", "status", "note", "acked_at"],
@@ -37,8 +37,8 @@ ROLLUP = [
     "unpriced_requests", "unpriced_tokens", "reported_cost_usd", "input_tokens_p95",
     "output_tokens_p95",
 ]
-BLANK_SCHEMA["rollup_hourly"] = ["hour", *ROLLUP]
-BLANK_SCHEMA["rollup_daily"] = ["day", *ROLLUP[:-2]]  # token p95s are hourly only
+BLANK_SCHEMA["rollup_hourly"] = ["hour", *ROLLUP, "agent_runs"]
+BLANK_SCHEMA["rollup_daily"] = ["day", *ROLLUP[:-2], "agent_runs"]  # token p95s are hourly only
 
 
 def _schema(store: Store) -> dict[str, list[str]]:
@@ -168,4 +168,68 @@ def test_events_stored_before_0007_keep_deduplicating_by_request_id(tmp_path):
     assert (report.accepted, report.duplicates) == (1, 1)
     assert store.con.execute("SELECT request_id, event_id FROM events ORDER BY 1").fetchall() == [
         ("req_1", "req_1"), ("req_2", None)]
+    store.close()
+
+
+def _old_rollups(con, table: str, bucket: str) -> None:
+    """Rollup rows as the ingest before 0008 wrote them: runs per (bucket, attribution, model), the
+    other measures zero (the migration reads only the events and the rows' keys)."""
+    columns = [c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table]).fetchall()]
+    exprs = {bucket: f"date_trunc('{bucket}', timestamp)", **{a: a for a in GROUP_COLUMNS},
+             "runs": "count(DISTINCT run_id) + coalesce(sum(requests) FILTER (WHERE run_id IS NULL), 0)"}
+    picks = ", ".join(f"{exprs.get(c, '0')} AS {c}" for c in columns)
+    con.execute(f"INSERT INTO {table} SELECT {picks} FROM events WHERE ingest_id > 0 GROUP BY ALL")
+
+
+def test_migration_0008_fills_agent_runs_of_existing_rollups_from_the_events(tmp_path):
+    # A run on two models of one agent counted in each model's `runs`; `agent_runs` counts it once
+    # per bucket and (agent, key, service), on the row with the smallest (provider, model).
+    import pyarrow as pa
+
+    from brain.ingest import ingest_table
+
+    path = tmp_path / "old.duckdb"
+    con = _old_store(path, 7)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        """INSERT INTO events (timestamp, agent, api_key_id, provider, model, requests, run_id, request_id, ingest_id)
+        VALUES ('2025-03-01 10:00:00+00', 'a', NULL, 'openai', 'gpt-4o', 1, 'R1', 'q1', 1),
+               ('2025-03-01 10:00:05+00', 'a', NULL, 'anthropic', 'claude-3-5-haiku', 1, 'R1', 'q2', 1),
+               ('2025-03-01 10:10:00+00', 'a', NULL, NULL, 'in-house-7b', 3, NULL, 'q3', 1),
+               ('2025-03-01 10:20:00+00', 'a', 'key_2', 'openai', 'gpt-4o', 1, 'R1', 'q4', 1),
+               ('2025-03-01 23:59:00+00', 'a', NULL, 'openai', 'gpt-4o', 1, 'R2', 'q5', 1),
+               ('2025-03-02 00:01:00+00', 'a', NULL, 'openai', 'gpt-4o', 1, 'R2', 'q6', 1),
+               ('2025-03-01 10:30:00+00', 'a', NULL, 'openai', 'gpt-4o', 1, 'R9', 'q7', -2)"""
+    )  # q7: a row its ingest did not keep
+    con.execute("UPDATE events SET input_tokens = 1, output_tokens = 0, cache_read_tokens = 0, "
+                "cache_write_tokens = 0, reasoning_tokens = 0, status = 'ok'")
+    con.execute("INSERT INTO ingests VALUES (1, now(), ['x'], 6, 0, 0, 0)")
+    _old_rollups(con, "rollup_hourly", "hour")
+    _old_rollups(con, "rollup_daily", "day")
+    con.close()
+    store = Store(path)
+    q = ("SELECT strftime({b}, '%d %H'), api_key_id, provider, model, runs, agent_runs FROM {t} "
+         "ORDER BY 1, 2 NULLS FIRST, 3 NULLS FIRST, 4")
+    assert store.con.execute(q.format(b="hour", t="rollup_hourly")).fetchall() == [
+        ("01 10", None, None, "in-house-7b", 3, 4),  # R1 and 3 requests without a run id
+        ("01 10", None, "anthropic", "claude-3-5-haiku", 1, 0),
+        ("01 10", None, "openai", "gpt-4o", 1, 0),
+        ("01 10", "key_2", "openai", "gpt-4o", 1, 1),
+        ("01 23", None, "openai", "gpt-4o", 1, 1),
+        ("02 00", None, "openai", "gpt-4o", 1, 1)]
+    assert store.con.execute(q.format(b="day", t="rollup_daily")).fetchall() == [
+        ("01 00", None, None, "in-house-7b", 3, 5),  # R1, R2 and the 3 requests
+        ("01 00", None, "anthropic", "claude-3-5-haiku", 1, 0),
+        ("01 00", None, "openai", "gpt-4o", 2, 0),
+        ("01 00", "key_2", "openai", "gpt-4o", 1, 1),
+        ("02 00", None, "openai", "gpt-4o", 1, 1)]
+    # a later ingest into a migrated bucket recomputes it as any other
+    row = {"timestamp": "2025-03-01T10:40:00Z", "agent": "a", "provider": "openai", "model": "gpt-4o",
+           "input_tokens": 1, "run_id": "R3", "request_id": "q8"}
+    ingest_table(store, pa.Table.from_pylist([row]), "t")
+    assert store.con.execute(
+        "SELECT model, runs, agent_runs FROM rollup_hourly WHERE hour = '2025-03-01 10:00:00+00' AND api_key_id IS NULL "
+        "ORDER BY provider NULLS FIRST").fetchall() == [("in-house-7b", 3, 5), ("claude-3-5-haiku", 1, 0), ("gpt-4o", 2, 0)]
     store.close()

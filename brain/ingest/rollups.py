@@ -10,13 +10,22 @@ Every ingest pays for this, so:
   columns, checked to be collision-free for the combinations at hand (re-seeded otherwise); the
   labels are joined back to the (few) result rows.
 - Runs are exact: `count(DISTINCT run_id)` per bucket plus the requests that carry no run id (a
-  run crossing the hour or midnight is one run in each of its buckets).
+  run crossing the hour or midnight is one run in each of its buckets). Two counts: `runs` per
+  row, i.e. per (provider, model) too (a run that used two models is in both rows: right when
+  grouping by model or provider), and `agent_runs` per bucket and (agent, api_key_id,
+  service_name), the columns usage is attributed by, stored on that group's row with the smallest
+  (provider, model), NULLs first, and 0 on its other rows: summed over whole triples (an agent, an
+  owner, a team, a key) it counts a run once per bucket. A run whose calls carry two keys or
+  service names still counts once per triple (attribution to agents lives in the vault, not
+  here). Computed in the same statement as the rest: a second grouping of the bucket's events by
+  (bucket, triple), whose first (provider, model) combination (`arg_min` of the labels' rank) is
+  the row it is joined to.
 - The hourly token p95s are `quantile_cont`'s, without its per-group sort state: for n <= 20
   values its interpolation only reads the two largest (`max(x, 2)`); the hours with more events
   get `quantile_cont` itself in one extra pass over those hours only. Daily rollups carry no p95s
   (migration 0007): nothing read them and they cost a second exact-quantile pass.
 
-Sums, runs and p95s equal a direct aggregate of the events
+Sums, runs, agent runs and p95s equal a direct aggregate of the events
 (`tests/test_ingest.py::test_rollups_equal_a_direct_aggregate_of_the_events`).
 
 Measured on the 10M-event benchmark (DuckDB 2.0.1, 1 GB cap, 2 CPUs, ~2M hourly groups): the
@@ -44,27 +53,37 @@ import duckdb
 
 from brain.errors import StoreError
 from brain.pricing import COST_PART_SQL
-from brain.store import GROUP_COLUMNS, KEPT_EVENT_SQL, TOKEN_COLUMNS, one_row
+from brain.store import ATTRIBUTION_COLUMNS, GROUP_COLUMNS, KEPT_EVENT_SQL, TOKEN_COLUMNS, one_row
 
 HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
 # Largest group whose p95 the two largest values determine (quantile_cont's lower index is n - 2).
 P95_FROM_TOP_TWO = 20
+# Runs among events `e`: distinct run ids plus the requests that carry none.
+RUNS_SQL = "count(DISTINCT e.run_id) + coalesce(sum(e.requests) FILTER (WHERE e.run_id IS NULL), 0)"
 _TEMP = ("_hours", "_stale_hour", "_stale_day", "_combos", "_labels", "_big", "_bigq")
 # Per-request token values whose hourly p95 the rollups keep: (rollup column, SQL over event `e`).
 _P95 = (("input_tokens_p95", "e.input_tokens::DOUBLE / e.requests"),
         ("output_tokens_p95", "e.output_tokens::DOUBLE / e.requests"))
 
 
-def _combo(alias: str, seed: int) -> str:
-    return "hash(" + ", ".join(f"{alias}.{a}" for a in GROUP_COLUMNS) + f", {int(seed)})"
+def _combo(alias: str, seed: int, columns: tuple[str, ...] = GROUP_COLUMNS) -> str:
+    return "hash(" + ", ".join(f"{alias}.{a}" for a in columns) + f", {int(seed)})"
+
+
+def _triple(alias: str, seed: int) -> str:
+    """The hash of an (agent, api_key_id, service_name) attribution triple."""
+    return _combo(alias, seed, ATTRIBUTION_COLUMNS)
 
 
 def _seed(con: duckdb.DuckDBPyConnection) -> int:
-    """A hash seed under which the combinations in `_combos` get distinct hashes."""
+    """A hash seed under which the combinations in `_combos`, and their triples, get distinct hashes."""
+    attrs = ", ".join(f"c.{a}" for a in ATTRIBUTION_COLUMNS)
     for seed in range(8):
-        n, distinct = one_row(con.execute(f"SELECT count(*), count(DISTINCT {_combo('c', seed)}) FROM _combos c"))
-        if n == distinct:
+        n, distinct, triples, distinct_triples = one_row(con.execute(
+            f"SELECT count(*), count(DISTINCT {_combo('c', seed)}), count(DISTINCT ({attrs})), "
+            f"count(DISTINCT {_triple('c', seed)}) FROM _combos c"))
+        if n == distinct and triples == distinct_triples:
             return seed
     raise StoreError("cannot find a collision-free hash for the attribution columns")
 
@@ -75,7 +94,7 @@ def _aggregates() -> str:
     return f"""
         sum(e.requests) AS requests,
         coalesce(sum(e.requests) FILTER (WHERE e.status = 'error'), 0) AS error_requests,
-        count(DISTINCT e.run_id) + coalesce(sum(e.requests) FILTER (WHERE e.run_id IS NULL), 0) AS runs,
+        {RUNS_SQL} AS runs,
         count(*) AS events, {tokens},
         {parts},
         coalesce(sum(e.cost_est_usd), 0) AS cost_usd,
@@ -98,23 +117,31 @@ def _p95_from_top_two(top: str) -> str:
 
 
 def _insert(con: duckdb.DuckDBPyConnection, source: str, seed: int, table: str, bucket: str, unit_us: int) -> None:
-    """Aggregate `source` into `table` by (bucket, combination)."""
+    """Aggregate `source` into `table` by (bucket, combination), with each triple's runs on its first row."""
     tops, p95 = "", ""
     if table == "rollup_hourly":
         tops = ", " + ", ".join(f"max({sql}, 2) AS _top{i}" for i, (_, sql) in enumerate(_P95))
         p95 = ", " + ", ".join(f"{_p95_from_top_two(f'_top{i}')} AS {col}" for i, (col, _) in enumerate(_P95))
     labels = ", ".join(f"l.{a}" for a in GROUP_COLUMNS)
     drop = ", ".join(["_b", "_c", *(f"_top{i}" for i in range(len(_P95)) if tops)])
+    b = f'epoch_us(e."timestamp") // {unit_us}'
     con.execute(
         f"""INSERT INTO {table} BY NAME
-        SELECT make_timestamptz(a._b * {unit_us}) AS {bucket}, {labels}, a.* EXCLUDE ({drop}) FROM (
+        SELECT make_timestamptz(a._b * {unit_us}) AS {bucket}, {labels}, a.* EXCLUDE ({drop}),
+            coalesce(r.agent_runs, 0) AS agent_runs
+        FROM (
             SELECT *{p95} FROM (
-                SELECT epoch_us(e."timestamp") // {unit_us} AS _b, {_combo("e", seed)} AS _c,
+                SELECT {b} AS _b, {_combo("e", seed)} AS _c,
                     {_aggregates()}{tops}
                 FROM ({source}) e LEFT JOIN price_table p ON p.price_id = e.price_id
                 GROUP BY _b, _c
             )
-        ) a JOIN _labels l ON l.c = a._c"""
+        ) a JOIN _labels l ON l.c = a._c
+        LEFT JOIN (
+            SELECT {b} AS _b, arg_min(l.c, l.rank) AS _c, {RUNS_SQL} AS agent_runs
+            FROM ({source}) e JOIN _labels l ON l.c = {_combo("e", seed)}
+            GROUP BY _b, l.t
+        ) r ON r._b = a._b AND r._c = a._c"""
     )
 
 
@@ -132,10 +159,11 @@ def _fill_large_p95s(con: duckdb.DuckDBPyConnection, source: str, seed: int) -> 
     if lo is None:
         return
     quantiles = ", ".join(f"quantile_cont(x{i}, 0.95) AS {col}" for i, (col, _) in enumerate(_P95))
+    labels = ", ".join(f"l.{a}" for a in GROUP_COLUMNS)
     values = ", ".join(f"{sql} AS x{i}" for i, (_, sql) in enumerate(_P95))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _bigq AS
-        SELECT make_timestamptz(h * {HOUR_US}) AS hour, l.*, {quantiles} FROM (
+        SELECT make_timestamptz(h * {HOUR_US}) AS hour, {labels}, {quantiles} FROM (
             SELECT epoch_us(e."timestamp") // {HOUR_US} AS h, {_combo("e", seed)} AS c, {values}
             FROM ({source}) e
             WHERE e."timestamp" >= make_timestamptz({int(lo)} * {HOUR_US})
@@ -207,7 +235,14 @@ def _rebuild(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
     attrs = ", ".join(f"e.{a}" for a in GROUP_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _combos AS SELECT DISTINCT {attrs} FROM ({daily}) e")
     seed = _seed(con)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _labels AS SELECT *, {_combo('c', seed)} AS c FROM _combos c")
+    # `t` names the combination's triple, `rank` its (provider, model) order within the triple.
+    triple = ", ".join(f"c.{a}" for a in ATTRIBUTION_COLUMNS)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _labels AS
+        SELECT *, {_combo('c', seed)} AS c, {_triple('c', seed)} AS t,
+            row_number() OVER (PARTITION BY {triple} ORDER BY c.provider NULLS FIRST, c.model NULLS FIRST) AS rank
+        FROM _combos c"""
+    )
     _insert(con, hourly, seed, "rollup_hourly", "hour", HOUR_US)
     _fill_large_p95s(con, hourly, seed)
     _insert(con, daily, seed, "rollup_daily", "day", DAY_US)

@@ -1,13 +1,21 @@
-"""Live vault: watchdog events, debounced, applied to the graph incrementally (never fatal)."""
+"""Live vault: watchdog events, debounced, applied to the graph incrementally (never fatal).
+
+Besides the vault folder, the watcher watches the targets of the symlinks walk_vault follows
+(folders and notes linked in from elsewhere; watchdog does not follow symlinks) and maps their
+events back to the vault path through the link. It notices the vault folder itself going away
+(deleted, moved) and coming back or being replaced at its path (a re-clone, a restored backup):
+the last graph is served meanwhile, and the returned folder is watched anew and rescanned.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,13 +24,32 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from brain.graph import CompanyGraph
-from brain.vault import is_ignored, load_ignore_filters, read_note_file, walk_vault
+from brain.vault import (
+    _links_into,
+    is_ignored,
+    load_ignore_filters,
+    load_templates_folder,
+    read_note_file,
+    walk_vault,
+)
 
 log = logging.getLogger(__name__)
 # watchdog (7.x) warns "Callback with id ... already exists for watch ... It will be Overwritten",
 # with a screenful of its internal state, when a folder moved into the vault already has a watch.
 # The watch is replaced and no event is lost: not worth a line on the server's stderr.
 warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
+
+# The Obsidian settings read_vault reads: a change means a rescan (config changes are rare).
+CONFIG_FILES = (".obsidian/app.json", ".obsidian/templates.json")
+
+
+def is_hidden(rel: str) -> bool:
+    """True for a vault path in or under a dot-folder (`.trash`, `.obsidian`): walk_vault never reads those."""
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def _under(note_id: str, folder: str | None) -> bool:
+    return bool(folder) and note_id.lower().startswith(f"{folder}/".lower())
 
 
 @dataclass(frozen=True)
@@ -47,14 +74,17 @@ class _Pending:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: VaultWatcher):
+    """Queues a watch's events as vault paths (`to_rels` maps a disk path to the vault paths it is)."""
+
+    def __init__(self, watcher: VaultWatcher, to_rels: Callable[[Any], list[str]]):
         self.watcher = watcher
+        self.to_rels = to_rels
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
         try:
-            self.watcher._note_event(event)
+            self.watcher._note_event(event, self.to_rels)
         except Exception:  # a bad event must never kill the observer thread
             log.exception("ignoring a watch event that could not be queued: %r", event)
 
@@ -82,6 +112,12 @@ class VaultWatcher:
         self.filters = load_ignore_filters(self.root)
         self.generation = 0  # bumps after each applied batch
         self.restarts = 0
+        self.root_lost = False  # the vault folder is gone: the last graph is served until it is back
+        self._root_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder being watched
+        # Followed symlinks, {vault path: real target}; replaced whole, never mutated (the observer reads it).
+        self.links: dict[str, str] = {}
+        self._link_watches: dict[tuple[str, bool], Any] = {}  # (watched folder, recursive) -> watch
+        self._ext_handler = _Handler(self, self._link_rels)
         self._pending = _Pending()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -93,6 +129,8 @@ class VaultWatcher:
     def start(self) -> VaultWatcher:
         """Start watching (and resync with disk once, for edits made before the start)."""
         self._stop.clear()
+        with self.lock:
+            self.links = self._find_links("", recursive=True)
         self._start_observer()
         self._worker = threading.Thread(target=self._run, name="brain-vault-watch", daemon=True)
         self._worker.start()
@@ -104,12 +142,7 @@ class VaultWatcher:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._observer is not None:
-            try:
-                self._observer.stop()
-                self._observer.join(timeout=2)
-            except Exception:  # pragma: no cover - shutting down anyway
-                log.debug("observer stop failed", exc_info=True)
+        self._stop_observer()
         if self._worker is not None:
             self._worker.join(timeout=2)
 
@@ -121,10 +154,33 @@ class VaultWatcher:
 
     def _start_observer(self) -> None:
         obs = Observer()
-        obs.schedule(_Handler(self), str(self.root), recursive=True)
+        obs.schedule(_Handler(self, self._root_rels), str(self.root), recursive=True)
         obs.daemon = True
         obs.start()
         self._observer = obs
+        self._root_id = self._root_identity()
+        self._link_watches = {}
+        self._watch_links()
+
+    def _stop_observer(self) -> None:
+        if self._observer is not None:
+            try:
+                self._observer.stop()
+                self._observer.join(timeout=2)
+            except Exception:  # pragma: no cover - shutting down anyway
+                log.debug("observer stop failed", exc_info=True)
+
+    def _restart_observer(self) -> None:
+        self.restarts += 1
+        self._stop_observer()
+        self._start_observer()
+
+    def _root_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
     def is_alive(self) -> bool:
         """True while both the observer and the applying worker run."""
@@ -143,18 +199,30 @@ class VaultWatcher:
 
     # -- events ------------------------------------------------------------------------------
 
-    def _rel(self, path) -> str | None:
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        root = str(self.root)
-        path = str(path)
-        if path == root:
+    @staticmethod
+    def _inside(path, folder: str) -> str | None:
+        """`path` relative to `folder` in vault form ("" for the folder itself), or None when outside it."""
+        path = os.fsdecode(path)
+        if path == folder:
             return ""
-        if not path.startswith(root + os.sep):
+        if not path.startswith(folder + os.sep):
             return None
-        return path[len(root) + 1 :].replace(os.sep, "/")
+        return path[len(folder) + 1 :].replace(os.sep, "/")
 
-    def _note_event(self, event: FileSystemEvent) -> None:
+    def _root_rels(self, path) -> list[str]:
+        rel = self._inside(path, str(self.root))
+        return [] if rel is None else [rel]
+
+    def _link_rels(self, path) -> list[str]:
+        """The vault paths a path in a symlink's target is seen at (through every link to it)."""
+        out = []
+        for link, target in self.links.items():
+            rel = self._inside(path, target)
+            if rel is not None:
+                out.append(f"{link}/{rel}" if rel else link)
+        return out
+
+    def _note_event(self, event: FileSystemEvent, to_rels: Callable[[Any], list[str]]) -> None:
         paths = [event.src_path]
         if getattr(event, "dest_path", None):
             paths.append(event.dest_path)
@@ -164,16 +232,13 @@ class VaultWatcher:
                 self._pending.first_at = now
             self._pending.last_at = now
             for p in paths:
-                rel = self._rel(p)
-                if rel is None:
-                    continue
-                if rel == ".obsidian/app.json":
-                    self._pending.resync = True
-                    continue
-                if event.is_directory:
-                    self._pending.dirs.add(rel)
-                else:
-                    self._pending.files.add(rel)
+                for rel in to_rels(p):
+                    if rel in CONFIG_FILES or (rel == ".obsidian" and event.event_type != "modified"):
+                        self._pending.resync = True  # Excluded files or the templates folder may have changed
+                    elif event.is_directory:
+                        self._pending.dirs.add(rel)
+                    else:
+                        self._pending.files.add(rel)
             self._cond.notify_all()
 
     def request_resync(self) -> None:
@@ -189,8 +254,8 @@ class VaultWatcher:
     # -- the worker --------------------------------------------------------------------------
 
     def _take_batch(self) -> _Pending | None:
-        with self._cond:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            with self._cond:
                 p = self._pending
                 if p.files or p.dirs or p.resync:
                     now = time.monotonic()
@@ -200,29 +265,51 @@ class VaultWatcher:
                         self._pending = _Pending()
                         return p
                     self._cond.wait(min(self.debounce_s - (now - p.last_at), self.max_delay_s) + 0.001)
-                else:
-                    self._cond.wait(self.health_interval_s)
-                    if not self._stop.is_set():
-                        self._check_health()
-            return None
+                    continue
+                self._cond.wait(self.health_interval_s)
+            if not self._stop.is_set():  # outside the condition: stopping an observer waits for its thread
+                self._check_health()
+        return None
 
     def _check_health(self) -> None:
+        """Restart a dead observer, follow the vault folder going and coming back, re-watch link targets."""
+        if not self._check_root():
+            return
         if self._observer is not None and not self._observer.is_alive():
             log.warning("vault watcher stopped; restarting it and resyncing with disk")
-            self.restarts += 1
             try:
-                self._start_observer()
+                self._restart_observer()
             except Exception:
                 log.exception("could not restart the vault watcher; will retry")
                 return
-            self._pending.resync = True
-            self._pending.first_at = self._pending.last_at = time.monotonic() - self.debounce_s
+            self.request_resync()
+            return
+        self._watch_links()  # a link target that was missing, or whose watch died, is watched again
+
+    def _check_root(self) -> bool:
+        """False while the vault folder is gone. One back at its path (or replaced: another inode) is
+        watched anew and rescanned; inotify watches the old inode, which is gone or elsewhere."""
+        now = self._root_identity()
+        if now is None:
+            if not self.root_lost:
+                self.root_lost = True
+                log.warning("vault folder %s is gone; serving the last graph until it is back", self.root)
+                self._stop_observer()  # a folder moved away would report its events as the vault's
+            return False
+        if self.root_lost or now != self._root_id:
+            log.warning("vault folder %s is back or was replaced; watching it again and rescanning", self.root)
+            self.root_lost = False
+            self._restart_observer()
+            self.request_resync()
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
             batch = self._take_batch()
             if batch is None:
                 return
+            if not self._check_root():
+                continue  # applied against a missing folder, this batch would empty the graph
             try:
                 change = self.apply(batch.files, batch.dirs, resync=batch.resync)
             except Exception:  # never take the server down; resync next time
@@ -247,9 +334,16 @@ class VaultWatcher:
         if resync:
             self.filters = load_ignore_filters(self.root)
             dirs = {""}
+            templates = load_templates_folder(self.root)
+            if templates != self.graph.templates:  # notes in the old and new folder change type
+                with self.lock:
+                    old, self.graph.templates = self.graph.templates, templates
+                    files = files | {n.path for nid, n in self.graph.notes.items() if _under(nid, old) or _under(nid, templates)}
         notes = {f for f in files if f.lower().endswith(".md")}
         attachments = {f for f in files if not f.lower().endswith(".md")}
         for d in dirs:  # everything under a touched folder, as it is on disk now
+            if is_hidden(d):
+                continue
             base = self.root / d if d else self.root
             if base.is_dir():
                 for rel in walk_vault(base, (), [], vault_root=self.root):
@@ -261,6 +355,15 @@ class VaultWatcher:
             for d in dirs:  # notes the graph has under those folders, so the gone ones are removed
                 prefix = f"{d}/" if d else ""
                 notes.update(n + ".md" for n in g.notes if n.startswith(prefix))
+            # Dot-folders (.trash, .obsidian) are not read at all: neither notes nor link targets
+            hidden = {rel for rel in notes | attachments if is_hidden(rel)}
+            notes -= hidden
+            attachments -= hidden
+            for rel in sorted(hidden):
+                if rel.lower().endswith(".md") and rel[:-3] in g.notes:
+                    g.remove_note(rel[:-3])
+                    changes["removed"].add(rel[:-3])
+                g.remove_file(rel)
             # Notes in Excluded files are no nodes, but links to them resolve (as a cold load does)
             excluded = {rel for rel in notes if is_ignored(rel, self.filters)}
             notes -= excluded
@@ -278,6 +381,7 @@ class VaultWatcher:
                     g.add_file(rel)
                 else:
                     g.remove_file(rel)
+            self._update_links(files, dirs, full=resync)
         return VaultChange(
             frozenset(changes["added"]), frozenset(changes["removed"]), frozenset(changes["modified"] - changes["added"])
         )
@@ -299,11 +403,100 @@ class VaultWatcher:
             return None  # unchanged since it was read
         note, issue = read_note_file(self.root, rel, g.templates)
         if note is None:  # unreadable now (binary, vanished mid-read): reported, not a note
+            if known is not None:
+                g.remove_note(nid)  # drops the note's issue too: recorded after it
             if issue is not None:
                 g.issues[rel] = issue
-            if known is None:
-                return None
-            g.remove_note(nid)
-            return "removed"
+            return None if known is None else "removed"
         g.upsert_note(note, issue)
         return "modified" if known is not None else "added"
+
+    # -- symlinks walk_vault follows ---------------------------------------------------------
+
+    def _find_links(self, rel: str, recursive: bool) -> dict[str, str]:
+        """The symlinks walk_vault follows at vault path `rel` and in it (only its entries unless
+        `recursive`): {vault path: real target}. Links back into the vault are not followed."""
+        root = str(self.root)
+        found: dict[str, str] = {}
+        seen: set[tuple[int, int]] = set()
+        stack = [rel]
+        while stack:
+            r = stack.pop()
+            if is_hidden(r):
+                continue
+            path = os.path.join(root, r) if r else root
+            if r and os.path.islink(path):
+                if _links_into(path, root):
+                    continue
+                found[r] = os.path.realpath(path)
+            try:
+                st = os.stat(path)
+                if not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen or (r != rel and not recursive):
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                with os.scandir(path) as it:
+                    names = [e.name for e in it if e.is_symlink() or e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+            stack.extend(f"{r}/{n}" if r else n for n in names)
+        return found
+
+    def _update_links(self, files: Iterable[str], dirs: Iterable[str], full: bool) -> None:
+        """Keep the followed symlinks (and the watches on their targets) in line with the touched paths.
+
+        Each folder created or moved in has an event of its own, so its entries are enough; a link
+        that is new is searched in full (its target may hold links of its own)."""
+        if full:
+            links = self._find_links("", recursive=True)
+        else:
+            root = str(self.root)
+            links = {
+                link: target for link, target in self.links.items()
+                if not is_hidden(link) and os.path.islink(os.path.join(root, link))
+                and os.path.realpath(os.path.join(root, link)) == target
+            }
+            for rel in (*dirs, *files):
+                links.update(self._find_links(rel, recursive=False))
+            for link in [link for link in links if link not in self.links]:
+                links.update(self._find_links(link, recursive=True))
+        if links != self.links:
+            self.links = links
+            self._watch_links()
+
+    def _watch_links(self) -> None:
+        """Watch each link's target: a folder recursively, a file through its folder; drop unused watches."""
+        obs = self._observer
+        if obs is None or not obs.is_alive():
+            return
+        wanted = {(t, True) if os.path.isdir(t) else (os.path.dirname(t), False) for t in self.links.values()}
+        alive = {e.watch for e in list(obs.emitters) if e.is_alive()}
+        for key, watch in list(self._link_watches.items()):
+            if key not in wanted or watch not in alive:  # not needed, or its folder went away
+                del self._link_watches[key]
+                try:
+                    obs.unschedule(watch)
+                except Exception:
+                    log.debug("unscheduling %s failed", key, exc_info=True)
+        for key in wanted - self._link_watches.keys():
+            if os.path.isdir(key[0]):
+                try:
+                    self._link_watches[key] = obs.schedule(self._ext_handler, key[0], recursive=key[1])
+                except OSError as exc:  # unreadable or gone: tried again on the next health check
+                    log.debug("cannot watch symlink target %s: %s", key[0], exc)
+                    continue
+                # what changed there while it was not watched (a target that came back) is read now
+                if key[1]:
+                    self._queue({link for link, t in self.links.items() if t == key[0]}, set())
+                else:
+                    self._queue(set(), {link for link, t in self.links.items() if os.path.dirname(t) == key[0]})
+
+    def _queue(self, dirs: set[str], files: set[str]) -> None:
+        if not (dirs or files):
+            return
+        with self._cond:
+            if not (self._pending.files or self._pending.dirs or self._pending.resync):
+                self._pending.first_at = time.monotonic()
+            self._pending.last_at = time.monotonic() - self.debounce_s
+            self._pending.dirs |= dirs
+            self._pending.files |= files
+            self._cond.notify_all()

@@ -61,7 +61,7 @@ DAY_US = 86_400_000_000
 P95_FROM_TOP_TWO = 20
 # Runs among events `e`: distinct run ids plus the requests that carry none.
 RUNS_SQL = "count(DISTINCT e.run_id) + coalesce(sum(e.requests) FILTER (WHERE e.run_id IS NULL), 0)"
-_TEMP = ("_hours", "_stale_hour", "_stale_day", "_combos", "_labels", "_big", "_bigq")
+_TEMP = ("_hours", "_stale_hour", "_stale_day", "_combos", "_labels", "_triple_runs", "_agent_runs_hour", "_agent_runs_day", "_big", "_bigq")
 # Per-request token values whose hourly p95 the rollups keep: (rollup column, SQL over event `e`).
 _P95 = (("input_tokens_p95", "e.input_tokens::DOUBLE / e.requests"),
         ("output_tokens_p95", "e.output_tokens::DOUBLE / e.requests"))
@@ -116,6 +116,29 @@ def _p95_from_top_two(top: str) -> str:
             f"THEN {top}[2] + ({top}[1] - {top}[2]) * ({rn} - floor({rn})) END")
 
 
+def _agent_runs(con: duckdb.DuckDBPyConnection, source: str, seed: int) -> None:
+    """`_agent_runs_hour` / `_agent_runs_day`: the runs of each (bucket, triple) that several
+    combinations share, keyed by the bucket and the triple's first combination in it (smallest
+    rank); both from one grouping of `source` (the daily source, which covers the hourly one) by
+    (hour, triple, run)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _triple_runs AS
+        SELECT epoch_us(e."timestamp") // {HOUR_US} AS h, l.t, e.run_id, min(l.rank) AS rank,
+            sum(e.requests) AS requests
+        FROM ({source}) e JOIN (SELECT c, t, rank FROM _labels WHERE shared) l ON l.c = {_combo("e", seed)}
+        GROUP BY h, l.t, e.run_id"""
+    )
+    for bucket, runs in (("hour", "count(x.run_id)"), ("day", "count(DISTINCT x.run_id)")):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _agent_runs_{bucket} AS
+            SELECT x._b, l.c AS _c, x.agent_runs FROM (
+                SELECT h // {DAY_US // HOUR_US if bucket == "day" else 1} AS _b, t, min(rank) AS rank,
+                    {runs} + coalesce(sum(requests) FILTER (WHERE run_id IS NULL), 0) AS agent_runs
+                FROM _triple_runs x GROUP BY _b, t
+            ) x JOIN _labels l ON l.t = x.t AND l.rank = x.rank"""
+        )
+
+
 def _insert(con: duckdb.DuckDBPyConnection, source: str, seed: int, table: str, bucket: str, unit_us: int) -> None:
     """Aggregate `source` into `table` by (bucket, combination), with each triple's runs on its first row."""
     tops, p95 = "", ""
@@ -124,24 +147,20 @@ def _insert(con: duckdb.DuckDBPyConnection, source: str, seed: int, table: str, 
         p95 = ", " + ", ".join(f"{_p95_from_top_two(f'_top{i}')} AS {col}" for i, (col, _) in enumerate(_P95))
     labels = ", ".join(f"l.{a}" for a in GROUP_COLUMNS)
     drop = ", ".join(["_b", "_c", *(f"_top{i}" for i in range(len(_P95)) if tops)])
-    b = f'epoch_us(e."timestamp") // {unit_us}'
+    # a triple with one combination has its runs on its one row in every bucket
     con.execute(
         f"""INSERT INTO {table} BY NAME
         SELECT make_timestamptz(a._b * {unit_us}) AS {bucket}, {labels}, a.* EXCLUDE ({drop}),
-            coalesce(r.agent_runs, 0) AS agent_runs
+            CASE WHEN l.shared THEN coalesce(r.agent_runs, 0) ELSE a.runs END AS agent_runs
         FROM (
             SELECT *{p95} FROM (
-                SELECT {b} AS _b, {_combo("e", seed)} AS _c,
+                SELECT epoch_us(e."timestamp") // {unit_us} AS _b, {_combo("e", seed)} AS _c,
                     {_aggregates()}{tops}
                 FROM ({source}) e LEFT JOIN price_table p ON p.price_id = e.price_id
                 GROUP BY _b, _c
             )
         ) a JOIN _labels l ON l.c = a._c
-        LEFT JOIN (
-            SELECT {b} AS _b, arg_min(l.c, l.rank) AS _c, {RUNS_SQL} AS agent_runs
-            FROM ({source}) e JOIN _labels l ON l.c = {_combo("e", seed)}
-            GROUP BY _b, l.t
-        ) r ON r._b = a._b AND r._c = a._c"""
+        LEFT JOIN _agent_runs_{bucket} r ON r._b = a._b AND r._c = a._c"""
     )
 
 
@@ -235,14 +254,17 @@ def _rebuild(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
     attrs = ", ".join(f"e.{a}" for a in GROUP_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _combos AS SELECT DISTINCT {attrs} FROM ({daily}) e")
     seed = _seed(con)
-    # `t` names the combination's triple, `rank` its (provider, model) order within the triple.
+    # `t` names the combination's triple, `rank` its (provider, model) order within the triple,
+    # `shared` whether the triple has other combinations.
     triple = ", ".join(f"c.{a}" for a in ATTRIBUTION_COLUMNS)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _labels AS
         SELECT *, {_combo('c', seed)} AS c, {_triple('c', seed)} AS t,
-            row_number() OVER (PARTITION BY {triple} ORDER BY c.provider NULLS FIRST, c.model NULLS FIRST) AS rank
+            row_number() OVER (PARTITION BY {triple} ORDER BY c.provider NULLS FIRST, c.model NULLS FIRST) AS rank,
+            count(*) OVER (PARTITION BY {triple}) > 1 AS shared
         FROM _combos c"""
     )
+    _agent_runs(con, daily, seed)
     _insert(con, hourly, seed, "rollup_hourly", "hour", HOUR_US)
     _fill_large_p95s(con, hourly, seed)
     _insert(con, daily, seed, "rollup_daily", "day", DAY_US)

@@ -122,6 +122,7 @@ class VaultWatcher:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._observer: Any = None
+        self._root_watch: Any = None
         self._worker: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -154,7 +155,7 @@ class VaultWatcher:
 
     def _start_observer(self) -> None:
         obs = Observer()
-        obs.schedule(_Handler(self, self._root_rels), str(self.root), recursive=True)
+        self._root_watch = obs.schedule(_Handler(self, self._root_rels), str(self.root), recursive=True)
         obs.daemon = True
         obs.start()
         self._observer = obs
@@ -275,7 +276,10 @@ class VaultWatcher:
         """Restart a dead observer, follow the vault folder going and coming back, re-watch link targets."""
         if not self._check_root():
             return
-        if self._observer is not None and not self._observer.is_alive():
+        obs = self._observer
+        # The vault folder's emitter stops on its own when the folder is deleted (maybe re-created
+        # since, with the same inode number): the observer thread lives on, deaf to the vault.
+        if obs is not None and (not obs.is_alive() or not any(e.watch == self._root_watch and e.is_alive() for e in list(obs.emitters))):
             log.warning("vault watcher stopped; restarting it and resyncing with disk")
             try:
                 self._restart_observer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -127,6 +128,35 @@ async def test_hand_edits_and_new_notes_reach_the_client(tmp_path):
         assert type(event).__name__ == "ResourcesListChanged"
         found = await client.call_tool("get_node", {"name": "Brand New Tool"})
         assert not found.is_error
+
+
+async def test_vault_replaced_and_note_trashed_while_serving(tmp_path):
+    """QA live2 #2 and #1 through `brain serve`: the vault folder deleted and restored at its path is
+    watched again, and a note moved to .trash no longer satisfies links to it."""
+    vault = make_company(tmp_path / "vault")
+    backup = shutil.copytree(vault, tmp_path / "backup", symlinks=True)
+    params = StdioServerParameters(command=BRAIN, args=["serve", "--vault", str(vault), "--store", str(tmp_path / "u.duckdb")])
+    async with Client(params) as client:
+        notes = (await client.call_tool("graph_stats", {})).structured_content["notes"]
+        shutil.rmtree(vault)  # rm -rf vault && git clone ... vault
+        shutil.copytree(backup, vault, symlinks=True)
+        (vault / "Tools" / "After Restore.md").write_text("---\ntype: tool\n---\n", encoding="utf-8")
+
+        async def restored():
+            stats = (await client.call_tool("graph_stats", {})).structured_content
+            return stats["notes"] == notes + 1
+
+        assert await _wait(restored, 60.0)
+        (vault / ".trash").mkdir()
+        (vault / "Tools" / "After Restore.md").write_text("---\ntype: tool\n---\n[[Vector Store]]\n", encoding="utf-8")
+        os.rename(vault / "Tools" / "Vector Store.md", vault / ".trash" / "Vector Store.md")
+
+        async def broken():  # as on a cold load: a broken link, not a link to a file in .trash
+            r = await client.call_tool("inventory_gaps", {"limit": 200})
+            return any(g["kind"] == "broken_link" and "'Vector Store'" in g["message"]
+                       for g in r.structured_content["items"])
+
+        assert await _wait(broken, 60.0)
 
 
 def test_ack_goes_through_the_running_server(tmp_path):

@@ -263,3 +263,14 @@ def test_symlinks_added_and_removed_while_watching_are_watched_and_dropped(live,
     _write(root / "Tools/Marker.md", "m")
     assert w.wait_for(lambda: "Tools/Marker" in graph.notes, 5)
     assert not any(n.startswith("Later/") for n in graph.notes)
+
+
+def test_a_vault_watch_stopped_by_its_folder_going_is_restarted(live):
+    """A deleted folder stops its emitter though the observer thread lives on; the health check restarts it."""
+    root, graph, w, _ = live
+    emitter = next(e for e in list(w._observer.emitters) if e.watch == w._root_watch)
+    emitter.stop()
+    emitter.join(2)
+    assert w.wait_for(lambda: w.restarts >= 1, 10)
+    _write(root / "Tools/After Restart.md", "x")
+    assert w.wait_for(lambda: "Tools/After Restart" in graph.notes, 5)

@@ -25,13 +25,13 @@ from watchdog.observers import Observer
 
 from brain.graph import CompanyGraph
 from brain.vault import (
-    _links_into,
     is_ignored,
     load_ignore_filters,
     load_templates_folder,
     read_note_file,
     walk_vault,
 )
+from brain.watch_links import find_links, inside, is_hidden
 
 log = logging.getLogger(__name__)
 # watchdog (7.x) warns "Callback with id ... already exists for watch ... It will be Overwritten",
@@ -41,11 +41,6 @@ warnings.filterwarnings("ignore", message="Callback with id .* already exists", 
 
 # The Obsidian settings read_vault reads: a change means a rescan (config changes are rare).
 CONFIG_FILES = (".obsidian/app.json", ".obsidian/templates.json")
-
-
-def is_hidden(rel: str) -> bool:
-    """True for a vault path in or under a dot-folder (`.trash`, `.obsidian`): walk_vault never reads those."""
-    return any(part.startswith(".") for part in rel.split("/"))
 
 
 def _under(note_id: str, folder: str | None) -> bool:
@@ -131,7 +126,7 @@ class VaultWatcher:
         """Start watching (and resync with disk once, for edits made before the start)."""
         self._stop.clear()
         with self.lock:
-            self.links = self._find_links("", recursive=True)
+            self.links = find_links(self.root, "", recursive=True)
         self._start_observer()
         self._worker = threading.Thread(target=self._run, name="brain-vault-watch", daemon=True)
         self._worker.start()
@@ -200,25 +195,15 @@ class VaultWatcher:
 
     # -- events ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _inside(path, folder: str) -> str | None:
-        """`path` relative to `folder` in vault form ("" for the folder itself), or None when outside it."""
-        path = os.fsdecode(path)
-        if path == folder:
-            return ""
-        if not path.startswith(folder + os.sep):
-            return None
-        return path[len(folder) + 1 :].replace(os.sep, "/")
-
     def _root_rels(self, path) -> list[str]:
-        rel = self._inside(path, str(self.root))
+        rel = inside(path, str(self.root))
         return [] if rel is None else [rel]
 
     def _link_rels(self, path) -> list[str]:
         """The vault paths a path in a symlink's target is seen at (through every link to it)."""
         out = []
         for link, target in self.links.items():
-            rel = self._inside(path, target)
+            rel = inside(path, target)
             if rel is not None:
                 out.append(f"{link}/{rel}" if rel else link)
         return out
@@ -417,41 +402,13 @@ class VaultWatcher:
 
     # -- symlinks walk_vault follows ---------------------------------------------------------
 
-    def _find_links(self, rel: str, recursive: bool) -> dict[str, str]:
-        """The symlinks walk_vault follows at vault path `rel` and in it (only its entries unless
-        `recursive`): {vault path: real target}. Links back into the vault are not followed."""
-        root = str(self.root)
-        found: dict[str, str] = {}
-        seen: set[tuple[int, int]] = set()
-        stack = [rel]
-        while stack:
-            r = stack.pop()
-            if is_hidden(r):
-                continue
-            path = os.path.join(root, r) if r else root
-            if r and os.path.islink(path):
-                if _links_into(path, root):
-                    continue
-                found[r] = os.path.realpath(path)
-            try:
-                st = os.stat(path)
-                if not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen or (r != rel and not recursive):
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                with os.scandir(path) as it:
-                    names = [e.name for e in it if e.is_symlink() or e.is_dir(follow_symlinks=False)]
-            except OSError:
-                continue
-            stack.extend(f"{r}/{n}" if r else n for n in names)
-        return found
-
     def _update_links(self, files: Iterable[str], dirs: Iterable[str], full: bool) -> None:
         """Keep the followed symlinks (and the watches on their targets) in line with the touched paths.
 
         Each folder created or moved in has an event of its own, so its entries are enough; a link
         that is new is searched in full (its target may hold links of its own)."""
         if full:
-            links = self._find_links("", recursive=True)
+            links = find_links(self.root, "", recursive=True)
         else:
             root = str(self.root)
             links = {
@@ -460,9 +417,9 @@ class VaultWatcher:
                 and os.path.realpath(os.path.join(root, link)) == target
             }
             for rel in (*dirs, *files):
-                links.update(self._find_links(rel, recursive=False))
+                links.update(find_links(self.root, rel, recursive=False))
             for link in [link for link in links if link not in self.links]:
-                links.update(self._find_links(link, recursive=True))
+                links.update(find_links(self.root, link, recursive=True))
         if links != self.links:
             self.links = links
             self._watch_links()

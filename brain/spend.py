@@ -141,9 +141,13 @@ def _div(a: float | None, b: float | None) -> float | None:
 
 
 def _aggregate(
-    store: Store, group_sql: str, w: Window, notes: bool, extra_where: str = "", params: Sequence = ()
+    store: Store, group_sql: str, w: Window, notes: bool, extra_where: str = "", params: Sequence = (),
+    runs: str = "agent_runs",
 ) -> list[dict]:
-    """Per-group figures for the window, previous period, run-rate tail and quarter-to-date."""
+    """Per-group figures for the window, previous period, run-rate tail and quarter-to-date.
+
+    `runs`: the rollup count of runs to add up: `agent_runs` (a run on several models of one agent
+    is one run) for groups of whole agents or keys, `runs` (one in each model it used) per model."""
     prev_start = w.start - (w.end - w.start)
     as_of = min(w.now, w.end)
     # the trailing RUN_RATE_DAYS days up to as_of, whatever the window (today counts by the hour)
@@ -156,7 +160,7 @@ def _aggregate(
         "f_rr": "day >= $rr AND day < $end",
         "f_q": "day >= $q AND day < $end",
     }
-    measures = [*(f"cost_{t}_usd" for t in TOKEN_TYPES), "requests", "error_requests", "runs",
+    measures = [*(f"cost_{t}_usd" for t in TOKEN_TYPES), "requests", "error_requests", runs,
                 "unpriced_requests", "unpriced_tokens", "reported_cost_usd"]
     cost = COST_SUM_SQL.replace("cost_", "a.cost_")
     # a token type whose every cost in the window is unknown (NULL) is unknown, not $0
@@ -184,7 +188,7 @@ def _aggregate(
         coalesce(sum({cost}) FILTER (WHERE a.f_cur AND a.node_id IS NULL), 0) AS unattributed_spend,
         coalesce(sum(a.requests) FILTER (WHERE a.f_cur), 0) AS requests,
         coalesce(sum(a.error_requests) FILTER (WHERE a.f_cur), 0) AS error_requests,
-        coalesce(sum(a.runs) FILTER (WHERE a.f_cur), 0) AS runs,
+        coalesce(sum(a.{runs}) FILTER (WHERE a.f_cur), 0) AS runs,
         coalesce(sum(a.unpriced_requests) FILTER (WHERE a.f_cur), 0) AS unpriced_requests,
         coalesce(sum(a.requests) FILTER (WHERE a.f_rr), 0) AS rr_requests,
         coalesce(sum(a.unpriced_requests) FILTER (WHERE a.f_rr), 0) AS rr_unpriced_requests,
@@ -263,7 +267,7 @@ def spend_report(
         raise BrainError(f"cannot group spend by {by!r}; use one of {', '.join(GROUPINGS)}")
     w = make_window(days, since, until, now)
     with _registered(store, identities, price_notes) as notes:
-        rows = _aggregate(store, _GROUP_SQL[by], w, notes)
+        rows = _aggregate(store, _GROUP_SQL[by], w, notes, runs="runs" if by in ("model", "provider") else "agent_runs")
     names = {i.node_id: i for i in identities}
     for row in rows:
         ident = names.get(row["node_id"]) if row["attributed"] else None
@@ -424,7 +428,8 @@ def _series(
     table: str,
     bucket: str,
 ) -> pa.Table:
-    sums = ", ".join(f"sum(a.{c})::BIGINT AS {c}" for c in _SERIES_COLUMNS)
+    # runs: the agent's, on its first model's row (agent_runs), so a sum over models is exact
+    sums = ", ".join(f"sum(a.{'agent_runs' if c == 'runs' else c})::BIGINT AS {c}" for c in _SERIES_COLUMNS)
     p95 = (", max(a.input_tokens_p95) AS input_tokens_p95, max(a.output_tokens_p95) AS output_tokens_p95"
            if table == "rollup_hourly" else "")
     with _registered(store, identities, price_notes) as notes:

@@ -320,7 +320,7 @@ def test_ingest_of_nothing_readable_says_why_in_one_error_line(make_vault, tmp_p
     assert capsys.readouterr().err.strip().endswith("(and 1 other file)")
 
 
-def test_since_and_until_take_iso_times_in_utc_and_refuse_anything_else_bug9(make_vault, capsys):
+def test_since_and_until_take_iso_times_in_utc_and_refuse_anything_else(make_vault, capsys):
     import json
 
     root = make_vault(ONE_AGENT)

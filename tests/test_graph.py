@@ -159,7 +159,7 @@ def test_nfc_and_nfd_spellings_are_one_ghost_and_one_identity(make_vault):
     assert {"duplicate_agent_id", "duplicate_api_key"} <= kinds
 
 
-def test_check_flags_an_alias_that_names_another_agent_bug3(make_vault):
+def test_check_flags_an_alias_that_names_another_agent(make_vault):
     root = make_vault({
         "Agents/Alpha.md": "---\ntype: agent\naliases: [beta, Helper]\n---\n",
         "Agents/Beta.md": "---\ntype: agent\n---\n",

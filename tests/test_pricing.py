@@ -199,7 +199,7 @@ def _spend(store: Store, notes: list[dict], by: str = "model") -> dict:
     return {r["group"]: r for r in spend_report(store, [BOT], by=by, price_notes=notes, now=NOTE_NOW)["rows"]}
 
 
-def test_a_note_for_a_base_model_applies_to_its_dated_id_bug5(tmp_path):
+def test_a_note_for_a_base_model_applies_to_its_dated_id(tmp_path):
     day = datetime(2026, 11, 20, 13, tzinfo=UTC)
     store = _noted_store(tmp_path, [
         {"timestamp": day, "provider": "anthropic", "model": m, "input_tokens": 100_000}
@@ -218,7 +218,7 @@ def test_a_note_for_a_base_model_applies_to_its_dated_id_bug5(tmp_path):
     store.close()
 
 
-def test_a_note_valid_from_a_time_of_day_applies_from_that_hour_bug6(tmp_path):
+def test_a_note_valid_from_a_time_of_day_applies_from_that_hour(tmp_path):
     store = _noted_store(tmp_path, [
         {"timestamp": datetime(2026, 11, 15, h, tzinfo=UTC)} for h in (8, 13)
     ] + [{"timestamp": datetime(2026, 11, 16, 1, tzinfo=UTC)}])
@@ -235,7 +235,7 @@ def test_a_note_valid_from_a_time_of_day_applies_from_that_hour_bug6(tmp_path):
     store.close()
 
 
-def test_a_partial_note_leaves_other_token_types_to_genai_prices_or_unpriced_bug7(tmp_path):
+def test_a_partial_note_leaves_other_token_types_to_genai_prices_or_unpriced(tmp_path):
     day = datetime(2026, 11, 20, 14, tzinfo=UTC)
     store = _noted_store(tmp_path, [
         {"timestamp": day, "provider": "acme", "model": "my-llama-7b", "output_tokens": 1_000_000},

@@ -372,7 +372,7 @@ def test_cli_spend_on_a_store_without_usage_says_how_to_get_some(tmp_path, capsy
     assert "no usage has been ingested" in out.err and "brain ingest" in out.err
 
 
-def test_an_exact_agent_name_beats_another_agents_alias_bug3(store):
+def test_an_exact_agent_name_beats_another_agents_alias(store):
     # Alpha has the alias "Beta", yet usage naming Beta (or beta-bot's id) is Beta's.
     alpha = AgentIdentity(node_id="Agents/Alpha", name="Alpha", agent_id="alpha", aliases=("Beta", "beta-bot"))
     beta = AgentIdentity(node_id="Agents/Beta", name="Beta", agent_id="beta-bot")
@@ -386,7 +386,7 @@ def test_an_exact_agent_name_beats_another_agents_alias_bug3(store):
     assert agent_card(store, beta, now=NOW, identities=[alpha, beta])["requests"] == 3
 
 
-def test_quarter_projection_of_a_past_window_is_as_of_its_end_bug8(store):
+def test_quarter_projection_of_a_past_window_is_as_of_its_end(store):
     # 7 days of $x up to Nov 14; the quarter ends Jan 1: 47 days after the window's end.
     ingest_table(store, _rows([
         {"timestamp": datetime(2026, 11, d, 12, tzinfo=UTC), "agent": "support-agent"} for d in range(8, 15)
@@ -400,9 +400,28 @@ def test_quarter_projection_of_a_past_window_is_as_of_its_end_bug8(store):
         assert row["projected_quarter_usd"] == pytest.approx(expected)
 
 
-def test_window_dates_take_iso_times_in_utc_and_refuse_trailing_text_bug9():
+def test_window_dates_take_iso_times_in_utc_and_refuse_trailing_text():
     w = make_window(since="2026-11-28T23:00:00-05:00", until="2026-11-30T01:00:00+02:00", now=NOW)
     assert (w.start, w.end) == (datetime(2026, 11, 29, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
     assert make_window(until="2026-11-28T23:00:00", now=NOW).end == datetime(2026, 11, 29, tzinfo=UTC)
     with pytest.raises(BrainError, match="not a date"):
         make_window(until="2026-11-28x", now=NOW)
+
+
+def test_a_run_on_two_models_is_one_run_of_its_agent_and_one_of_each_model(store):
+    # a planner on one model and an executor on another: one user request, one run
+    day = NOW - timedelta(days=2)
+    ingest_table(store, _rows([
+        {"timestamp": day, "agent": "research", "model": "gpt-4o", "run_id": "R1"},
+        {"timestamp": day + timedelta(seconds=1), "agent": "research", "model": "gpt-4o-mini", "run_id": "R1"},
+        {"timestamp": day + timedelta(seconds=2), "agent": "research", "model": "gpt-4o-mini", "run_id": "R1"},
+        {"timestamp": day + timedelta(minutes=5), "agent": "research", "model": "gpt-4o-mini", "run_id": "R2"},
+    ]), "t")
+    research = _by_group(spend_report(store, IDENTITIES, by="agent", now=NOW))["Research Assistant"]
+    assert research["runs"] == 2
+    assert research["cost_per_run_usd"] == pytest.approx(research["spend_usd"] / 2)
+    assert _by_group(spend_report(store, IDENTITIES, by="team", now=NOW))["Research"]["runs"] == 2
+    by_model = _by_group(spend_report(store, IDENTITIES, by="model", now=NOW))
+    assert (by_model["gpt-4o"]["runs"], by_model["gpt-4o-mini"]["runs"]) == (1, 2)
+    hourly = hourly_agent_series(store, IDENTITIES, day - timedelta(hours=1), NOW)
+    assert sum(hourly.column("runs").to_pylist()) == 2

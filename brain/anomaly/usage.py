@@ -23,6 +23,8 @@ from brain.store import Store
 
 # Integer columns the detectors read (summed per agent, hour and model), then cost and the p95s.
 SUMMED_COLUMNS = ("requests", "error_requests", "runs", "input_tokens", "output_tokens")
+# runs: the agent's (a run on two models is one), kept on one model's row of each agent hour
+_SOURCE = {"runs": "agent_runs"}
 
 
 def _mapping(store: Store, where: str, params: dict, agents: Collection[str] | None) -> pa.Table:
@@ -49,11 +51,11 @@ def _rows_sql(costed: str, grouped: bool) -> str:
 
     cost = COST_SUM_SQL.replace("cost_", "a.cost_")
     if grouped:
-        cols = ", ".join(f"sum(a.{c})::BIGINT AS {c}" for c in SUMMED_COLUMNS)
+        cols = ", ".join(f"sum(a.{_SOURCE.get(c, c)})::BIGINT AS {c}" for c in SUMMED_COLUMNS)
         cols += f", sum({cost}) AS cost_usd, max(a.input_tokens_p95) AS input_tokens_p95, "
         cols += "max(a.output_tokens_p95) AS output_tokens_p95"
     else:
-        cols = ", ".join(f"a.{c}::BIGINT AS {c}" for c in SUMMED_COLUMNS)
+        cols = ", ".join(f"a.{_SOURCE.get(c, c)}::BIGINT AS {c}" for c in SUMMED_COLUMNS)
         cols += f", {cost} AS cost_usd, a.input_tokens_p95, a.output_tokens_p95"
     return f"""SELECT m.agent_code, a.hour, a.provider, a.model, {cols}
         FROM ({costed}) a JOIN _series_map m ON {_SAME_TRIPLE}

@@ -88,28 +88,17 @@ def core_float(text: str) -> float:
     return float(text)
 
 
-def _construct_bool(loader: CoreLoader, node: Node) -> bool:
-    text = loader.construct_scalar(node)
-    try:
-        return core_bool(text)
-    except ValueError:
-        raise _bad(node, "boolean (true or false)", text) from None
+def _checked(convert, kind: str):
+    """A constructor of one core type: `convert` the scalar's text, or say what was expected."""
 
+    def construct(loader: CoreLoader, node: Node):
+        text = loader.construct_scalar(node)
+        try:
+            return convert(text)
+        except ValueError:
+            raise _bad(node, kind, text) from None
 
-def _construct_int(loader: CoreLoader, node: Node) -> int:
-    text = loader.construct_scalar(node)
-    try:
-        return core_int(text)
-    except ValueError:
-        raise _bad(node, "integer", text) from None
-
-
-def _construct_float(loader: CoreLoader, node: Node) -> float:
-    text = loader.construct_scalar(node)
-    try:
-        return core_float(text)
-    except ValueError:
-        raise _bad(node, "number", text) from None
+    return construct
 
 
 def _construct_timestamp(loader: CoreLoader, node: Node):
@@ -119,9 +108,9 @@ def _construct_timestamp(loader: CoreLoader, node: Node):
         return loader.construct_scalar(node)
 
 
-CoreLoader.add_constructor(BOOL, _construct_bool)
-CoreLoader.add_constructor(INT, _construct_int)
-CoreLoader.add_constructor(FLOAT, _construct_float)
+CoreLoader.add_constructor(BOOL, _checked(core_bool, "boolean (true or false)"))
+CoreLoader.add_constructor(INT, _checked(core_int, "integer"))
+CoreLoader.add_constructor(FLOAT, _checked(core_float, "number"))
 CoreLoader.add_constructor(TIMESTAMP, _construct_timestamp)
 
 

@@ -60,8 +60,8 @@ def register(server: MCPServer, state: BrainState) -> None:
     @server.resource("brain://anomalies", name="anomalies", title="Cost anomalies, last 7 days", mime_type=JSON)
     @resource_errors
     def anomalies() -> dict[str, Any]:
-        """Cost anomalies active in the last 7 days (same as the anomalies tool)."""
-        found = state.brain.anomalies(days=7)
+        """Open cost anomalies active in the last 7 days (same as the anomalies tool)."""
+        found = [a for a in state.brain.anomalies(days=7) if a.get("status") == "open"]
         return {"days": 7, "count": len(found), "anomalies": found}
 
     @server.resource("vault://note/{+path}", name="note", title="A vault note's Markdown", mime_type=MARKDOWN)

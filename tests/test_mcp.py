@@ -611,6 +611,19 @@ async def test_anomalies_and_explain(cclient):
     await fail(cclient, "anomalies", min_severity="apocalyptic")
 
 
+async def test_acknowledged_anomalies_leave_the_listing_unless_asked_for(costed):
+    from brain.anomaly import acknowledge
+
+    async with Client(build_server(costed)) as c:
+        a = (await call(c, "anomalies"))["anomalies"][0]
+        acknowledge(costed, a["id"], note="expected: launch week")
+        found = await call(c, "anomalies")
+        assert (found["count"], found["closed_not_shown"], found["anomalies"]) == (0, 1, [])
+        assert json.loads(await read_text(c, "brain://anomalies"))["count"] == 0
+        everything = await call(c, "anomalies", include_acknowledged=True)
+        assert [(x["id"], x["status"]) for x in everything["anomalies"]] == [(a["id"], "acknowledged")]
+
+
 async def test_cost_resources(cclient):
     board = json.loads(await read_text(cclient, "brain://leaderboard"))
     assert board["rows"][0]["group"] == "Support Agent"

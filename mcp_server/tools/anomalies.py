@@ -22,11 +22,17 @@ def register(server: MCPServer) -> None:
         ctx: Context,
         days: Annotated[int, Field(ge=1, le=90, description="Anomalies active in this many recent days")] = 7,
         min_severity: Annotated[Severity, Field(description="Lowest severity to include")] = "info",
+        include_acknowledged: Annotated[
+            bool, Field(description="Also list anomalies someone acknowledged or marked planned (status says which)")
+        ] = False,
     ) -> dict[str, Any]:
-        """Unusual agent spend: onset, expected vs actual $/day, excess, 30-day impact, severity, cause, related change notes."""
+        """Unusual agent spend still open (not acknowledged or planned): onset, expected vs actual $/day, excess,
+        30-day impact, severity, cause, related change notes."""
         found = state_of(ctx).brain.anomalies(days=days, min_severity=min_severity)
-        items, note = cap_list(found, MAX_ANOMALIES, "anomalies", "raise min_severity or lower days")
-        return {"days": days, "min_severity": min_severity, "count": len(found), "anomalies": items, "note": note}
+        shown = found if include_acknowledged else [a for a in found if a.get("status") == "open"]
+        items, note = cap_list(shown, MAX_ANOMALIES, "anomalies", "raise min_severity or lower days")
+        return {"days": days, "min_severity": min_severity, "count": len(shown),
+                "closed_not_shown": len(found) - len(shown), "anomalies": items, "note": note}
 
     @server.tool(annotations=READ_ONLY, title="Explain anomaly")
     @tool_errors

@@ -674,9 +674,48 @@ def test_per_request_sources_stay_insert_only_first_wins(store):
 
 def test_replacing_a_bucket_that_moved_recomputes_both_hours(store):
     ingest_table(store, _buckets(("b:x", 0, 5, 500, 50)), "old", bucketed=True)
-    ingest_table(store, _buckets(("b:x", 3, 5, 500, 50)), "new", bucketed=True)
+    ingest_table(store, _buckets(("b:x", 3, 6, 600, 60)), "new", bucketed=True)
     assert store.con.execute("SELECT hour, requests FROM rollup_hourly").fetchall() == [
-        (BUCKET["timestamp"] + timedelta(hours=3), 5)]
+        (BUCKET["timestamp"] + timedelta(hours=3), 6)]
+
+
+def test_an_older_download_ingested_later_is_a_duplicate_not_a_shrink(store):
+    """QA otlp2 bug 3: the last file ingested won, so re-ingesting an older download shrank a grown bucket."""
+    grown = _buckets(("b:00", 0, 15, 3000, 300), ("b:01", 24, 5, 1000, 100))
+    ingest_table(store, grown, "usage_1123.json", bucketed=True)
+    before = _store_state(store)[:3]
+    stale = ingest_table(store, _buckets(("b:00", 0, 5, 1000, 100)), "usage_1122.json", bucketed=True)
+    assert (stale.accepted, stale.replaced, stale.duplicates) == (0, 0, 1)
+    assert _store_state(store)[:3] == before
+    # and the grown folder ingested again, older file first, changes nothing either
+    for table, source in ((_buckets(("b:00", 0, 5, 1000, 100)), "usage_1122.json"), (grown, "usage_1123.json")):
+        report = ingest_table(store, table, source, bucketed=True)
+        assert (report.accepted, report.replaced) == (0, 0)
+    assert _store_state(store)[:3] == before
+
+
+@pytest.mark.parametrize(
+    ("stored", "new", "replaced"),
+    [
+        ((5, 1000, 100), (6, 900, 90), True),     # more requests wins, even with fewer tokens
+        ((5, 1000, 100), (4, 9000, 900), False),  # fewer requests loses, even with more tokens
+        ((5, 1000, 100), (5, 1000, 101), True),   # same requests: more tokens wins
+        ((5, 1000, 100), (5, 999, 100), False),
+        ((5, 1000, 100), (5, 1000, 100), False),  # equal: a duplicate
+    ],
+)
+def test_a_stored_bucket_is_replaced_only_by_a_larger_one(store, stored, new, replaced):
+    ingest_table(store, _buckets(("b:00", 0, *stored)), "first", bucketed=True)
+    report = ingest_table(store, _buckets(("b:00", 0, *new)), "second", bucketed=True)
+    assert (report.replaced, report.duplicates) == ((1, 0) if replaced else (0, 1))
+    kept = new if replaced else stored
+    assert store.con.execute("SELECT requests, input_tokens, output_tokens FROM events").fetchall() == [kept]
+
+
+def test_within_one_ingest_the_largest_copy_of_a_bucket_wins(store):
+    report = ingest_table(store, _buckets(("b:00", 0, 5, 1000, 100), ("b:00", 0, 15, 3000, 300)), "pages", bucketed=True)
+    assert (report.accepted, report.duplicates) == (1, 1)
+    assert store.con.execute("SELECT requests FROM events").fetchall() == [(15,)]
 
 
 def test_crash_while_replacing_buckets_leaves_the_store_unchanged(store):

@@ -12,6 +12,15 @@ from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, KEPT_EVENT_SQL, one_ro
 
 log = logging.getLogger(__name__)
 
+# The size of a bucket row (alias `{e}`), compared as a list (lexicographically): a provider's
+# bucket only grows as usage is reported, so the larger of two versions is the newer. More
+# requests first, then more tokens (input + output), then input, cache read, cache write and
+# reasoning tokens. Versions of equal size are the same bucket, whatever else differs.
+BUCKET_SIZE_SQL = (
+    "[{e}.requests, {e}.input_tokens + {e}.output_tokens, {e}.input_tokens, "
+    "{e}.cache_read_tokens, {e}.cache_write_tokens, {e}.reasoning_tokens]"
+)
+
 
 def dedupe(
     con: duckdb.DuckDBPyConnection, ingest_id: int, sources: list[Source], events_empty: bool, order: list[str]
@@ -22,12 +31,13 @@ def dedupe(
     `brain.ingest`), or deleted at once when they are most of the ingest (a file ingested again).
 
     `_drop(rid, source_file, kind)`: one row per new row dropped (`duplicate`) or stored bucket
-    replaced (`replaced`, under the new row's source). Within the ingest the first row of an
-    event id wins (files in `order`, then line). Candidates are found by grouping on a 64-bit
+    replaced (`replaced`, under the new row's source). Within the ingest the largest bucket row of
+    an id wins (`BUCKET_SIZE_SQL`), else the first row (files in `order`, then line). Candidates are found by grouping on a 64-bit
     hash of the id (integers group much faster than long strings); only those rows are compared
     by the id itself, so a hash collision never drops an event. A new row whose id is already
-    stored is dropped, except a bucket row meeting a stored bucket with different values: the
-    stored one is deleted (its hour noted in `_replaced_hours` for the rollups) and the new one kept.
+    stored is dropped, except a bucket row meeting a stored bucket it is larger than: the stored one
+    is deleted (its hour noted in `_replaced_hours` for the rollups) and the new one kept. An older
+    download (a smaller or equal bucket) is a duplicate, in whatever order the files come.
     Rows of a text file are stored without line numbers; where copies of an id in one such file
     differ, `_number_text_duplicates` finds their lines (identical copies need none).
     """
@@ -36,7 +46,7 @@ def dedupe(
     canon = ", ".join(f'e."{c}"' for c, _ in CANONICAL_COLUMNS)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _cand AS
-        SELECT e.rowid AS rid, {key} AS k, e.source_file, e.source_line AS line, {canon}
+        SELECT e.rowid AS rid, {key} AS k, e.source_file, e.source_line AS line, e.bucketed, {canon}
         FROM events e
         WHERE e.ingest_id = ? AND hash({key}) IN (
             SELECT h FROM (SELECT hash({key}) AS h FROM events e WHERE ingest_id = ?)
@@ -48,7 +58,8 @@ def dedupe(
         f"""CREATE OR REPLACE TEMP TABLE _drop AS
         SELECT rid, source_file, 'duplicate' AS kind FROM (
             SELECT rid, source_file, row_number() OVER (
-                PARTITION BY k ORDER BY list_position({order_sql}, source_file), line, rid) AS rn
+                PARTITION BY k ORDER BY CASE WHEN bucketed THEN {BUCKET_SIZE_SQL.format(e="_cand")} END DESC NULLS LAST,
+                                        list_position({order_sql}, source_file), line, rid) AS rn
             FROM _cand
         ) WHERE rn > 1"""
     )
@@ -65,11 +76,11 @@ def dedupe(
             JOIN events o ON {EVENT_KEY_SQL.format(e="o")} = m.k AND {KEPT_EVENT_SQL.format(e="o")} AND o.ingest_id <> ?""",
             [ingest_id, ingest_id],
         )
-        # a bucket replaces the stored one only when its values differ (bucketed exports: few rows)
+        # a bucket replaces the stored one only when it is larger (bucketed exports: few rows)
         if one_row(con.execute("SELECT bool_or(replace) FROM _stored"))[0]:
-            differs = " OR ".join(f'n."{c}" IS DISTINCT FROM o."{c}"' for c, _ in CANONICAL_COLUMNS)
+            larger = f'{BUCKET_SIZE_SQL.format(e="n")} > {BUCKET_SIZE_SQL.format(e="o")}'
             con.execute(
-                f"""UPDATE _stored s SET replace = ({differs}) FROM events n, events o
+                f"""UPDATE _stored s SET replace = ({larger}) FROM events n, events o
                 WHERE s.replace AND n.rowid = s.new_rid AND o.rowid = s.old_rid"""
             )
         con.execute(

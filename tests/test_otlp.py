@@ -10,7 +10,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from brain.errors import IngestError
-from brain.ingest.otlp import decode_json_bytes, decode_protobuf
+from brain.ingest.otlp import decode_json_bytes, decode_protobuf, read_otlp_json_file
 
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 
@@ -31,8 +31,10 @@ def _request(spans: list[dict], resource: dict | None = None) -> bytes:
     ss = rs.scope_spans.add()
     for i, spec in enumerate(spans):
         span = ss.spans.add()
-        span.trace_id = TRACE
+        span.trace_id = spec.pop("_trace", TRACE)
         span.span_id = (i + 1).to_bytes(8, "big")
+        if parent := spec.pop("_parent", None):  # the 1-based index of the parent span
+            span.parent_span_id = parent.to_bytes(8, "big")
         span.name = spec.pop("_name", "chat")
         span.start_time_unix_nano = 1_748_772_000_000_000_000 + i
         if spec.pop("_error", False):
@@ -269,3 +271,86 @@ def test_spans_without_ids_are_keyed_by_their_content(tmp_path):
     with Store(tmp_path / "u.duckdb") as store:
         assert ingest_table(store, table, source="otlp").accepted == 2
         assert ingest_table(store, table, source="otlp").duplicates == 2  # a resend still dedupes
+
+
+# --- nested spans (QA otlp2 bug 1) -----------------------------------------------------------
+
+_AGENT_SPAN = {"gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai",
+               "gen_ai.agent.name": "Research Agent", "gen_ai.request.model": "gpt-4o"}  # fmt: skip
+_CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+         "gen_ai.usage.input_tokens": 1500, "gen_ai.usage.output_tokens": 300}  # fmt: skip
+_TOTALS = {"gen_ai.usage.input_tokens": 3000, "gen_ai.usage.output_tokens": 600}
+
+
+def _rows(spans: list[dict]) -> list[dict]:
+    return decode_protobuf(_request(spans, {"service.name": "orchestrator-svc"})).to_table().to_pylist()
+
+
+def test_invoke_agent_totals_are_not_counted_on_top_of_its_chat_spans_which_take_its_agent():
+    batch = decode_protobuf(_request(
+        [{**_AGENT_SPAN, **_TOTALS}, {**_CHAT, "_parent": 1}, {**_CHAT, "_parent": 1}],
+        {"service.name": "orchestrator-svc"},
+    ))  # fmt: skip
+    rows = batch.to_table().to_pylist()
+    assert [(r["agent"], r["input_tokens"], r["output_tokens"]) for r in rows] == [("Research Agent", 1500, 300)] * 2
+    assert {r["service_name"] for r in rows} == {"orchestrator-svc"}
+    assert (batch.spans_seen, batch.rolled_up, len(batch)) == (3, 1, 2)
+
+
+def test_an_invoke_agent_span_with_usage_and_no_model_calls_below_it_keeps_its_usage():
+    rows = _rows([{**_AGENT_SPAN, **_TOTALS}, {"gen_ai.operation.name": "execute_tool", "_parent": 1}])
+    assert [(r["agent"], r["input_tokens"]) for r in rows] == [("Research Agent", 3000)]
+
+
+def test_the_nearest_agent_above_names_a_call_through_spans_without_usage_and_nested_agents_roll_up():
+    rows = _rows([
+        {**_AGENT_SPAN, **_TOTALS},  # 1: outer agent, totals of everything below
+        {"gen_ai.operation.name": "execute_tool", "_parent": 1},  # 2: no usage, no agent
+        {**_CHAT, "_parent": 2},  # 3: Research Agent's call, through the tool span
+        {**_AGENT_SPAN, "gen_ai.agent.name": "Billing Bot", "gen_ai.usage.input_tokens": 1500, "_parent": 1},
+        {**_CHAT, "_parent": 4},  # 5: Billing Bot's call
+        {**_CHAT, "gen_ai.agent.name": "Own Agent", "_parent": 4},  # 6: a span's own agent wins
+    ])  # fmt: skip
+    assert [(r["agent"], r["input_tokens"]) for r in rows] == [
+        ("Research Agent", 1500), ("Billing Bot", 1500), ("Own Agent", 1500)]  # fmt: skip
+
+
+def test_a_chat_span_is_never_a_roll_up_and_other_traces_are_not_descendants():
+    other_trace = bytes.fromhex("00000000000000000000000000000001")
+    rows = _rows([
+        {**_CHAT, "gen_ai.usage.input_tokens": 100},  # 1: a model call with a model call below it
+        {**_CHAT, "_parent": 1},
+        {**_AGENT_SPAN, **_TOTALS, "_trace": other_trace},  # 3: parent id 3 in this trace is not it
+        {**_CHAT, "_parent": 3},
+    ])  # fmt: skip
+    assert [r["input_tokens"] for r in rows] == [100, 1500, 3000, 1500]
+    assert rows[3]["agent"] is None  # no span 3 in its own trace: the resource has no agent either
+
+
+def test_a_parent_and_its_children_in_different_requests_are_not_seen_as_nested():
+    parent = decode_protobuf(_request([{**_AGENT_SPAN, **_TOTALS}])).to_table().to_pylist()
+    assert [r["input_tokens"] for r in parent] == [3000]  # the documented limit: counted
+
+
+def _json_span(span_id: str, attrs: dict, parent: str = "") -> dict:
+    return {
+        "traceId": TRACE.hex(), "spanId": span_id, "parentSpanId": parent, "startTimeUnixNano": "1748772000000000000",
+        "attributes": [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+                       for k, v in attrs.items()],
+    }  # fmt: skip
+
+
+def _one_request(*spans: dict) -> dict:
+    return {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": list(spans)}]}]}
+
+
+def test_otlp_json_nesting_is_resolved_per_request_and_across_the_documents_of_a_file(tmp_path):
+    parent = _json_span("00000000000000aa", {**_AGENT_SPAN, **_TOTALS})
+    child = _json_span("00000000000000bb", _CHAT, parent="00000000000000aa")
+    rows = decode_json_bytes(json.dumps(_one_request(parent, child)).encode()).to_table().to_pylist()
+    assert [(r["agent"], r["input_tokens"]) for r in rows] == [("Research Agent", 1500)]
+
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps(_one_request(parent)) + "\n" + json.dumps(_one_request(child)) + "\n")
+    rows = read_otlp_json_file(path).to_pylist()
+    assert [(r["agent"], r["input_tokens"]) for r in rows] == [("Research Agent", 1500)]

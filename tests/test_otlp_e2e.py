@@ -176,3 +176,29 @@ def test_resending_the_same_spans_does_not_double_count(collector_process):
     _send_json(endpoint)
     err = _stop(proc)
     assert "1 events ingested, 1 duplicates" in err
+
+
+def test_sdk_nested_agent_totals_are_counted_once_on_the_agent(collector_process):
+    """QA otlp2 bug 1: an `invoke_agent` span's usage totals were stored beside its `chat` spans'."""
+    proc, endpoint, store_path = collector_process
+    provider = TracerProvider(resource=Resource.create({"service.name": "orchestrator-svc"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    tracer = provider.get_tracer("opentelemetry.instrumentation.openai_agents")
+    with tracer.start_as_current_span("invoke_agent Research Agent") as agent:
+        agent.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "Research Agent",
+                              "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"})  # fmt: skip
+        for i in range(2):
+            with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as chat:
+                chat.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                                     "gen_ai.request.model": "gpt-4o", "gen_ai.response.id": f"chatcmpl-{i}",
+                                     "gen_ai.usage.input_tokens": 1500, "gen_ai.usage.output_tokens": 300})  # fmt: skip
+        agent.set_attributes({"gen_ai.usage.input_tokens": 3000, "gen_ai.usage.output_tokens": 600})
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    _stop(proc)
+    with Store(store_path) as store:
+        rows = store.con.execute(
+            "SELECT agent, count(*), sum(input_tokens), sum(output_tokens), sum(cost_est_usd) FROM events GROUP BY ALL"
+        ).fetchall()
+    assert [r[:4] for r in rows] == [("Research Agent", 2, 3000, 600)]
+    assert rows[0][4] == pytest.approx(3000 * 2.5e-6 + 600 * 10e-6)

@@ -7,6 +7,15 @@ OpenLLMetry (`llm.usage.*`). Spans without token usage are ignored. The run is t
 dedupe key is `gen_ai.response.id`, else the trace and span ids (so exporter retries dedupe), else
 none: the store keys such a span by a hash of its content.
 
+Nested spans, within one request (or one file), grouped by trace and linked by parent span id: a
+span with usage that has descendants carrying usage, and is not itself a model call (an agent or
+workflow operation such as `invoke_agent`, whose `gen_ai.usage.*` is the total of the calls below
+it), contributes no usage of its own, so the calls are counted once. A span without
+`gen_ai.agent.*` takes the agent of its nearest ancestor that has one (semconv puts the agent on
+`invoke_agent`, not on its `chat` spans), before the resource's. An `invoke_agent` span with usage
+and no usage-carrying descendant in the request keeps its usage. The limit: descendants that arrive
+in a different request than their parent are not seen, so such a parent's totals are counted too.
+
 A span whose token counts or start time cannot be trusted (not a number, fractional, negative,
 implausibly large, an impossible time) is the receiver's to reject (`SpanBatch.rejected`, answered
 as OTLP partial success). Read from a file (`keep_bad=True`) it is kept as a row with its raw
@@ -47,6 +56,9 @@ _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "ll
 _PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 _AGENT = ("gen_ai.agent.name", "gen_ai.agent.id")
 _USAGE_KEYS = frozenset(_INPUT + _OUTPUT)
+# Operations that are one model call (their usage is never a roll-up of the spans below them).
+_MODEL_CALL_OPS = frozenset(("chat", "text_completion", "generate_content", "embeddings", "completion"))
+_MODEL_CALL_KINDS = frozenset(("LLM", "EMBEDDING"))  # OpenInference span kinds
 
 _STATUS_ERROR = 2
 # The canonical reader's bound ("implausible"): no single call reports 10^15 tokens.
@@ -64,6 +76,9 @@ class SpanBatch:
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
     keep_bad: bool = False  # keep untrusted spans as rows of raw values (for ingest to quarantine)
+    rolled_up: int = 0  # spans whose usage is the total of the spans below them (not stored)
+    # every span decoded, by (trace id, span id), until `_resolve_nesting` links them
+    _spans: dict[tuple[str, str], _Span] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.columns["timestamp"])
@@ -74,6 +89,7 @@ class SpanBatch:
             self.columns[k].extend(v)
         self.spans_seen += other.spans_seen
         self.rejected += other.rejected
+        self.rolled_up += other.rolled_up
         self.errors.extend(other.errors)
 
     def to_table(self) -> pa.Table:
@@ -84,6 +100,70 @@ class SpanBatch:
         """
         arrays = [_column(f, self.columns[f.name]) for f in CANONICAL_SCHEMA]
         return pa.Table.from_arrays(arrays, names=CANONICAL_SCHEMA.names)
+
+
+@dataclass
+class _Span:
+    """What nesting needs of one span: its parent, own agent, whether it is a model call, its rows."""
+
+    parent_id: str
+    agent: str | None
+    model_call: bool
+    has_usage: bool
+    rows: list[int] = field(default_factory=list)
+    usage_below: bool = False
+
+
+def _note_span(
+    out: SpanBatch, get: Callable[[str], Any], trace_id: str, span_id: str, parent_id: str, rows_before: int
+) -> None:
+    """Remember a decoded span (and the row it added, if any) for `_resolve_nesting`."""
+    if not span_id:
+        return
+    key = (trace_id, span_id)
+    span = out._spans.get(key)
+    if span is None:
+        op = get("gen_ai.operation.name")
+        span = out._spans[key] = _Span(
+            parent_id=parent_id,
+            agent=_str(_first(get, _AGENT)),
+            model_call=(str(op).lower() in _MODEL_CALL_OPS if op is not None
+                        else get("openinference.span.kind") in _MODEL_CALL_KINDS
+                        or get("llm.request.type") is not None),  # fmt: skip
+            has_usage=_first(get, _INPUT) is not None or _first(get, _OUTPUT) is not None,
+        )
+    if len(out) > rows_before:
+        span.rows.append(rows_before)
+
+
+def _resolve_nesting(out: SpanBatch) -> None:
+    """Drop roll-up spans' rows and give agent-less spans their nearest ancestor's agent (module docstring)."""
+    spans, out._spans = out._spans, {}
+    if not any(s.rows for s in spans.values()):
+        return
+    inherit: dict[int, str] = {}
+    for (trace_id, _), span in spans.items():
+        if not span.has_usage:
+            continue
+        agent, seen, parent_id = span.agent, set(), span.parent_id
+        while parent_id and parent_id not in seen:
+            seen.add(parent_id)
+            parent = spans.get((trace_id, parent_id))
+            if parent is None:
+                break
+            parent.usage_below = True
+            agent = agent or parent.agent
+            parent_id = parent.parent_id
+        if span.agent is None and agent is not None:
+            inherit.update(dict.fromkeys(span.rows, agent))
+    drop = {row for s in spans.values() if s.usage_below and s.has_usage and not s.model_call for row in s.rows}
+    agents = out.columns["agent"]
+    for row, agent in inherit.items():
+        agents[row] = agent
+    if drop:
+        out.rolled_up += len(drop)
+        for k, values in out.columns.items():
+            out.columns[k] = [v for i, v in enumerate(values) if i not in drop]
 
 
 def _column(f: pa.Field, values: list) -> pa.Array:
@@ -255,23 +335,26 @@ def decode_protobuf(body: bytes) -> SpanBatch:
         for ss in rs.scope_spans:
             for span in ss.spans:
                 attrs = {kv.key: kv.value for kv in span.attributes}
-                if not (_USAGE_KEYS & attrs.keys()):
-                    out.spans_seen += 1
-                    continue
 
                 def get(k, _a=attrs):
                     v = _a.get(k)
                     return None if v is None else _pb_value(v)
 
-                _add_span(
-                    out,
-                    get,
-                    res_get,
-                    span.trace_id.hex(),
-                    span.span_id.hex(),
-                    span.start_time_unix_nano,
-                    span.status.code == _STATUS_ERROR,
-                )
+                trace_id, span_id, rows_before = span.trace_id.hex(), span.span_id.hex(), len(out)
+                if _USAGE_KEYS & attrs.keys():
+                    _add_span(
+                        out,
+                        get,
+                        res_get,
+                        trace_id,
+                        span_id,
+                        span.start_time_unix_nano,
+                        span.status.code == _STATUS_ERROR,
+                    )
+                else:
+                    out.spans_seen += 1
+                _note_span(out, get, trace_id, span_id, span.parent_span_id.hex(), rows_before)
+    _resolve_nesting(out)
     return out
 
 
@@ -344,12 +427,19 @@ def decode_json(doc: Any, keep_bad: bool = False) -> SpanBatch:
 
     Untrusted spans are rejected, or kept as rows of raw values with `keep_bad` (module docstring).
     """
+    out = SpanBatch(keep_bad=keep_bad)
+    _decode_json_into(out, doc)
+    _resolve_nesting(out)
+    return out
+
+
+def _decode_json_into(out: SpanBatch, doc: Any) -> None:
+    """Add one OTLP/JSON request's events to `out` (nesting is resolved by the caller)."""
     if not isinstance(doc, dict):
         raise IngestError("OTLP JSON body must be an object with resourceSpans")
     resource_spans = _pick(doc, "resourceSpans", "resource_spans")
     if resource_spans is None:
         raise IngestError("OTLP JSON body has no resourceSpans")
-    out = SpanBatch(keep_bad=keep_bad)
     try:
         for rs in resource_spans:
             resource = rs.get("resource") or {}
@@ -362,25 +452,28 @@ def decode_json(doc: Any, keep_bad: bool = False) -> SpanBatch:
             for ss in scopes:
                 for span in ss.get("spans", []) or []:
                     attrs = _json_attrs(span.get("attributes", []))
-                    if not (_USAGE_KEYS & attrs.keys()):
-                        out.spans_seen += 1
-                        continue
 
                     def get(k, _a=attrs):
                         return _json_value(_a.get(k))
 
-                    _add_span(
-                        out,
-                        get,
-                        res_get,
-                        _json_id(_pick(span, "traceId", "trace_id")),
-                        _json_id(_pick(span, "spanId", "span_id")),
-                        _pick(span, "startTimeUnixNano", "start_time_unix_nano"),
-                        _status_is_error(span.get("status")),
-                    )
+                    trace_id = _json_id(_pick(span, "traceId", "trace_id"))
+                    span_id, rows_before = _json_id(_pick(span, "spanId", "span_id")), len(out)
+                    if _USAGE_KEYS & attrs.keys():
+                        _add_span(
+                            out,
+                            get,
+                            res_get,
+                            trace_id,
+                            span_id,
+                            _pick(span, "startTimeUnixNano", "start_time_unix_nano"),
+                            _status_is_error(span.get("status")),
+                        )
+                    else:
+                        out.spans_seen += 1
+                    _note_span(out, get, trace_id, span_id, _json_id(_pick(span, "parentSpanId", "parent_span_id")),
+                               rows_before)  # fmt: skip
     except (AttributeError, TypeError, ValueError) as exc:
         raise IngestError(f"malformed OTLP JSON trace request ({exc})") from exc
-    return out
 
 
 def decode_json_bytes(body: bytes) -> SpanBatch:
@@ -417,10 +510,11 @@ def read_otlp_json_file(path: str | Path) -> pa.Table:
     for n, doc in enumerate(docs, start=1):
         for one in doc if isinstance(doc, list) else [doc]:
             try:
-                batch.extend(decode_json(one, keep_bad=True))
+                _decode_json_into(batch, one)
             except IngestError as exc:
                 where = f"document {n}: " if len(docs) > 1 else ""
                 raise IngestError(f"{path}: {where}{exc}") from exc
+    _resolve_nesting(batch)  # the file's spans as one request: a trace may span its documents
     for err in batch.errors[:3]:
         log.info("%s: untrusted span, left to quarantine: %s", path, err)
     return batch.to_table()

@@ -79,11 +79,40 @@ class ModelPricing:
     rows: tuple[dict, ...]
 
 
+# OpenTelemetry GenAI `gen_ai.provider.name` (and older `gen_ai.system`) values -> genai-prices ids,
+# where genai-prices' own provider matching does not find them (or finds another provider).
+SEMCONV_PROVIDERS = {
+    "gcp.gen_ai": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gemini": "google",
+    "x_ai": "x-ai",
+    "aws.bedrock": "aws",
+    "azure.ai.openai": "azure",
+    "az.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "az.ai.inference": "azure",
+    "mistral_ai": "mistral",
+}
+
+
+def prices_provider(provider: str | None) -> str | None:
+    """The genai-prices provider id to look a pair up with: the semconv name mapped, else as given,
+    or None (match by model alone) when genai-prices knows no such provider."""
+    if not provider or not provider.strip():
+        return None
+    key = provider.strip().lower()
+    mapped = SEMCONV_PROVIDERS.get(key, key)
+    if key == "litellm":  # genai-prices reads the provider from a litellm model's prefix itself
+        return key
+    snap = data_snapshot.get_snapshot()
+    return mapped if data_snapshot.find_provider_by_id(snap.providers, mapped) else None
+
+
 def resolve(provider: str | None, model: str) -> tuple[gt.Provider, gt.ModelInfo] | None:
-    """The genai-prices provider and model for a pair, exactly as `calc_price` finds them."""
+    """The genai-prices provider and model for a pair, as `calc_price` finds them with `prices_provider`."""
     snap = data_snapshot.get_snapshot()
     try:
-        return snap.find_provider_model(model, None, provider or None, None)
+        return snap.find_provider_model(model, None, prices_provider(provider), None)
     except LookupError:
         return None
 

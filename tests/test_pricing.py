@@ -253,3 +253,33 @@ def test_a_partial_note_leaves_other_token_types_to_genai_prices_or_unpriced(tmp
     full = _spend(store, [{**notes[0], "output_mtok": 2}])
     assert full["my-llama-7b"]["spend_usd"] == pytest.approx(3.0) and full["my-llama-7b"]["unpriced_requests"] == 0
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "prices_as"),
+    [
+        ("gcp.gen_ai", "gemini-2.5-flash", "google"),
+        ("gcp.vertex_ai", "gemini-2.5-pro", "google"),
+        ("gcp.gemini", "gemini-2.5-flash", "google"),
+        ("x_ai", "grok-3", "x-ai"),
+        ("aws.bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0", "aws"),
+        ("azure.ai.openai", "gpt-4o", "azure"),
+        ("azure.ai.inference", "gpt-4o", "azure"),
+        ("mistral_ai", "mistral-large-latest", "mistral"),
+        ("ibm.watsonx.ai", "gpt-4o", None),  # a provider genai-prices does not know: the model alone
+    ],
+)
+def test_semconv_provider_names_are_priced_as_their_genai_prices_provider(tmp_path, provider, model, prices_as):
+    """QA otlp2 bug 4: `gcp.gen_ai`, `x_ai`, `azure.ai.inference` ... left known models unpriced."""
+    row = {"timestamp": datetime(2025, 9, 1, tzinfo=UTC), "provider": provider, "model": model,
+           "input_tokens": 12_000, "output_tokens": 800, "cache_read_tokens": 2_000, "cache_write_tokens": 0,
+           "reasoning_tokens": 0, "requests": 1, "request_id": "r1"}  # fmt: skip
+    store = Store(tmp_path / "u.duckdb")
+    ingest_table(store, pa.Table.from_pylist([row]), "semconv")
+    have = store.con.execute("SELECT cost_est_usd FROM events").fetchone()[0]
+    want = _reference({**row, "provider": prices_as})
+    assert want is not None and have == pytest.approx(want, abs=1e-12)
+
+
+def test_a_known_provider_without_the_model_stays_unpriced():
+    assert model_pricing("groq", "gpt-4o").status == "unknown"  # no fallback past a provider genai-prices has

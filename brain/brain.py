@@ -111,6 +111,10 @@ class Brain:
             rows = self.store.con.execute(
                 "SELECT provider, model, any_value(detail) FROM price_models WHERE status <> 'priced' GROUP BY ALL ORDER BY ALL"
             ).fetchall()
+            if rows:  # a model a price note prices is not unpriced: the models spend still reports unpriced
+                still = {r["group"] for r in self.cost_leaderboard(group_by="model", days=days)["rows"]
+                         if r.get("unpriced_requests")}
+                rows = [r for r in rows if r[1] in still]
             from brain.ingest import overlapping_sources
 
             overlaps = overlapping_sources(self.store, days=days)
@@ -127,7 +131,7 @@ class Brain:
         for provider, model, detail in rows:
             gaps.append(Gap("unpriced_model", "warning", f"{provider or '?'}/{model}",
                             f"model {model!r} ({provider or 'no provider'}) is not in genai-prices: its usage is unpriced, "
-                            f"not $0; add a price note{': ' + detail if detail else ''}"))
+                            f"not $0; add a price note{' (genai-prices: ' + detail + ')' if detail else ''}"))
         return gaps
 
     def close(self) -> None:

@@ -74,6 +74,12 @@ def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     (anonymous,) = [g for g in gaps if g["kind"] == "unclaimed_usage" and g["node"] == "-"]
     assert "no agent, key or service name (1 requests) spent an unpriced amount" in anonymous["message"]
     assert "$0" not in anonymous["message"] and "None" not in anonymous["message"]
+    # a price note prices the model: it is no longer reported unpriced (as spend no longer counts it)
+    (root / "Prices").mkdir()
+    (root / "Prices" / "Acme.md").write_text("---\ntype: price\nprovider: acme\nmodel: acme-llm-9\n"
+                                              "input_mtok: 1\noutput_mtok: 2\n---\n")
+    assert main(["check", "--vault", str(root), "--json"]) == 0
+    assert "unpriced_model" not in {g["kind"] for g in json.loads(capsys.readouterr().out)["gaps"]}
 
 
 def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault, capsys):

@@ -187,6 +187,7 @@ def test_usage_errors_are_one_error_line_and_exit_1(argv, help_of, capsys):
         (["export", "--days", "-3"], "--days: must be a whole number of days between 1 and"),
         (["publish", "--days", "0"], "--days: must be a whole number"),
         (["anomalies", "--now", "0001-01-01T00:00:00"], "--now: date out of range"),
+        (["anomalies", "--days", "500"], "--days: must be a whole number of days between 1 and 90 (got '500')"),
         (["demo", "--days", "99999999"], "--days: must be a whole number of days between 1 and 365"),
     ],
 )

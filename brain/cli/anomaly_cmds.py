@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from brain.anomaly.config import AnomalyConfig
 from brain.brain import Brain
 from brain.cli.common import (
     add_common,
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p, store=True)
     p.add_argument(
-        "--days", type=day_count(), default=7,
+        "--days", type=day_count(AnomalyConfig().horizon_days), default=7,
         help="show anomalies flagged in the last N days or still ongoing (default: 7, at most 90: the "
         "history scanned); an anomaly's id and figures do not depend on N",
     )

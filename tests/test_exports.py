@@ -101,6 +101,50 @@ def test_anthropic_disjoint_and_openai_style_inclusive_usage_cost_the_same():
     assert litellm["cost_usd"] == pytest.approx(expected)  # LiteLLM's own spend agrees
 
 
+def _anthropic_day(*results: dict) -> dict:
+    """One day of an Anthropic usage report grouped by model and context window."""
+    base = {"uncached_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "model": "claude-sonnet-4-5-20250929", "workspace_id": "wrkspc_01"}
+    day = {"starting_at": "2025-11-24T00:00:00Z", "ending_at": "2025-11-25T00:00:00Z",
+           "results": [{**base, **r} for r in results]}
+    return {"data": [day], "has_more": False, "next_page": None}
+
+
+def test_anthropic_daily_buckets_are_priced_at_the_tier_of_their_context_window(tmp_path):
+    """QA otlp2 bug 2: a busy day's "0-200k" bucket was priced as one 1M-token request (long tier, 2x)."""
+    from brain.ingest.detect import ingest_source
+    from brain.store import Store
+
+    export = tmp_path / "anthropic_usage.json"
+    export.write_text(json.dumps(_anthropic_day(
+        {"uncached_input_tokens": 900_000, "cache_read_input_tokens": 100_000, "output_tokens": 20_000,
+         "context_window": "0-200k"},
+        {"uncached_input_tokens": 600_000, "output_tokens": 3_000, "context_window": "200k-1M"},
+        {"uncached_input_tokens": 450_000, "output_tokens": 3_000},  # not grouped by window: the standard one
+    )))
+    model = "claude-sonnet-4-5-20250929"
+
+    def price(n: int, inp: int, cached: int, out: int) -> float:
+        """n requests sharing the tokens evenly, priced one by one (calc_price picks each one's tier)."""
+        usage = Usage(input_tokens=inp // n, cache_read_tokens=cached // n, output_tokens=out // n)
+        return n * float(calc_price(usage, model_ref=model, provider_id="anthropic").total_price)
+
+    expected = [
+        (5, price(5, 1_000_000, 100_000, 20_000)),  # five requests of 200k: base tier
+        (1, price(1, 600_000, 0, 3_000)),           # past 200k: long-context tier
+        (3, price(3, 450_000, 0, 3_000)),           # three requests of 150k: base tier
+    ]
+    rows = sorted(read_source(export, "anthropic_usage").to_pylist(), key=lambda r: -r["input_tokens"])
+    assert [r["requests"] for r in rows] == [n for n, _ in expected]
+    with Store(tmp_path / "s.duckdb") as store:
+        ingest_source(store, export, "anthropic_usage")
+        costs = [c for (c,) in store.con.execute(
+            "SELECT cost_est_usd FROM events ORDER BY input_tokens DESC").fetchall()]
+    assert costs == pytest.approx([cost for _, cost in expected])
+    assert costs[0] == pytest.approx(1_000_000 * 3e-6 - 100_000 * 2.7e-6 + 20_000 * 15e-6)  # $3/$0.30/$15 per MTok
+
+
 def test_openai_usage_prices_cached_input_at_the_cached_rate():
     row = read_source(FIXTURES / "openai_usage.json", "openai_usage").to_pylist()[0]
     expected = 40000 * 2.5e-6 + 80000 * 1.25e-6 + 30000 * 10e-6

@@ -2,8 +2,13 @@
 
 Anthropic reports input parts disjoint: `uncached_input_tokens`, `cache_read_input_tokens` and
 `cache_creation.ephemeral_5m_input_tokens` / `ephemeral_1h_input_tokens` are added into the
-canonical (inclusive) `input_tokens`. The usage report carries no request counts, so each bucket
-result counts as one request. Cost report amounts are decimal strings in cents.
+canonical (inclusive) `input_tokens`. Cost report amounts are decimal strings in cents.
+
+The usage report carries no request counts, but pricing picks a model's long-context tier from
+the average input per request, so `requests` is the fewest requests the result's
+`context_window` allows (`_REQUESTS`): a "0-200k" result (or one not grouped by window) holds at
+least one request per 200k input tokens and is priced at the base tier; a longer window (">200k",
+"200k-1M") counts as one request, priced at the long-context tier. It is a lower bound, not a count.
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ _CACHE_1H = (
 _UNCACHED = "coalesce(CAST(r ->> 'uncached_input_tokens' AS BIGINT), 0)"
 _CACHE_READ = "coalesce(CAST(r ->> 'cache_read_input_tokens' AS BIGINT), 0)"
 _OUTPUT = "coalesce(CAST(r ->> 'output_tokens' AS BIGINT), 0)"
+_INPUT = f"({_UNCACHED} + {_CACHE_READ} + {_CACHE_5M} + {_CACHE_1H})"
+# The upper bound in tokens of a window "0-<n>k" (200k when the result is not grouped by window,
+# the standard window: longer ones need the 1M-context beta); NULL for a window beyond it.
+_WINDOW_MAX = (
+    "CASE WHEN r ->> 'context_window' IS NULL THEN 200000 "
+    "ELSE 1000 * TRY_CAST(regexp_extract(r ->> 'context_window', '^0-([0-9]+)k$', 1) AS BIGINT) END"
+)
+# The fewest requests that keep the average input within the window (see the module docstring).
+_REQUESTS = f"CAST(greatest(1, coalesce(ceil({_INPUT} / ({_WINDOW_MAX})), 1)) AS BIGINT)"
 
 
 def read_anthropic_usage(path: str | Path) -> pa.Table:
@@ -44,12 +58,12 @@ def read_anthropic_usage(path: str | Path) -> pa.Table:
                coalesce(r ->> 'api_key_id', r ->> 'workspace_id') AS api_key_id,
                'anthropic' AS provider,
                r ->> 'model' AS model,
-               {_UNCACHED} + {_CACHE_READ} + {_CACHE_5M} + {_CACHE_1H} AS input_tokens,
+               {_INPUT} AS input_tokens,
                {_OUTPUT} AS output_tokens,
                {_CACHE_READ} AS cache_read_tokens,
                {_CACHE_5M} + {_CACHE_1H} AS cache_write_tokens,
                0 AS reasoning_tokens,
-               1 AS requests,
+               {_REQUESTS} AS requests,
                concat_ws(':', 'anthropic-usage', b ->> 'starting_at', b ->> 'ending_at',
                          coalesce(r ->> 'api_key_id', ''), coalesce(r ->> 'workspace_id', ''),
                          coalesce(r ->> 'model', ''), coalesce(r ->> 'service_tier', ''),

@@ -10,11 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mcp.client import stdio as mcp_stdio
 
 # Brain's vault load cache (brain.vault_cache) goes to a folder of this test run, not ~/.cache;
-# CLI subprocesses inherit it.
+# CLI subprocesses inherit it, and so do servers the MCP stdio client starts (it passes on only
+# the variables in this list).
 os.environ["BRAIN_CACHE_DIR"] = tempfile.mkdtemp(prefix="brain-test-cache-")
 atexit.register(shutil.rmtree, os.environ["BRAIN_CACHE_DIR"], ignore_errors=True)
+mcp_stdio.DEFAULT_INHERITED_ENV_VARS.append("BRAIN_CACHE_DIR")
 
 
 def write_vault(root: Path, notes: dict[str, str]) -> Path:

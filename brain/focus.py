@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -69,15 +69,17 @@ def focus_table(
     store,
     identities,
     days: int = 30,
+    since: date | None = None,
+    until: date | None = None,
     price_notes: list[dict] | None = None,
     now: datetime | None = None,
     billing_account_id: str = "company-brain",
 ) -> pa.Table:
-    """FOCUS rows (FOCUS_SCHEMA) for the last `days` days of `rollup_daily`, attributed to agents
+    """FOCUS rows (FOCUS_SCHEMA) for the last `days` days (or `since`..`until`) of `rollup_daily`, attributed to agents
     exactly as `brain spend` attributes them (its mapping: one agent per usage row)."""
     from brain.spend import COST_SUM_SQL, _registered, attributed_sql, make_window
 
-    window = make_window(days, now=now)  # whole UTC days up to today
+    window = make_window(days, since, until, now=now)  # whole UTC days, to today by default
     con = store.con.cursor()
     session(con)
     try:

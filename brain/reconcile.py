@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 
@@ -154,18 +154,20 @@ ORDER BY day, provider, model
 def reconcile(
     store,
     days: int = 30,
+    since: date | None = None,
+    until: date | None = None,
     threshold_pct: float = 5.0,
     threshold_usd: float = 0.01,
     now: datetime | None = None,
     price_notes: Sequence[dict] = (),
 ) -> dict:
     """Estimate (after vault price notes) vs reported cost per (day, provider, model) for the last
-    `days` days, gaps flagged."""
+    `days` days (or `since`..`until`, whole days), gaps flagged."""
     from brain.pricing import adjusted_costs_sql, price_notes_table
     from brain.spend import COST_SUM_SQL, make_window
     from brain.store import session
 
-    days_shown = make_window(days, now=now)  # whole UTC days up to today
+    days_shown = make_window(days, since, until, now=now)  # whole UTC days, to today by default
     since, until = days_shown.start.date(), days_shown.end.date() - timedelta(days=1)
     con = store.con.cursor()
     session(con)

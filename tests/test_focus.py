@@ -160,7 +160,7 @@ def test_export_cli_writes_focus_csv(tmp_path, make_vault):
     assert any(r["x_AgentId"] == "support-agent" and r["ResourceName"] == "Support Agent" for r in rows)
 
 
-def test_focus_attributes_every_row_once_exactly_as_spend_does_bugs_1_2(tmp_path):
+def test_focus_attributes_every_row_once_exactly_as_spend_does(tmp_path):
     from brain.ingest import ingest_table
     from brain.spend import spend_report
 
@@ -194,3 +194,25 @@ def test_focus_attributes_every_row_once_exactly_as_spend_does_bugs_1_2(tmp_path
     assert billed == pytest.approx({row["group"]: row["spend_usd"] for row in spend["rows"] if row["attributed"]})
     assert billed["Gamma"] == pytest.approx(0.30) and billed["Beta"] == pytest.approx(0.15)
     assert billed[nfc] == pytest.approx(0.30) and billed["Later"] == pytest.approx(0.15)
+
+
+def test_export_and_reconcile_take_a_past_calendar_window(tmp_path, make_vault, capsys):
+    # finance closes a month: --since/--until, as brain spend takes them
+    vault = make_vault({"Agents/Support Agent.md": "---\ntype: agent\nagent_id: support-agent\n---\n"})
+    store_path = tmp_path / "usage.duckdb"
+    rows = [{"timestamp": f"2025-{m:02d}-10T10:00:00Z", "agent": "support-agent", "provider": "openai",
+             "model": "gpt-4o", "input_tokens": 1000 * m, "output_tokens": 10, "request_id": f"r{m}",
+             "cost_usd": 0.01} for m in (3, 4, 5)]
+    usage = tmp_path / "u.jsonl"
+    usage.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["ingest", str(usage), "--vault", str(vault), "--store", str(store_path)]) == 0
+    out = tmp_path / "april.csv"
+    window = ["--since", "2025-04-01", "--until", "2025-04-30"]
+    assert main(["export", "--vault", str(vault), "--store", str(store_path), *window, "--out", str(out)]) == 0
+    with open(out, newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    assert [r["ChargePeriodStart"][:10] for r in exported] == ["2025-04-10"]
+    capsys.readouterr()
+    assert main(["reconcile", "--vault", str(vault), "--store", str(store_path), *window, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["day"] for r in result["rows"]] == ["2025-04-10"]

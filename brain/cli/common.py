@@ -66,6 +66,15 @@ def parse_day(text: str) -> date:
     return day
 
 
+def add_window(p: argparse.ArgumentParser, days: int = 30) -> None:
+    """--days N (ending today), or --since/--until: whole UTC days, both inclusive."""
+    p.add_argument("--days", type=day_count(), default=days, help=f"days back, today included (default: {days})")
+    p.add_argument("--since", type=parse_day,
+                   help="first day (YYYY-MM-DD, or an ISO 8601 time: its UTC day); overrides --days")
+    p.add_argument("--until", type=parse_day,
+                   help="last day, inclusive (YYYY-MM-DD or an ISO 8601 time: its UTC day; default: today)")
+
+
 def day_count(most: int = MAX_DAYS) -> Callable[[str], int]:
     """An argparse type for a --days option: a whole number from 1 to `most`."""
 

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from brain.cli.common import add_common, day_count, print_json, print_table, settings_from
+from brain.cli.common import add_common, add_window, print_json, print_table, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reconcile", help="our cost estimate beside provider-reported cost by day, provider and model"
     )
     add_common(p, store=True)
-    p.add_argument("--days", type=day_count(), default=30, help="days back from today (default: 30)")
+    add_window(p)
     p.add_argument(
         "--threshold-pct", type=float, default=5.0, help="flag gaps larger than this percentage (default: 5)"
     )
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p, json_flag=False, store=True)
     p.add_argument("--format", choices=["focus"], default="focus", help="export format (default: focus)")
     p.add_argument("--out", help="output file, .csv or .parquet (default: CSV on stdout)")
-    p.add_argument("--days", type=day_count(), default=30, help="days back from today (default: 30)")
+    add_window(p)
     p.set_defaults(func=cmd_export)
 
 
@@ -101,7 +101,7 @@ def cmd_reconcile(args) -> int:
 
     brain = Brain.open(settings_from(args), read_only=True)
     try:
-        result = reconcile(brain.store, days=args.days, threshold_pct=args.threshold_pct,
+        result = reconcile(brain.store, days=args.days, since=args.since, until=args.until, threshold_pct=args.threshold_pct,
                            threshold_usd=args.threshold_usd, price_notes=brain.price_notes())
     finally:
         brain.close()
@@ -151,7 +151,8 @@ def cmd_export(args) -> int:
 
     brain = Brain.open(settings_from(args), read_only=True)
     try:
-        table = focus_table(brain.store, brain.identities(), days=args.days, price_notes=brain.graph.price_notes())
+        table = focus_table(brain.store, brain.identities(), days=args.days, since=args.since, until=args.until,
+                            price_notes=brain.graph.price_notes())
         write_focus(table, args.out)
     finally:
         brain.close()

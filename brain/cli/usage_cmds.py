@@ -8,8 +8,8 @@ import sys
 from brain.brain import Brain
 from brain.cli.common import (
     add_common,
+    add_window,
     day_count,
-    parse_day,
     print_json,
     print_table,
     settings_from,
@@ -46,9 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spend", help="ranked spend, run-rate and projection by agent, owner, team, model...")
     add_common(p, store=True)
     p.add_argument("--by", choices=["agent", "owner", "team", "model", "provider", "key"], default="agent")
-    p.add_argument("--days", type=day_count(), default=30, help="days back, today included (default: 30)")
-    p.add_argument("--since", type=parse_day, help="first day (YYYY-MM-DD, or an ISO 8601 time: its UTC day); overrides --days")
-    p.add_argument("--until", type=parse_day, help="last day, inclusive (YYYY-MM-DD or an ISO 8601 time: its UTC day; default: today)")
+    add_window(p)
     p.set_defaults(func=cmd_spend)
 
     p = sub.add_parser("agent", help="an agent's card: owner, dependencies, spend, run-rate, daily trend")

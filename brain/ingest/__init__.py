@@ -5,8 +5,8 @@ sources (canonical files, OTLP spans, LiteLLM logs) are insert-only: the first r
 and later rows with that id are counted as duplicates. Bucketed sources (OpenAI usage API and
 Anthropic usage report exports, flagged by their adapters: `ingest_table(..., bucketed=True)`,
 stored as `events.bucketed`) are snapshots: the bucket's key is its `request_id`, and a re-import
-whose values differ REPLACES the stored bucket (today's partial bucket grows between downloads),
-while an identical re-import is a no-op. Replacement is part of the ingest's one transaction and
+of a LARGER bucket replaces the stored one (today's partial bucket grows between downloads; the
+order is `dedupe.BUCKET_SIZE_SQL`), while an equal or smaller one (an older download) is a duplicate. Replacement is part of the ingest's one transaction and
 the rollup buckets of both the old and the new row are recomputed. A bucketed row never replaces
 a per-request event that happens to share its id.
 
@@ -59,7 +59,7 @@ class FileReport:
     """What happened to one source: rows accepted, duplicates skipped, quarantined, or its error.
 
     `rows` = accepted + replaced + duplicates + quarantined; `replaced` counts bucket rows that
-    replaced a stored bucket of the same key with different values.
+    replaced a smaller stored bucket of the same key (`dedupe.BUCKET_SIZE_SQL`).
     """
 
     source: str

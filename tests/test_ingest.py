@@ -813,3 +813,13 @@ def test_a_parquet_file_damaged_inside_is_reported_with_its_reason_and_the_other
     error = next(f.error for f in report.files if f.error)
     assert "bad.parquet" in error and "decompression" in error.lower()  # the reader's reason, not "transaction aborted"
     assert store.con.execute(q).fetchone() == before
+
+
+def test_provider_names_are_lower_cased_so_one_provider_is_one_group(store, tmp_path):
+    """QA otlp2 bug 7: `Anthropic` (OpenLLMetry's gen_ai.system) and `anthropic` were two providers."""
+    rows = [{**BASE, "provider": p, "model": "claude-sonnet-4-5", "request_id": f"r{i}"}
+            for i, p in enumerate(["Anthropic", "anthropic", " ANTHROPIC "])]  # fmt: skip
+    ingest_files(store, [_jsonl(tmp_path / "a.jsonl", rows[:2])])
+    ingest_table(store, pa.Table.from_pylist(rows[2:]), "otlp")
+    got = store.con.execute("SELECT provider, count(*), count(cost_est_usd) FROM events GROUP BY ALL").fetchall()
+    assert got == [("anthropic", 3, 3)]

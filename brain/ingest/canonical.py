@@ -365,7 +365,11 @@ def validated_select(
     text = {c: f"nullif(trim({_q(c)}::VARCHAR), '')" for c in CANONICAL_NAMES}
     typed = [
         '_ts AS "timestamp"',
-        *(f"{text[c]} AS {c}" for c in ("agent", "api_key_id", "service_name", "provider", "model")),
+        *(f"{text[c]} AS {c}" for c in ("agent", "api_key_id", "service_name")),
+        # one provider whatever the case a source writes it in (`Anthropic`, `anthropic`); the
+        # content hash below keeps the text as given, so event ids of stored rows do not change
+        f"lower({text['provider']}) AS provider",
+        f"{text['model']} AS model",
         *(f"TRY_CAST(coalesce(_d_{c}, 0) AS BIGINT) AS {c}" for c in TOKEN_COLUMNS),
         "TRY_CAST(coalesce(_d_requests, 1) AS BIGINT) AS requests",
         f"{text['run_id']} AS run_id",

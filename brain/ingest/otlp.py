@@ -36,6 +36,7 @@ from typing import Any
 import pyarrow as pa
 
 from brain.errors import IngestError
+from brain.ingest import otlp_nesting as nesting
 from brain.ingest.detect import CANONICAL_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class SpanBatch:
     keep_bad: bool = False  # keep untrusted spans as rows of raw values (for ingest to quarantine)
     rolled_up: int = 0  # spans whose usage is the total of the spans below them (not stored)
     # every span decoded, by (trace id, span id), until `_resolve_nesting` links them
-    _spans: dict[tuple[str, str], _Span] = field(default_factory=dict, repr=False)
+    _spans: dict[tuple[str, str], nesting.Span] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.columns["timestamp"])
@@ -102,29 +103,29 @@ class SpanBatch:
         return pa.Table.from_arrays(arrays, names=CANONICAL_SCHEMA.names)
 
 
-@dataclass
-class _Span:
-    """What nesting needs of one span: its parent, own agent, whether it is a model call, its rows."""
-
-    parent_id: str
-    agent: str | None
-    model_call: bool
-    has_usage: bool
-    rows: list[int] = field(default_factory=list)
-    usage_below: bool = False
-
-
-def _note_span(
-    out: SpanBatch, get: Callable[[str], Any], trace_id: str, span_id: str, parent_id: str, rows_before: int
+def _take_span(
+    out: SpanBatch,
+    keys: Iterable[str],
+    get: Callable[[str], Any],
+    res_get: Callable[[str], Any],
+    ids: tuple[str, str, str],
+    start: Any,
+    error: bool,
 ) -> None:
-    """Remember a decoded span (and the row it added, if any) for `_resolve_nesting`."""
+    """One decoded span (attribute `keys`, values by `get`; ids: trace, span, parent): its row if it
+    carries usage, and what `_resolve_nesting` needs of it."""
+    trace_id, span_id, parent_id = ids
+    rows_before = len(out)
+    if _USAGE_KEYS & set(keys):
+        _add_span(out, get, res_get, trace_id, span_id, start, error)
+    else:
+        out.spans_seen += 1
     if not span_id:
         return
-    key = (trace_id, span_id)
-    span = out._spans.get(key)
+    span = out._spans.get((trace_id, span_id))
     if span is None:
         op = get("gen_ai.operation.name")
-        span = out._spans[key] = _Span(
+        span = out._spans[(trace_id, span_id)] = nesting.Span(
             parent_id=parent_id,
             agent=_str(_first(get, _AGENT)),
             model_call=(str(op).lower() in _MODEL_CALL_OPS if op is not None
@@ -139,31 +140,7 @@ def _note_span(
 def _resolve_nesting(out: SpanBatch) -> None:
     """Drop roll-up spans' rows and give agent-less spans their nearest ancestor's agent (module docstring)."""
     spans, out._spans = out._spans, {}
-    if not any(s.rows for s in spans.values()):
-        return
-    inherit: dict[int, str] = {}
-    for (trace_id, _), span in spans.items():
-        if not span.has_usage:
-            continue
-        agent, seen, parent_id = span.agent, set(), span.parent_id
-        while parent_id and parent_id not in seen:
-            seen.add(parent_id)
-            parent = spans.get((trace_id, parent_id))
-            if parent is None:
-                break
-            parent.usage_below = True
-            agent = agent or parent.agent
-            parent_id = parent.parent_id
-        if span.agent is None and agent is not None:
-            inherit.update(dict.fromkeys(span.rows, agent))
-    drop = {row for s in spans.values() if s.usage_below and s.has_usage and not s.model_call for row in s.rows}
-    agents = out.columns["agent"]
-    for row, agent in inherit.items():
-        agents[row] = agent
-    if drop:
-        out.rolled_up += len(drop)
-        for k, values in out.columns.items():
-            out.columns[k] = [v for i, v in enumerate(values) if i not in drop]
+    out.rolled_up += nesting.resolve(spans, out.columns)
 
 
 def _column(f: pa.Field, values: list) -> pa.Array:
@@ -340,20 +317,9 @@ def decode_protobuf(body: bytes) -> SpanBatch:
                     v = _a.get(k)
                     return None if v is None else _pb_value(v)
 
-                trace_id, span_id, rows_before = span.trace_id.hex(), span.span_id.hex(), len(out)
-                if _USAGE_KEYS & attrs.keys():
-                    _add_span(
-                        out,
-                        get,
-                        res_get,
-                        trace_id,
-                        span_id,
-                        span.start_time_unix_nano,
-                        span.status.code == _STATUS_ERROR,
-                    )
-                else:
-                    out.spans_seen += 1
-                _note_span(out, get, trace_id, span_id, span.parent_span_id.hex(), rows_before)
+                ids = (span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex())
+                _take_span(out, attrs.keys(), get, res_get, ids, span.start_time_unix_nano,
+                           span.status.code == _STATUS_ERROR)  # fmt: skip
     _resolve_nesting(out)
     return out
 
@@ -456,22 +422,11 @@ def _decode_json_into(out: SpanBatch, doc: Any) -> None:
                     def get(k, _a=attrs):
                         return _json_value(_a.get(k))
 
-                    trace_id = _json_id(_pick(span, "traceId", "trace_id"))
-                    span_id, rows_before = _json_id(_pick(span, "spanId", "span_id")), len(out)
-                    if _USAGE_KEYS & attrs.keys():
-                        _add_span(
-                            out,
-                            get,
-                            res_get,
-                            trace_id,
-                            span_id,
-                            _pick(span, "startTimeUnixNano", "start_time_unix_nano"),
-                            _status_is_error(span.get("status")),
-                        )
-                    else:
-                        out.spans_seen += 1
-                    _note_span(out, get, trace_id, span_id, _json_id(_pick(span, "parentSpanId", "parent_span_id")),
-                               rows_before)  # fmt: skip
+                    ids = (_json_id(_pick(span, "traceId", "trace_id")), _json_id(_pick(span, "spanId", "span_id")),
+                           _json_id(_pick(span, "parentSpanId", "parent_span_id")))  # fmt: skip
+                    _take_span(out, attrs.keys(), get, res_get, ids,
+                               _pick(span, "startTimeUnixNano", "start_time_unix_nano"),
+                               _status_is_error(span.get("status")))  # fmt: skip
     except (AttributeError, TypeError, ValueError) as exc:
         raise IngestError(f"malformed OTLP JSON trace request ({exc})") from exc
 

@@ -354,3 +354,16 @@ def test_otlp_json_nesting_is_resolved_per_request_and_across_the_documents_of_a
     path.write_text(json.dumps(_one_request(parent)) + "\n" + json.dumps(_one_request(child)) + "\n")
     rows = read_otlp_json_file(path).to_pylist()
     assert [(r["agent"], r["input_tokens"]) for r in rows] == [("Research Agent", 1500)]
+
+
+def test_a_failed_model_call_without_tokens_is_an_error_request_and_other_tokenless_spans_are_not():
+    # a 429: the call failed before it used tokens; a retry loop of them must show in the error share
+    rows = _rows([
+        {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+         "error.type": "429", "_error": True},
+        {"_name": "GET /health", "http.request.method": "GET", "_error": True},  # not GenAI
+        {**_AGENT_SPAN, "_error": True},  # an agent operation that failed: its calls are its spans
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},  # no tokens, no failure
+    ])
+    assert [(r["model"], r["input_tokens"], r["output_tokens"], r["requests"], r["status"]) for r in rows] == [
+        ("gpt-4o", 0, 0, 1, "error")]

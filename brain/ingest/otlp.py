@@ -3,7 +3,9 @@
 Reads the OpenTelemetry GenAI semantic conventions (`gen_ai.usage.*`, `gen_ai.request.model`,
 `gen_ai.provider.name` / `gen_ai.system`, `gen_ai.agent.name` / `gen_ai.agent.id`), the older
 `gen_ai.usage.prompt_tokens` names, OpenInference (`llm.token_count.*`, `llm.model_name`) and
-OpenLLMetry (`llm.usage.*`). Spans without token usage are ignored. The run is the trace id; the
+OpenLLMetry (`llm.usage.*`). Spans without token usage are ignored, except a model call
+(`gen_ai.operation.name` chat, embeddings...) that failed (status ERROR): it is a request with no
+tokens, so the error share counts a retry loop of 429s. The run is the trace id; the
 dedupe key is `gen_ai.response.id`, else the trace and span ids (so exporter retries dedupe), else
 none: the store keys such a span by a hash of its content.
 
@@ -116,7 +118,7 @@ def _take_span(
     carries usage, and what `_resolve_nesting` needs of it."""
     trace_id, span_id, parent_id = ids
     rows_before = len(out)
-    if _USAGE_KEYS & set(keys):
+    if _USAGE_KEYS & set(keys) or (error and _failed_model_call(get)):
         _add_span(out, get, res_get, trace_id, span_id, start, error)
     else:
         out.spans_seen += 1
@@ -135,6 +137,13 @@ def _take_span(
         )
     if len(out) > rows_before:
         span.rows.append(rows_before)
+
+
+def _failed_model_call(get: Callable[[str], Any]) -> bool:
+    """A model call that failed before it used tokens (a 429, a timeout): a request with no tokens,
+    kept so that the error share and request counts see it."""
+    op = get("gen_ai.operation.name")
+    return op is not None and str(op).lower() in _MODEL_CALL_OPS and _first(get, _MODEL) is not None
 
 
 def _resolve_nesting(out: SpanBatch) -> None:
@@ -229,7 +238,9 @@ def _add_span(
     out.spans_seen += 1
     raw_in, raw_out = _first(get, _INPUT), _first(get, _OUTPUT)
     if raw_in is None and raw_out is None:
-        return
+        if not (is_error and _failed_model_call(get)):
+            return
+        raw_in = raw_out = 0
     raw = [raw_in, raw_out, _first(get, _CACHE_READ), _first(get, _CACHE_WRITE), _first(get, _REASONING)]
     why = None  # why the span cannot be trusted (its token counts first, then its start time)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ import brain
 from brain import demo_company as co
 from brain.demo_usage import generate_usage
 from brain.errors import VaultError
+from brain.files import sha256
 
 if TYPE_CHECKING:
     from brain.brain import Brain
@@ -103,10 +103,6 @@ class DemoMarker:
     ingests: tuple[int, ...]  # its ingest ids in that store
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _previous_demo(dest: Path) -> DemoMarker | None:
     """The folder's demo marker; None when the folder is not a demo vault (or its marker is unreadable)."""
     marker = dest / DEMO_MARKER
@@ -128,7 +124,7 @@ def _legacy_files(doc: dict) -> dict[str, str]:
     notes = co.company_notes(co.Timeline(now=now, days=int(doc["days"])), int(doc["seed"]))
     notes["Home.md"] = _demo_home((template_path() / "Home.md").read_text(encoding="utf-8"))
     listed = {*doc.get("notes", ()), "Home.md"}
-    return {rel: _sha256(text.encode("utf-8")) for rel, text in notes.items() if rel in listed}
+    return {rel: sha256(text.encode("utf-8")) for rel, text in notes.items() if rel in listed}
 
 
 def _file_bytes(path: Path) -> bytes | None:
@@ -211,7 +207,7 @@ def build_demo(
     # holding nothing but its own usage. Everything else is the user's and stays as it is.
     own = previous.files if previous else {}
     current = {rel: _file_bytes(dest / rel) for rel in {*own, *notes}}
-    mine = {rel for rel, data in current.items() if data is not None and own.get(rel) == _sha256(data)}
+    mine = {rel for rel, data in current.items() if data is not None and own.get(rel) == sha256(data)}
     edited = sorted(rel for rel in own if rel not in mine and (dest / rel).exists())
     clashes = sorted(rel for rel, text in notes.items() if rel not in own and (dest / rel).exists()
                      and current[rel] != text.encode("utf-8"))
@@ -254,7 +250,7 @@ def build_demo(
     marker.write_text(
         json.dumps(
             {"version": 2, "seed": seed, "days": days, "now": now.isoformat(), "notes": sorted(written),
-             "files": {rel: _sha256((dest / rel).read_bytes()) for rel in sorted(written)},
+             "files": {rel: sha256((dest / rel).read_bytes()) for rel in sorted(written)},
              "store": str(store), "ingests": [report.ingest_id] if report.ingest_id is not None else []},
             indent=2,
         ),

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from brain.errors import BrainError, IngestError
+from brain.files import replacing
 from brain.shared_store import SharedStore
 from brain.store import Store
 
@@ -146,11 +147,9 @@ class ControlServer:
         self.file.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"pid": os.getpid(), "port": self.port, "token": self.token, "store": str(self.shared.path),
                            "command": self.command})
-        fd, tmp = tempfile.mkstemp(prefix=".server-", dir=self.file.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.file)
+        with replacing(self.file, prefix=".server-") as (f, tmp):
+            f.write(data.encode())
+            os.chmod(tmp, 0o600)
         return self
 
     def stop(self) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 import stat
-import tempfile
 import time
 import unicodedata
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from brain.errors import BrainError, NotFound, VaultError
+from brain.files import replacing, sha256
 from brain.frontmatter_edit import edit_property, set_frontmatter_property, yaml_string
 from brain.vault import Note, parse_note
 
@@ -181,10 +180,6 @@ def safe_note_path(root: str | os.PathLike, path: str, linked: Callable[[str], b
     return chosen, full
 
 
-def _stamp(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def read_note_text(root: str | os.PathLike, path: str, linked: Callable[[str], bool] | None = None) -> NoteText:
     """Read one note by client-given path, refusing anything outside the vault (see safe_note_path); raises NotFound."""
     rel, full = safe_note_path(root, path, linked)
@@ -197,7 +192,7 @@ def read_note_text(root: str | os.PathLike, path: str, linked: Callable[[str], b
         raise NotFound("note", path, _near_paths(root, rel)) from None
     except OSError as exc:
         raise VaultError(f"cannot read note {rel!r}: {exc.strerror or exc}") from exc
-    return NoteText(id=rel[:-3], path=rel, text=data.decode("utf-8", "replace"), mtime_ns=st.st_mtime_ns, sha256=_stamp(data))
+    return NoteText(id=rel[:-3], path=rel, text=data.decode("utf-8", "replace"), mtime_ns=st.st_mtime_ns, sha256=sha256(data))
 
 
 def _near_paths(root: str | os.PathLike, rel: str, n: int = 3) -> list[str]:
@@ -282,24 +277,18 @@ def _atomic_write(full: Path, data: bytes, expect_sha: str | None) -> int:
     missed is that of one read. It cannot be closed: an editor still holding the old file open
     and writing to it after the replace writes into the replaced file, and that text is lost.
     """
-    fd, tmp = tempfile.mkstemp(prefix=".brain-", suffix=".tmp", dir=full.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    with replacing(full) as (f, tmp):
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
         if expect_sha is not None:
             try:
                 os.chmod(tmp, full.stat().st_mode & 0o7777)
                 current = full.read_bytes()
             except FileNotFoundError:
                 current = b""
-            if _stamp(current) != expect_sha:
+            if sha256(current) != expect_sha:
                 raise NoteChanged(full.name)
-        os.replace(tmp, full)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return full.stat().st_mtime_ns
 
 
@@ -312,7 +301,7 @@ def _check_unchanged(
     seen: Note | None,
 ) -> None:
     """Refuse a note whose bytes, mtime or (against the graph's copy `seen`) content are not as read before."""
-    if expected_sha256 is not None and _stamp(data) != expected_sha256:
+    if expected_sha256 is not None and sha256(data) != expected_sha256:
         raise NoteChanged(rel)
     if expected_mtime_ns is not None and st.st_mtime_ns != expected_mtime_ns:
         raise NoteChanged(rel)
@@ -353,11 +342,11 @@ def set_owner(
         raise VaultError(f"note {rel!r} is not valid UTF-8; the brain does not edit it") from None
     edit = edit_property(text, "owner", yaml_string(owner_link))
     data = edit.text.encode("utf-8")
-    mtime = _atomic_write(full, data, expect_sha=_stamp(raw))
+    mtime = _atomic_write(full, data, expect_sha=sha256(raw))
     summary = f"set owner of {rel[:-3]!r} to {owner_link}"
     if edit.times_set_before > 1:
         summary += f" (the note set 'owner' {edit.times_set_before} times; the last one, the one that counts, was changed)"
-    return WriteResult(rel, False, mtime, _stamp(data), summary)
+    return WriteResult(rel, False, mtime, sha256(data), summary)
 
 
 def render_change_note(template: str, agent_link: str, kind: str, summary: str, when: dt.datetime, title: str) -> str:
@@ -424,7 +413,7 @@ def record_change(
             continue
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        return WriteResult(rel, True, full.stat().st_mtime_ns, _stamp(data), f"recorded {kind} change of {agent_name!r} in {rel!r}")
+        return WriteResult(rel, True, full.stat().st_mtime_ns, sha256(data), f"recorded {kind} change of {agent_name!r} in {rel!r}")
     raise BrainError(f"too many change notes named {base!r}; pick a different summary or date")
 
 

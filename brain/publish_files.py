@@ -9,15 +9,14 @@ wrote (its frontmatter's first two lines, the chart's first lines, the Bases com
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from brain.errors import VaultError
+from brain.files import replacing, sha256
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +48,6 @@ class PublishReport:
         """JSON-able form."""
         return {"folder": self.folder, "written": self.written, "unchanged": self.unchanged,
                 "removed": self.removed, "kept": self.kept}
-
-
-def sha256(data: bytes) -> str:
-    """Hex SHA-256 of bytes."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def legacy_generated(data: bytes) -> bool:
@@ -111,14 +105,8 @@ def atomic_write(path: Path, raw: bytes, rel: str) -> None:
     """Replace `path` by `raw` through a temporary file in the same folder."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".brain-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(path) as (f, _):
+            f.write(raw)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise VaultError(f"cannot write {rel}: {exc.filename or path}: {reason}") from exc

@@ -21,11 +21,11 @@ import logging
 import os
 import pickle
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brain.files import replacing
 from brain.graph import CompanyGraph
 from brain.links import fold
 from brain.vault import Note, Vault, VaultIssue, read_note_file, read_vault
@@ -169,15 +169,9 @@ def _write_state(folder: Path, header: dict, state: _State) -> bool:
     state.graph._names = None  # a derived index, rebuilt on demand
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".vault-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(header, f, protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, folder / CACHE_FILE)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with replacing(folder / CACHE_FILE, prefix=".vault-") as (f, _):
+            pickle.dump(header, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # an unwritable cache folder costs speed, never the command
         log.info("vault cache not written to %s: %s", folder, exc)
         return False

@@ -309,9 +309,11 @@ class SharedStore:
                 return Store(self.path, con=self._store.con.cursor())
 
         turn = WriterTurn(self.path)
+        # set before the turn is taken: a reader of this process that reopens meanwhile must not wait
+        # for the turn its own writer takes (it would hold the lock the writer's tries need, to the deadline)
+        self._taking_turn = True
         try:
             with turn.take(deadline):
-                self._taking_turn = True
                 return _retry(self.path, attempt, deadline, wait_s)
         finally:
             self._taking_turn = False

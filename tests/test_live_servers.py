@@ -260,3 +260,45 @@ def test_a_read_outside_the_lock_keeps_its_connection_until_it_ends_and_a_write_
             assert store.con.execute(acks).fetchall() == [(1,)]
     finally:
         shared.close()
+
+
+def test_a_reader_never_waits_for_the_turn_its_own_process_is_taking(tmp_path, monkeypatch):
+    """Between its writer taking the turn and opening the file, a read of the same process that
+    reopens its handle must not wait for that turn: it would hold the lock the writer's tries need."""
+    import threading
+    from contextlib import contextmanager
+
+    from brain.shared_store import SharedStore, WriterTurn
+    from brain.store import Store
+
+    path = tmp_path / "u.duckdb"
+    Store(path).close()
+    shared = SharedStore(path)
+    taken, go = threading.Event(), threading.Event()
+    take = WriterTurn.take
+
+    @contextmanager
+    def take_then_pause(self, deadline):
+        with take(self, deadline):
+            taken.set()
+            go.wait(30)
+            yield
+
+    monkeypatch.setattr(WriterTurn, "take", take_then_pause)
+    outcome: list = []
+    writer = threading.Thread(target=lambda: outcome.append(shared.write(lambda st: 42, wait_s=30)))
+    writer.start()
+    try:
+        assert taken.wait(10)
+        with shared._lock:
+            shared._let_go()  # the read handle let go of, as when a writer waits
+        read: list = []
+        reader = threading.Thread(target=lambda: read.append(shared.con.execute("SELECT 1").fetchall()))
+        reader.start()
+        reader.join(10)
+        assert read == [[(1,)]] and writer.is_alive()  # answered while the writer still holds the turn
+    finally:
+        go.set()
+        writer.join(30)
+        shared.close()
+    assert outcome == [42]

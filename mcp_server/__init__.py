@@ -1,5 +1,21 @@
-"""MCP adapter: build_server(brain) exposes the company graph and its costs to AI clients."""
+"""MCP adapter: build_server(brain) exposes the company graph and its costs to AI clients.
 
-from mcp_server.server import build_server
+server (build_server) · tools/ by domain · resources · prompts · transports (stdio, HTTP) ·
+options (the serve options shared with `brain serve`) · common, arguments, events.
+`build_server` is re-exported lazily, so `brain serve`'s options load without the MCP SDK.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp_server.server import build_server
 
 __all__ = ["build_server"]
+
+
+def __getattr__(name: str):
+    if name == "build_server":
+        from mcp_server.server import build_server
+
+        return build_server
+    raise AttributeError(f"module 'mcp_server' has no attribute {name!r}")

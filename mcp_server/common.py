@@ -18,8 +18,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, ToolAnnotations
 
-from brain.brain import Brain
 from brain.errors import BrainError, NotFound
+from brain.facade import Brain
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resources.templates import ResourceSecurityError
 
-from brain.brain import Brain
 from brain.errors import BrainError
+from brain.facade import Brain
 from mcp_server.common import BrainState, resource_errors, state_of, template_resource_errors
 from mcp_server.events import agent_uri, note_uri
 

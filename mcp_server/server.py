@@ -15,8 +15,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from pydantic import ValidationError
 
-from brain.brain import Brain
 from brain.errors import BrainError
+from brain.facade import Brain
 from mcp_server import prompts, resources
 from mcp_server.arguments import (
     missing_argument,

@@ -17,16 +17,15 @@ import anyio.from_thread
 import anyio.lowlevel
 from mcp.server.mcpserver import MCPServer
 
-from brain.brain import Brain
+from brain.facade import Brain
 from brain.settings import Settings
 from mcp_server.common import BrainState
 from mcp_server.events import agent_uri, note_uri
+from mcp_server.options import DEFAULT_HOST, DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "BRAIN_MCP_TOKEN"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 MCP_PATH = "/mcp"
 WARM_DELAY_S = 1.5  # start computing agent cost fields this long after the server starts
 
@@ -97,7 +96,7 @@ def serve(
     otlp: tuple[str, int] | None = None,
 ) -> int:
     """Open the brain and serve it over stdio or HTTP until the client leaves or the process is stopped."""
-    from brain.live import LiveBrain
+    from brain.live.server import LiveBrain
     from mcp_server.server import build_server
 
     brain = Brain.open(settings, read_only=True)

@@ -10,17 +10,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-spend = pytest.importorskip("brain.spend")
+spend = pytest.importorskip("brain.costs.spend")
 if not hasattr(spend, "hourly_agent_series"):
-    pytest.skip("brain.spend.hourly_agent_series is not built yet", allow_module_level=True)
+    pytest.skip("brain.costs.spend.hourly_agent_series is not built yet", allow_module_level=True)
 
 from brain.anomaly import detect_anomalies  # noqa: E402
-from brain.brain import Brain  # noqa: E402
 from brain.cli import main  # noqa: E402
 from brain.errors import NotFound  # noqa: E402
+from brain.facade import Brain  # noqa: E402
 from brain.ingest import ingest_table  # noqa: E402
 from brain.settings import Settings  # noqa: E402
-from brain.store import Store  # noqa: E402
+from brain.store.database import Store  # noqa: E402
 
 START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
 DAYS = 24
@@ -98,7 +98,7 @@ def company(tmp_path):
 def test_prompt_bloat_is_found_explained_and_linked_to_its_change_note(company):
     brain = Brain.open(company)
     try:
-        found = detect_anomalies(brain, days=7, now=START + timedelta(days=DAYS))
+        found = detect_anomalies(brain.scan_inputs(), days=7, now=START + timedelta(days=DAYS))
     finally:
         brain.close()
     assert len(found) == 1
@@ -135,7 +135,7 @@ def test_planned_change_note_marks_the_anomaly_planned(company):
     note.write_text(note.read_text().replace("type: change", "type: change\nexpected_cost_change: true"))
     brain = Brain.open(company)
     try:
-        found = detect_anomalies(brain, days=7, now=START + timedelta(days=DAYS))
+        found = detect_anomalies(brain.scan_inputs(), days=7, now=START + timedelta(days=DAYS))
     finally:
         brain.close()
     assert [a.status for a in found] == ["planned"]
@@ -148,13 +148,13 @@ def test_planned_change_note_marks_the_anomaly_planned(company):
 def test_issue4_steady_working_hours_agents_raise_no_alarm_on_the_demo(tmp_path, seed, now):
     """Regression: these scans flagged Code Review Copilot every weekday at 09:00 and the Research
     Assistant's working hours as 'expected 0 requests/hour'; only the planted stories may warn."""
-    from brain.demo import build_demo
-    from brain.demo_company import Timeline
+    from brain.demo.build import build_demo
+    from brain.demo.company import Timeline
 
     demo = build_demo(tmp_path / "demo", seed=seed, now=now)
     brain = Brain.open(Settings.from_env(demo.vault, demo.store))
     try:
-        found = detect_anomalies(brain, days=14, now=now, min_severity="warn")
+        found = detect_anomalies(brain.scan_inputs(), days=14, now=now, min_severity="warn")
     finally:
         brain.close()
     tl = Timeline(now, 60)
@@ -170,7 +170,7 @@ def test_issue4_steady_working_hours_agents_raise_no_alarm_on_the_demo(tmp_path,
 @pytest.fixture(scope="module")
 def demo_seed1(tmp_path_factory):
     """The demo company of the QA pass (seed 1, 60 days to a Sunday morning)."""
-    from brain.demo import build_demo
+    from brain.demo.build import build_demo
 
     now = datetime(2026, 11, 29, 11, 23, tzinfo=UTC)
     demo = build_demo(tmp_path_factory.mktemp("demo") / "demo", seed=1, now=now)
@@ -185,7 +185,7 @@ def test_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed1, 
                "expected_usd_per_day", "actual_usd_per_day", "excess_usd_per_day", "projected_30d_impact_usd")
     brain = Brain.open(settings, read_only=True)
     try:
-        by_window = {d: {a.id: a for a in detect_anomalies(brain, days=d, now=now)} for d in (1, 2, 3, 4, 7, 14, 30, 90)}
+        by_window = {d: {a.id: a for a in detect_anomalies(brain.scan_inputs(), days=d, now=now)} for d in (1, 2, 3, 4, 7, 14, 30, 90)}
     finally:
         brain.close()
     seen: dict[str, tuple] = {}
@@ -214,7 +214,7 @@ def test_anomaly_dollars_are_spend_dollars_after_vault_price_notes(company):
     def scan():
         brain = Brain.open(company)
         try:
-            return detect_anomalies(brain, days=7, now=START + timedelta(days=DAYS))
+            return detect_anomalies(brain.scan_inputs(), days=7, now=START + timedelta(days=DAYS))
         finally:
             brain.close()
 
@@ -260,7 +260,7 @@ def test_a_store_longer_than_the_horizon_gives_no_anomalies_at_the_horizon_start
     brain = Brain.open(Settings.from_env(company.vault, store_path), read_only=True)
     try:
         for day in (123, 124, 125, 126, 127, 128, 129):  # horizons opening on every weekday
-            found = detect_anomalies(brain, days=90, now=START + timedelta(days=day, hours=12))
+            found = detect_anomalies(brain.scan_inputs(), days=90, now=START + timedelta(days=day, hours=12))
             assert [(a.agent, a.onset) for a in found] == [], day
     finally:
         brain.close()
@@ -270,7 +270,7 @@ def test_usage_series_has_the_spend_series_rows_in_its_order(tmp_path):
     """The detectors' series (integer agent codes, regrouped only where several keys feed an agent,
     sorted outside SQL) holds `hourly_agent_series`'s rows, values and order."""
     from brain.anomaly.usage import usage_series
-    from brain.identity import AgentIdentity
+    from brain.graph.identity import AgentIdentity
 
     t = START + timedelta(hours=5)
     rows = []
@@ -311,12 +311,12 @@ def test_one_agents_scan_finds_what_the_scan_of_everyone_finds_for_it(demo_seed1
     settings, now = demo_seed1
     brain = Brain.open(settings, read_only=True)
     try:
-        everyone = [a.to_dict() for a in detect_anomalies(brain, days=90, now=now)]
+        everyone = [a.to_dict() for a in detect_anomalies(brain.scan_inputs(), days=90, now=now)]
         agents = sorted({a["agent_node"] for a in everyone})
         assert len(agents) >= 2
         for node in agents:
             mine = [a for a in everyone if a["agent_node"] == node]
-            assert [a.to_dict() for a in detect_anomalies(brain, days=90, now=now, agents=[node])] == mine
+            assert [a.to_dict() for a in detect_anomalies(brain.scan_inputs(), days=90, now=now, agents=[node])] == mine
             assert brain.anomalies(days=90, now=now, agent=node) == mine
         assert brain.anomalies(days=14, now=now, agent="Agents/Nobody") == []
     finally:
@@ -326,7 +326,7 @@ def test_one_agents_scan_finds_what_the_scan_of_everyone_finds_for_it(demo_seed1
 def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, monkeypatch):
     """Listings, explain_anomaly and attach_costs reuse one horizon scan while nothing it reads changed."""
     from brain import anomaly
-    from brain.shared_store import SharedStore
+    from brain.store.shared import SharedStore
 
     scans = []
     real = anomaly.scan_horizon
@@ -344,7 +344,7 @@ def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, 
         with pytest.raises(NotFound):
             brain.explain_anomaly("0" * 12, now=now)
         assert len(scans) == 1
-        anomaly.acknowledge(brain, listed["id"], note="seen", now=now)  # a write: the acks changed
+        brain.acknowledge(listed["id"], note="seen", now=now)  # a write: the acks changed
         assert brain.explain_anomaly(listed["id"], now=now)["status"] == "acknowledged"
         scans.clear()
         brain.anomalies(days=7, now=now + timedelta(hours=1))  # a new complete hour
@@ -373,7 +373,7 @@ def test_brain_anomalies_and_brain_agent_do_not_import_pandas(tmp_path):
     import subprocess
     import sys
 
-    from brain.demo import build_demo
+    from brain.demo.build import build_demo
 
     demo = build_demo(tmp_path / "demo", seed=1)
     env_args = ["--vault", str(demo.vault), "--store", str(demo.store), "--json"]
@@ -396,18 +396,18 @@ def test_a_served_brains_scan_reads_the_store_without_holding_the_brains_lock(co
     take the brain's lock, answer meanwhile."""
     import threading
 
-    from brain import anomaly
-    from brain.shared_store import SharedStore
+    from brain.anomaly import horizon
+    from brain.store.shared import SharedStore
 
     querying, finish = threading.Event(), threading.Event()
-    real = anomaly.usage_series
+    real = horizon.usage_series
 
     def blocked_query(*args, **kwargs):
         querying.set()
         assert finish.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(anomaly, "usage_series", blocked_query)
+    monkeypatch.setattr(horizon, "usage_series", blocked_query)
     now = START + timedelta(days=DAYS)
     brain = Brain.open(company, read_only=True)
     shared = SharedStore(company.store, lock=brain._lock)

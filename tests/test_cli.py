@@ -47,7 +47,7 @@ def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     import pyarrow as pa
 
     from brain.ingest import ingest_table
-    from brain.store import Store
+    from brain.store.database import Store
 
     root = make_vault({"Agents/Bot.md": "---\ntype: agent\nowner: '[[Ada]]'\napi_keys: [key_bot]\n---\n", "People/Ada.md": ""})
     from datetime import UTC, datetime, timedelta
@@ -99,7 +99,7 @@ def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault,
     for f in ("openai_usage.json", "spans.jsonl"):
         assert main(["ingest", str(root.parent / f), "--vault", str(root), "--store", str(store)]) == 0
     capsys.readouterr()
-    from brain.brain import Brain
+    from brain.facade import Brain
     from brain.settings import Settings
 
     brain = Brain.open(Settings(vault=root, store=store))
@@ -149,7 +149,7 @@ def _usage_store(root: Path) -> Path:
     import pyarrow as pa
 
     from brain.ingest import ingest_table
-    from brain.store import Store
+    from brain.store.database import Store
 
     when = (datetime.now(UTC) - timedelta(days=10)).isoformat()
     table = pa.table({"timestamp": [when] * 3, "api_key_id": ["key_bot"] * 3, "provider": ["openai"] * 3,
@@ -288,9 +288,9 @@ def test_a_second_collect_names_the_collect_that_owns_the_store(make_vault, caps
     """Regression: it said a running `brain serve` owned the store, and to start that with --otlp."""
     import os
 
-    from brain.live import ControlServer
-    from brain.shared_store import SharedStore
-    from brain.store import Store
+    from brain.live.control import ControlServer
+    from brain.store.database import Store
+    from brain.store.shared import SharedStore
 
     root = make_vault(ONE_AGENT)
     store = root / ".brain" / "usage.duckdb"

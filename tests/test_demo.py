@@ -15,10 +15,10 @@ import pyarrow.compute as pc
 import pytest
 from genai_prices import Usage, calc_price
 
-from brain import demo_company as co
-from brain.demo_company import Timeline
-from brain.demo_usage import generate_usage
-from brain.store import CANONICAL_COLUMNS
+from brain.demo import company as co
+from brain.demo.company import Timeline
+from brain.demo.usage import generate_usage
+from brain.store.database import CANONICAL_COLUMNS
 
 NOW = datetime(2026, 11, 29, 4, 56, 12, tzinfo=UTC)  # a Sunday morning
 
@@ -203,8 +203,8 @@ def demo(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_demo_vault_holds_the_company_and_only_the_gaps_we_planted(demo):
-    from brain.graph import CompanyGraph
-    from brain.vault import read_vault
+    from brain.graph.company import CompanyGraph
+    from brain.vault.reader import read_vault
 
     vault = read_vault(demo[0])
     assert vault.issues == []
@@ -225,8 +225,8 @@ def test_demo_vault_holds_the_company_and_only_the_gaps_we_planted(demo):
 
 
 def test_demo_change_notes_sit_at_the_onsets(demo):
-    from brain.graph import CompanyGraph
-    from brain.vault import read_vault
+    from brain.graph.company import CompanyGraph
+    from brain.vault.reader import read_vault
 
     graph = CompanyGraph.from_vault(read_vault(demo[0]))
     changes = {graph.name_of(n): graph.node(n)["properties"] for n in graph.nodes_of_type("change")}
@@ -240,7 +240,7 @@ def test_demo_change_notes_sit_at_the_onsets(demo):
 
 
 def test_demo_usage_lands_in_the_store_fully_priced(demo):
-    from brain.store import Store
+    from brain.store.database import Store
 
     path, summary = demo
     with Store(path / ".brain" / "usage.duckdb", read_only=True) as store:
@@ -296,7 +296,7 @@ def test_demo_prints_tables_on_a_terminal_run(demo, capsys):
 
 
 def test_demo_rebuilds_its_own_folder_but_refuses_someone_elses(demo, tmp_path):
-    from brain.demo import build_demo
+    from brain.demo.build import build_demo
     from brain.errors import VaultError
 
     again = build_demo(demo[0], seed=7, days=60, now=NOW)
@@ -353,7 +353,7 @@ def _real_events(vault: Path) -> int:
 def test_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
     """Regression (QA safety bug 6): `brain demo` again on a demo vault deleted the whole store,
     the user's own usage with it, and overwrote demo notes they had edited; --force does not either."""
-    from brain.demo import build_demo
+    from brain.demo.build import build_demo
     from brain.errors import VaultError
 
     vault = tmp_path / "demo-vault"
@@ -372,7 +372,7 @@ def test_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
 def test_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
     """A changed demo vault is rebuilt only with --force, and then around the user's notes."""
     from brain.cli import main
-    from brain.demo import build_demo
+    from brain.demo.build import build_demo
     from brain.errors import VaultError
 
     vault = tmp_path / "demo-vault"
@@ -413,7 +413,7 @@ def test_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
 
 def test_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
     """Migration: a marker without hashes (notes, seed, days, now) is read by making those notes again."""
-    from brain.demo import DEMO_MARKER, build_demo
+    from brain.demo.build import DEMO_MARKER, build_demo
     from brain.errors import VaultError
 
     vault = tmp_path / "demo-vault"

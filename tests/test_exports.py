@@ -9,8 +9,8 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from brain.errors import IngestError
+from brain.ingest.conform import CANONICAL_SCHEMA
 from brain.ingest.detect import (
-    CANONICAL_SCHEMA,
     detect_format,
     read_cost_source,
     read_source,
@@ -114,7 +114,7 @@ def _anthropic_day(*results: dict) -> dict:
 def test_anthropic_daily_buckets_are_priced_at_the_tier_of_their_context_window(tmp_path):
     """QA otlp2 bug 2: a busy day's "0-200k" bucket was priced as one 1M-token request (long tier, 2x)."""
     from brain.ingest.detect import ingest_source
-    from brain.store import Store
+    from brain.store.database import Store
 
     export = tmp_path / "anthropic_usage.json"
     export.write_text(json.dumps(_anthropic_day(
@@ -253,7 +253,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(("name", "fmt"), [("openai_usage.json", "openai_usage"), ("anthropic_usage.json", "anthropic_usage")])
 def test_export_downloaded_again_with_a_grown_bucket_replaces_it(tmp_path, name, fmt):
     from brain.ingest.detect import ingest_source
-    from brain.store import Store
+    from brain.store.database import Store
 
     page = json.loads((FIXTURES / name).read_text())
     last = page["data"][-1]["results"][0]
@@ -275,9 +275,9 @@ def test_export_downloaded_again_with_a_grown_bucket_replaces_it(tmp_path, name,
 def test_a_fixed_export_named_by_a_relative_path_clears_its_quarantine(tmp_path, monkeypatch):
     """Export rows keep the file's absolute path, as canonical files do: the same file named two
     ways is one source, and ingesting it fixed supersedes its quarantined rows."""
+    from brain.ingest.paths import ingest_paths
     from brain.ingest.quarantine import quarantine_report
-    from brain.live import ingest_paths
-    from brain.store import Store
+    from brain.store.database import Store
 
     text = (FIXTURES / "litellm_spend_logs.csv").read_text()
     path = tmp_path / "logs" / "spend.csv"
@@ -309,7 +309,7 @@ def _quarantined(store) -> dict[str, str]:
 
 def test_litellm_bad_token_and_spend_values_are_quarantined_with_reasons(tmp_path):
     from brain.ingest.detect import ingest_source
-    from brain.store import Store
+    from brain.store.database import Store
 
     row = "{},k1,{},{},100,2025-06-03T10:0{}:00Z,{},openai,{{}},success"
     rows = [("bad-1", "0.01", "abc", "gpt-4o"), ("bad-2", "0.01", "-50", "gpt-4o"),
@@ -333,7 +333,7 @@ def test_litellm_bad_token_and_spend_values_are_quarantined_with_reasons(tmp_pat
 
 def test_otlp_json_file_quarantines_its_bad_spans_and_keeps_the_rest(tmp_path):
     from brain.ingest.detect import ingest_source
-    from brain.store import Store
+    from brain.store.database import Store
 
     def span(rid, value, start="1748772000000000000"):
         return {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": f"{len(rid):016x}",

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from brain.cli import main
-from brain.focus import focus_table, write_focus
-from brain.identity import AgentIdentity
+from brain.costs.focus import focus_table, write_focus
+from brain.graph.identity import AgentIdentity
 from brain.ingest.detect import detect_format, ingest_source
-from brain.store import Store
+from brain.store.database import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 NOW = datetime(2025, 6, 3, tzinfo=UTC)
@@ -119,7 +119,7 @@ def test_billed_cost_total_equals_the_rollup_estimate(store):
 
 
 def test_billed_cost_total_equals_spend_total(store):
-    spend = pytest.importorskip("brain.spend")
+    spend = pytest.importorskip("brain.costs.spend")
     table = focus_table(store, IDENTITIES, days=3, now=NOW)
     report = spend.spend_report(store, IDENTITIES, days=3, now=NOW)
     assert sum(table.column("BilledCost").to_pylist()) == pytest.approx(report["total_usd"])
@@ -161,8 +161,8 @@ def test_export_cli_writes_focus_csv(tmp_path, make_vault):
 
 
 def test_focus_attributes_every_row_once_exactly_as_spend_does(tmp_path):
+    from brain.costs.spend import spend_report
     from brain.ingest import ingest_table
-    from brain.spend import spend_report
 
     nfc, nfd = "Cr\u00e8me Br\u00fbl\u00e9e", "Cre\u0300me Bru\u0302le\u0301e"
     idents = [

@@ -9,9 +9,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from brain.frontmatter_fast import fast_frontmatter
-from brain.vault import normalise_value, parse_frontmatter
-from brain.yaml12 import load_yaml
+from brain.vault.frontmatter_fast import fast_frontmatter
+from brain.vault.reader import normalise_value, parse_frontmatter
+from brain.vault.yaml12 import load_yaml
 
 
 def loader_props(fm: str) -> dict | None:

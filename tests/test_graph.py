@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from brain.errors import AmbiguousName, NotFound
-from brain.graph import CompanyGraph
-from brain.vault import read_note_file, read_vault
+from brain.graph.company import CompanyGraph
+from brain.vault.reader import read_note_file, read_vault
 
 COMPANY = {
     "Agents/Support Agent.md": """

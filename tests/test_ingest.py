@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from brain.errors import IngestError
 from brain.ingest import ingest_files, ingest_table
-from brain.store import Store
+from brain.store.database import Store
 
 BASE = {
     "timestamp": "2025-03-01T10:00:00Z",
@@ -186,7 +186,7 @@ def test_duplicates_within_one_file_keep_the_first(store, tmp_path, filler):
 
 
 def test_models_first_seen_after_the_price_sample_are_priced_the_same(tmp_path, monkeypatch):
-    import brain.ingest as ingest_mod
+    import brain.ingest.pipeline as ingest_mod
 
     rows = [{**BASE, "request_id": "a"},
             {**BASE, "request_id": "b", "provider": None, "model": "claude-3-5-haiku", "cache_read_tokens": 300},
@@ -383,7 +383,7 @@ def test_a_binary_file_is_refused_by_name_and_the_files_beside_it_kept(store, tm
 
 
 def test_folders_are_expanded_to_the_usage_files_under_them(store, tmp_path):
-    from brain.live import ingest_paths
+    from brain.ingest.paths import ingest_paths
 
     logs = tmp_path / "logs"
     (logs / "2025" / "03").mkdir(parents=True)
@@ -751,7 +751,7 @@ def test_overlapping_sources_lists_keys_fed_by_an_export_and_by_telemetry(store)
 
 def test_rows_of_a_model_another_source_priced_later_are_priced(tmp_path, monkeypatch):
     """A model past the first source's price sample, sampled by a later source of the same ingest."""
-    import brain.ingest as ingest_mod
+    import brain.ingest.pipeline as ingest_mod
 
     monkeypatch.setattr(ingest_mod, "PRICE_SAMPLE_ROWS", 1)
     first = _jsonl(tmp_path / "a.jsonl", [{**BASE, "request_id": "a1"}, {**BASE, "request_id": "a2"},
@@ -783,7 +783,7 @@ def test_json_booleans_and_arrays_are_not_numbers(store, tmp_path):
 
 
 def test_a_file_named_directly_and_inside_a_folder_is_read_once(store, tmp_path, monkeypatch):
-    from brain.live import ingest_paths
+    from brain.ingest.paths import ingest_paths
 
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from brain.ingest import batches, canonical, ingest_files
-from brain.store import Store
+from brain.store.database import Store
 from tests.test_ingest import BASE
 
 ROW = BASE  # one good event

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brain.graph import CompanyGraph
-from brain.links import Resolver, extract_body_links, mask_code, split_link_text
-from brain.vault import parse_note, read_vault
+from brain.graph.company import CompanyGraph
+from brain.vault.links import Resolver, extract_body_links, mask_code, split_link_text
+from brain.vault.reader import parse_note, read_vault
 
 # A vault with name clashes to exercise Obsidian's tie-breaks.
 VAULT = {
@@ -192,7 +192,7 @@ def test_links_match_names_in_either_unicode_normal_form(make_vault, file_name, 
 
 
 def test_a_note_added_later_resolves_links_typed_in_the_other_form(make_vault):
-    from brain.vault import read_note_file
+    from brain.vault.reader import read_note_file
 
     root = make_vault({"src.md": f"[[{NFC}]]"})
     g = CompanyGraph.from_vault(read_vault(root))

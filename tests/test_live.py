@@ -17,8 +17,8 @@ import duckdb
 import pytest
 from mcp import Client, StdioServerParameters
 
-from brain.live import running_server
-from brain.publish import cost_note_name
+from brain.live.control import running_server
+from brain.publish.notes import cost_note_name
 from tests.test_mcp import make_company
 
 pytestmark = pytest.mark.anyio
@@ -258,8 +258,8 @@ def test_a_store_from_an_older_version_is_upgraded_on_a_read_only_open(tmp_path)
     """A reader (CLI, benchmark) meeting a store made before the latest migration upgrades it once."""
     import datetime as dt
 
-    from brain.shared_store import open_store
-    from brain.store import MIGRATIONS
+    from brain.store.database import MIGRATIONS
+    from brain.store.shared import open_store
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))

@@ -14,8 +14,9 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from brain.live import ingest_paths, running_server, server_file
-from brain.shared_store import open_store
+from brain.ingest.paths import ingest_paths
+from brain.live.control import running_server, server_file
+from brain.store.shared import open_store
 from tests.test_live import BRAIN, _ingest, _usage_file, _wait
 from tests.test_mcp import make_company
 from tests.test_mcp_e2e import free_port
@@ -156,8 +157,8 @@ def test_a_write_waiting_for_another_process_leaves_this_process_reading(tmp_pat
     import sys
     import threading
 
-    from brain.shared_store import SharedStore
-    from brain.store import Store
+    from brain.store.database import Store
+    from brain.store.shared import SharedStore
 
     path = tmp_path / "u.duckdb"
     Store(path).close()
@@ -191,7 +192,7 @@ def test_a_write_waiting_for_another_process_leaves_this_process_reading(tmp_pat
 
 def test_a_writer_turn_taken_on_a_recreated_lock_file_is_seen(tmp_path):
     """Deleting <store>.lock while servers run (it looks stale) must not hide later writers from them."""
-    from brain.shared_store import WriterTurn
+    from brain.store.shared import WriterTurn
 
     path = tmp_path / "u.duckdb"
     reader = WriterTurn(path)
@@ -230,8 +231,8 @@ def test_a_read_outside_the_lock_keeps_its_connection_until_it_ends_and_a_write_
     meanwhile), then goes ahead."""
     import threading
 
-    from brain.shared_store import SharedStore
-    from brain.store import Store
+    from brain.store.database import Store
+    from brain.store.shared import SharedStore
 
     path = tmp_path / "u.duckdb"
     Store(path).close()
@@ -268,8 +269,8 @@ def test_a_reader_never_waits_for_the_turn_its_own_process_is_taking(tmp_path, m
     import threading
     from contextlib import contextmanager
 
-    from brain.shared_store import SharedStore, WriterTurn
-    from brain.store import Store
+    from brain.store.database import Store
+    from brain.store.shared import SharedStore, WriterTurn
 
     path = tmp_path / "u.duckdb"
     Store(path).close()

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from brain.brain import Brain
+from brain.facade import Brain
 from brain.ingest import ingest_table
 from brain.settings import Settings
 from mcp_server import build_server
@@ -77,7 +77,7 @@ def make_company(root: Path) -> Path:
     """The test company vault, with the starter vault's change template."""
     write_vault(root, NOTES)
     (root / "Templates").mkdir(exist_ok=True)
-    shutil.copy(REPO / "brain" / "vault_template" / "Templates" / "Change.md", root / "Templates" / "Change.md")
+    shutil.copy(REPO / "vault_template" / "Templates" / "Change.md", root / "Templates" / "Change.md")
     return root
 
 
@@ -612,11 +612,9 @@ async def test_anomalies_and_explain(cclient):
 
 
 async def test_acknowledged_anomalies_leave_the_listing_unless_asked_for(costed):
-    from brain.anomaly import acknowledge
-
     async with Client(build_server(costed)) as c:
         a = (await call(c, "anomalies"))["anomalies"][0]
-        acknowledge(costed, a["id"], note="expected: launch week")
+        costed.acknowledge(a["id"], note="expected: launch week")
         found = await call(c, "anomalies")
         assert (found["count"], found["closed_not_shown"], found["anomalies"]) == (0, 1, [])
         assert json.loads(await read_text(c, "brain://anomalies"))["count"] == 0

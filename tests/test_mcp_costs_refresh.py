@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 from mcp import Client
 
-from brain.brain import Brain
+from brain.facade import Brain
 from brain.ingest import ingest_table
 from mcp_server import build_server
 from mcp_server.common import COSTS_MAX_AGE_S, BrainState

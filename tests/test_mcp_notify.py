@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 from mcp.server.subscriptions import ResourceUpdated
 
-from brain.watch import VaultWatcher
+from brain.live.watch import VaultWatcher
 from mcp_server import build_server
 from mcp_server.transports import Notifier
 from tests.test_mcp import brain, vault  # noqa: F401 - fixtures

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from brain.brain import Brain
+from brain.facade import Brain
 from brain.settings import Settings
 from mcp_server import build_server
 from tests.test_mcp import call, fail, make_company

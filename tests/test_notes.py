@@ -1,4 +1,4 @@
-"""brain.notes: client paths never leave the vault; writes keep every other byte and refuse stale notes."""
+"""brain.vault.edits: client paths never leave the vault; writes keep every other byte and refuse stale notes."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from brain import notes
-from brain.brain import Brain
 from brain.errors import BrainError, NotFound, VaultError
+from brain.facade import Brain
 from brain.settings import Settings
-from brain.vault import parse_note
+from brain.vault import edits as notes
+from brain.vault.reader import parse_note
 
 AGENT = """\
 ---
@@ -136,7 +136,7 @@ def test_set_owner_refuses_a_note_changed_since_read(vault):
 
 
 def test_record_change_fills_the_vault_template_and_never_overwrites(vault):
-    template = Path(__file__).parents[1] / "brain" / "vault_template" / "Templates" / "Change.md"
+    template = Path(__file__).parents[1] / "vault_template" / "Templates" / "Change.md"
     (vault / "Templates").mkdir()
     (vault / "Templates" / "Change.md").write_bytes(template.read_bytes())
     when = dt.datetime(2025, 2, 3, 9, 30, tzinfo=dt.UTC)

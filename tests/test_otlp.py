@@ -10,7 +10,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from brain.errors import IngestError
-from brain.ingest.otlp import decode_json_bytes, decode_protobuf, read_otlp_json_file
+from brain.ingest.sources.otlp import decode_json_bytes, decode_protobuf, read_otlp_json_file
 
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 
@@ -263,7 +263,7 @@ def test_a_malformed_int_value_rejects_only_its_span():
 
 def test_spans_without_ids_are_keyed_by_their_content(tmp_path):
     from brain.ingest import ingest_table
-    from brain.store import Store
+    from brain.store.database import Store
 
     body = _json_doc([_tokens({"intValue": "1"}, _ids=False), _tokens({"intValue": "2"}, _ids=False)])
     table = decode_json_bytes(body).to_table()

@@ -15,8 +15,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from brain.collector import start_collector
-from brain.store import Store
+from brain.live.collector import start_collector
+from brain.store.database import Store
 
 
 def _request(n: int, trace: int = 1, model: str = "gpt-4o-2024-08-06") -> bytes:

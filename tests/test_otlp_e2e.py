@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from brain.brain import Brain
+from brain.facade import Brain
 from brain.settings import Settings
-from brain.store import Store
+from brain.store.database import Store
 
 VAULT = {
     "Agents/Support Agent.md": """

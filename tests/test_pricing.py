@@ -12,11 +12,11 @@ import pytest
 from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
 
-from brain.identity import AgentIdentity
+from brain.costs.spend import agent_card, hourly_agent_series, spend_report
+from brain.graph.identity import AgentIdentity
 from brain.ingest import ingest_table
-from brain.pricing import model_pricing, price_notes_table
-from brain.spend import agent_card, hourly_agent_series, spend_report
-from brain.store import Store
+from brain.pricing.prices import model_pricing, price_notes_table
+from brain.store.database import Store
 
 
 def _models() -> list[tuple[str, str]]:

@@ -9,12 +9,11 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from brain.brain import Brain
-from brain.demo import build_demo
+from brain.demo.build import build_demo
 from brain.errors import VaultError
-from brain.publish import publish
+from brain.facade import Brain
 from brain.settings import Settings
-from brain.vault import read_vault
+from brain.vault.reader import read_vault
 
 NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
 
@@ -38,7 +37,7 @@ def _snapshot(root, skip_prefix="Brain/"):
 def test_publish_writes_parseable_notes_with_the_agents_figures(demo_vault):
     before = _snapshot(demo_vault)
     brain = Brain.open(Settings.from_env(demo_vault))
-    report = publish(brain, now=NOW)
+    report = brain.publish(now=NOW)
     assert report.written and not report.removed
     assert _snapshot(demo_vault) == before  # nothing outside Brain/ was touched
     vault = read_vault(demo_vault)
@@ -63,7 +62,7 @@ def test_publish_writes_parseable_notes_with_the_agents_figures(demo_vault):
 
 def test_dashboard_total_equals_brain_spend(demo_vault):
     brain = Brain.open(Settings.from_env(demo_vault))
-    publish(brain, now=NOW)
+    brain.publish(now=NOW)
     dash = read_vault(demo_vault).notes["Brain/Cost Dashboard"]
     total = brain.cost_leaderboard(group_by="agent", days=30, now=NOW.replace(minute=0))["total_usd"]
     assert dash.properties["total_usd"] == pytest.approx(total, abs=0.01)
@@ -73,7 +72,7 @@ def test_dashboard_total_equals_brain_spend(demo_vault):
 
 def test_svg_and_base_files_are_valid(demo_vault):
     brain = Brain.open(Settings.from_env(demo_vault))
-    publish(brain, now=NOW)
+    brain.publish(now=NOW)
     charts = sorted((demo_vault / "Brain/Costs/charts").glob("*.svg"))
     assert len(charts) == len(brain.graph.nodes_of_type("agent"))
     for c in charts:
@@ -90,9 +89,9 @@ def test_svg_and_base_files_are_valid(demo_vault):
 
 def test_publish_twice_changes_nothing(demo_vault):
     brain = Brain.open(Settings.from_env(demo_vault))
-    publish(brain, now=NOW)
+    brain.publish(now=NOW)
     mtimes = {p: p.stat().st_mtime_ns for p in (demo_vault / "Brain").rglob("*") if p.is_file()}
-    again = publish(brain, now=NOW)
+    again = brain.publish(now=NOW)
     assert again.written == [] and again.removed == []
     assert {p: p.stat().st_mtime_ns for p in (demo_vault / "Brain").rglob("*") if p.is_file()} == mtimes
     brain.close()
@@ -104,14 +103,14 @@ def test_files_of_agents_that_are_gone_are_removed(demo_vault, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(demo_vault, copy)
     brain = Brain.open(Settings.from_env(copy))
-    publish(brain, now=NOW)
+    brain.publish(now=NOW)
     victim = brain.graph.nodes_of_type("agent")[0]
     name = brain.graph.name_of(victim)
     brain.close()
     (copy / f"{victim}.md").unlink()
     (copy / "Brain/Costs/My own note.md").write_text("a person's note in the folder", encoding="utf-8")
     brain = Brain.open(Settings.from_env(copy))
-    report = publish(brain, now=NOW)
+    report = brain.publish(now=NOW)
     assert f"Brain/Costs/{name} cost.md" in report.removed
     assert not (copy / f"Brain/Costs/{name} cost.md").exists()
     assert (copy / "Brain/Costs/My own note.md").exists()  # not generated: never removed
@@ -121,9 +120,9 @@ def test_files_of_agents_that_are_gone_are_removed(demo_vault, tmp_path):
 def test_publish_folder_must_stay_inside_the_vault(demo_vault):
     brain = Brain.open(Settings.from_env(demo_vault))
     with pytest.raises(VaultError):
-        publish(brain, folder="../outside", now=NOW)
+        brain.publish(folder="../outside", now=NOW)
     with pytest.raises(VaultError):
-        publish(brain, folder=".hidden", now=NOW)
+        brain.publish(folder=".hidden", now=NOW)
     brain.close()
 
 
@@ -141,7 +140,7 @@ def test_published_run_rate_is_brain_spends_at_the_same_moment(demo_vault, tmp_p
     copy = _copy(demo_vault, tmp_path)
     moment = NOW + dt.timedelta(minutes=47)
     brain = Brain.open(Settings.from_env(copy))
-    publish(brain, now=moment)
+    brain.publish(now=moment)
     fields = brain.agent_cost_fields(days=30, now=moment)
     dash = read_vault(copy).notes["Brain/Cost Dashboard"]
     board = brain.cost_leaderboard(group_by="agent", days=30, now=moment)
@@ -158,7 +157,7 @@ def test_charts_mark_every_day_an_anomaly_was_active(demo_vault, tmp_path):
     """Regression: only the onset day was red; the README says anomalies are red."""
     copy = _copy(demo_vault, tmp_path)
     brain = Brain.open(Settings.from_env(copy))
-    publish(brain, now=NOW)
+    brain.publish(now=NOW)
     found = [a for a in brain.anomalies(days=14, now=NOW) if a["status"] == "open"]
     longer = [a for a in found if a["ongoing"] or a["onset"][:10] != a["last_bucket"][:10]]
     assert longer  # the demo's research prompt shift lasts days
@@ -208,7 +207,7 @@ def test_links_to_agents_still_open_the_agent_notes_after_publishing(demo_vault,
     edges = sorted((u, v, r) for u, v, r in before.graph.g.edges(data="relation") if not u.startswith("Brain/"))
     before.close()
     brain = Brain.open(Settings.from_env(copy))
-    publish(brain, now=NOW)
+    brain.publish(now=NOW)
     brain.close()
     after = Brain.open(Settings.from_env(copy))
     assert sorted((u, v, r) for u, v, r in after.graph.g.edges(data="relation") if not u.startswith("Brain/")) == edges
@@ -219,7 +218,7 @@ def test_links_to_agents_still_open_the_agent_notes_after_publishing(demo_vault,
 def _publish(vault, **kw):
     brain = Brain.open(Settings.from_env(vault))
     try:
-        return publish(brain, now=NOW, **kw)
+        return brain.publish(now=NOW, **kw)
     finally:
         brain.close()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from brain.cli import main
+from brain.costs.reconcile import reconcile
 from brain.ingest.detect import detect_format, ingest_source
-from brain.reconcile import reconcile
-from brain.store import Store
+from brain.store.database import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 NOW = datetime(2025, 6, 3, tzinfo=UTC)
@@ -48,7 +48,7 @@ def test_cost_report_reimport_replaces_instead_of_adding(store):
 def test_cost_report_imports_count_like_usage_ingests(tmp_path):
     """`brain ingest` of a cost report: its new rows accepted, an identical re-import all
     duplicates, a re-download whose amounts grew replaces just those rows."""
-    from brain.live import ingest_paths
+    from brain.ingest.paths import ingest_paths
 
     path = tmp_path / "costs.json"
     text = (FIXTURES / "openai_costs.json").read_text()

@@ -10,10 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brain.errors import BrainError
-from brain.identity import AgentIdentity
-from brain.ingest import ingest_table
-from brain.spend import (
+from brain.costs.spend import (
     agent_card,
     agent_cost_fields,
     daily_agent_series,
@@ -21,7 +18,10 @@ from brain.spend import (
     make_window,
     spend_report,
 )
-from brain.store import Store
+from brain.errors import BrainError
+from brain.graph.identity import AgentIdentity
+from brain.ingest import ingest_table
+from brain.store.database import Store
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 SUPPORT = AgentIdentity(
@@ -363,7 +363,7 @@ def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
 
 def test_cli_spend_on_a_store_without_usage_says_how_to_get_some(tmp_path, capsys):
     from brain.cli import main
-    from brain.store import Store
+    from brain.store.database import Store
 
     vault = _vault(tmp_path)
     Store(vault / ".brain" / "usage.duckdb").close()  # what `brain serve` creates before any ingest

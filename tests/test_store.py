@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from brain.errors import StoreError
-from brain.store import GROUP_COLUMNS, MIGRATIONS, Store
+from brain.store.database import GROUP_COLUMNS, MIGRATIONS, Store
 
 BLANK_SCHEMA = {
     "anomaly_acks": ["anomaly_id", "status", "note", "acked_at"],
@@ -95,7 +95,7 @@ def test_store_connections_draw_no_progress_bar(tmp_path):
     import sys
 
     code = f"""import duckdb
-from brain.store import Store
+from brain.store.database import Store
 ask = "SELECT current_setting('enable_progress_bar')"
 Store({str(tmp_path / "u.duckdb")!r}).close()
 print(duckdb.connect().execute(ask).fetchone()[0])

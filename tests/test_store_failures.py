@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from brain.ingest import ingest_files
-from brain.store import Store
+from brain.store.database import Store
 
 
 def _usage(path, n: int, prefix: str) -> str:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import brain
-from brain.graph import CompanyGraph
-from brain.vault import read_vault
+from brain.graph.company import CompanyGraph
+from brain.vault.reader import read_vault
+from brain.vault.template import template_path
 
-TEMPLATE = Path(brain.__file__).resolve().parent / "vault_template"
+TEMPLATE = template_path()
 NOTE_TYPES = ("agent", "tool", "integration", "person", "team", "change", "price")
 
 
@@ -90,16 +90,15 @@ def test_the_package_data_patterns_ship_every_starter_vault_file():
     import os
     import tomllib
 
-    pyproject = tomllib.loads((TEMPLATE.parents[1] / "pyproject.toml").read_text())
-    package = TEMPLATE.parent
+    pyproject = tomllib.loads((TEMPLATE.parent / "pyproject.toml").read_text())
     shipped = {
-        Path(p).relative_to(package).as_posix()
-        for pattern in pyproject["tool"]["setuptools"]["package-data"]["brain"]
-        for p in glob.glob(str(package / pattern))
+        Path(p).relative_to(TEMPLATE).as_posix()
+        for pattern in pyproject["tool"]["setuptools"]["package-data"]["brain.vault_template"]
+        for p in glob.glob(str(TEMPLATE / pattern))
         if Path(p).is_file()
     }
     tree = {
-        (Path(d) / f).relative_to(package).as_posix()
+        (Path(d) / f).relative_to(TEMPLATE).as_posix()
         for d, _, files in os.walk(TEMPLATE)
         for f in files
     }
@@ -126,7 +125,7 @@ def test_init_force_keeps_the_users_files_byte_for_byte(tmp_path, capsys):
 
 
 def test_init_twice_with_force_copies_nothing_and_keeps_everything(tmp_path):
-    from brain.demo import init_vault
+    from brain.vault.template import init_vault
 
     first = init_vault(tmp_path / "v")
     assert first.kept == () and first.copied > 20

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from brain.errors import VaultError
-from brain.graph import CompanyGraph
-from brain.vault import (
+from brain.graph.company import CompanyGraph
+from brain.vault.reader import (
     fast_frontmatter,
     normalise_value,
     parse_note,
@@ -19,7 +19,7 @@ from brain.vault import (
     read_vault,
     walk_vault,
 )
-from brain.yaml12 import load_yaml
+from brain.vault.yaml12 import load_yaml
 
 
 def test_skips_dot_folders_and_user_ignore_filters(make_vault):

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brain.brain import Brain
-from brain.graph import CompanyGraph
+from brain.facade import Brain
+from brain.graph.cache import CACHE_FILE, cache_dir_for, load_vault_graph
+from brain.graph.company import CompanyGraph
 from brain.settings import Settings
-from brain.vault import read_vault
-from brain.vault_cache import CACHE_FILE, cache_dir_for, load_vault_graph
+from brain.vault.reader import read_vault
 from tests.conftest import write_vault
 
 COMPANY = {

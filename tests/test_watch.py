@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from brain.graph import CompanyGraph
-from brain.vault import read_vault
-from brain.watch import VaultWatcher
+from brain.graph.company import CompanyGraph
+from brain.live.watch import VaultWatcher
+from brain.vault.reader import read_vault
 
 BASE = {
     "Agents/Bot.md": "---\nowner: '[[Ada]]'\nuses: ['[[Vector Store]]']\n---\nbody [[Planner]]\n",

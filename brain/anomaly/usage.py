@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from brain.anomaly.series import constant, numpy_of
-from brain.identity import AgentIdentity
-from brain.store import Store
+from brain.graph.identity import AgentIdentity
+from brain.store.database import Store
 
 # Integer columns the detectors read (summed per agent, hour and model), then cost and the p95s.
 SUMMED_COLUMNS = ("requests", "error_requests", "runs", "input_tokens", "output_tokens")
@@ -30,7 +30,7 @@ _SOURCE = {"runs": "agent_runs"}
 def _mapping(store: Store, where: str, params: dict, agents: Collection[str] | None) -> pa.Table:
     """Each attributed (agent, key, service) triple of the window with its agent's code (the rank of
     its label) and how many triples feed that agent."""
-    from brain.spend import _mapping_sql
+    from brain.costs.attribution import mapping_sql
 
     pick = "" if agents is None else "WHERE m.agent_label IN (SELECT unnest($agents::VARCHAR[]))"
     if agents is not None:
@@ -39,7 +39,7 @@ def _mapping(store: Store, where: str, params: dict, agents: Collection[str] | N
         f"""SELECT m.agent, m.api_key_id, m.service_name, m.agent_label,
                 (dense_rank() OVER (ORDER BY m.agent_label) - 1)::INTEGER AS agent_code,
                 count(*) OVER (PARTITION BY m.agent_label) AS triples
-            FROM ({_mapping_sql(f"(SELECT agent, api_key_id, service_name FROM rollup_hourly WHERE {where})")}) m
+            FROM ({mapping_sql(f"(SELECT agent, api_key_id, service_name FROM rollup_hourly WHERE {where})")}) m
             {pick}""",
         params=params,
     ).to_arrow_table()
@@ -47,7 +47,7 @@ def _mapping(store: Store, where: str, params: dict, agents: Collection[str] | N
 
 def _rows_sql(costed: str, grouped: bool) -> str:
     """Rollup rows joined to their agent code: as they are (one triple) or summed per model and hour."""
-    from brain.spend import _SAME_TRIPLE, COST_SUM_SQL
+    from brain.costs.attribution import COST_SUM_SQL, SAME_TRIPLE
 
     cost = COST_SUM_SQL.replace("cost_", "a.cost_")
     if grouped:
@@ -58,7 +58,7 @@ def _rows_sql(costed: str, grouped: bool) -> str:
         cols = ", ".join(f"a.{_SOURCE.get(c, c)}::BIGINT AS {c}" for c in SUMMED_COLUMNS)
         cols += f", {cost} AS cost_usd, a.input_tokens_p95, a.output_tokens_p95"
     return f"""SELECT m.agent_code, a.hour, a.provider, a.model, {cols}
-        FROM ({costed}) a JOIN _series_map m ON {_SAME_TRIPLE}
+        FROM ({costed}) a JOIN _series_map m ON {SAME_TRIPLE}
         WHERE m.triples {"> 1" if grouped else "= 1"}{" GROUP BY ALL" if grouped else ""}"""
 
 
@@ -114,16 +114,16 @@ def usage_series(
     """Per (agent, hour, provider, model) usage for the detectors, ordered by agent, hour, provider
     and model. `agent` and `model` ("provider/model") are dictionary-encoded; `agents`: only these
     agent labels (node ids)."""
-    from brain.spend import _costed_sql, _registered
+    from brain.costs.attribution import costed_sql, registered
 
     where = "hour >= $since AND hour < $until"
     params = {"since": since, "until": until}
     con = store.con
-    with _registered(store, identities, price_notes) as notes:
+    with registered(store, identities, price_notes) as notes:
         mapping = _mapping(store, where, params, agents)
         _, first_of_code = np.unique(numpy_of(mapping.column("agent_code")), return_index=True)
         labels = mapping.column("agent_label").take(_arrow(first_of_code)).combine_chunks()  # code k: the k-th label
-        costed = _costed_sql("rollup_hourly", "hour", where, notes)
+        costed = costed_sql("rollup_hourly", "hour", where, notes)
         con.register("_series_map", mapping.select(["agent", "api_key_id", "service_name", "agent_code", "triples"]))
         try:
             parts = [con.sql(_rows_sql(costed, grouped=False), params=params).to_arrow_table()]

@@ -19,9 +19,9 @@ _COMMAND_MODULES = [
     "brain.cli.vault_cmds",
     "brain.cli.usage_cmds",
     "brain.cli.anomaly_cmds",
-    "brain.cli.realworld_cmds",
+    "brain.cli.finance_cmds",
     "brain.cli.demo_cmds",
-    "brain.cli.serve_cmds",
+    "brain.cli.live_cmds",
     "brain.cli.publish_cmds",
 ]
 

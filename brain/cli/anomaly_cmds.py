@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from brain.anomaly.config import AnomalyConfig
-from brain.brain import Brain
 from brain.cli.common import (
     add_common,
     day_count,
@@ -14,7 +13,7 @@ from brain.cli.common import (
     print_table,
     settings_from,
 )
-from brain.errors import StoreError
+from brain.facade import Brain
 
 _COLUMNS = [
     ("id", "id"),
@@ -70,7 +69,7 @@ def cmd_anomalies(args) -> int:
 
     brain = Brain.open(settings_from(args), read_only=True)
     try:
-        found = detect_anomalies(brain, days=args.days, now=args.now, min_severity=args.min_severity)
+        found = detect_anomalies(brain.scan_inputs(), days=args.days, now=args.now, min_severity=args.min_severity)
     finally:
         brain.close()
     rows = [a.to_dict() for a in found if args.all or a.status == "open"]
@@ -86,29 +85,12 @@ def cmd_anomalies(args) -> int:
 
 def cmd_ack(args) -> int:
     """Record an ack for one anomaly id."""
-    from brain.anomaly import Anomaly, acknowledge
-    from brain.live import remote_call, running_server
+    from brain.live.handoff import ack_anywhere
 
-    settings = settings_from(args)
-    server = running_server(settings.store_path, slow_is_gone=True)
-    if server is not None and getattr(args, "now", None) is None:  # the server owns the store: ask it
-        d = remote_call(server, "/ack", {"id": args.anomaly_id, "note": args.note, "planned": args.planned})
-        if getattr(args, "json", False):
-            print_json(d)
-        else:
-            print(f"{d['id']} ({d['agent']}, {d['cause']}, onset {d['onset']}) is now {d['status']}: {d.get('note')}")
-        return 0
-    if not settings.store_path.exists():  # an ack is kept in the store; never make an empty one for it
-        raise StoreError(f"usage store {settings.store_path} does not exist; ingest usage first")
-    brain = Brain.open(settings)
-    try:
-        a: Anomaly = acknowledge(
-            brain, args.anomaly_id, note=args.note, planned=args.planned, now=getattr(args, "now", None)
-        )
-    finally:
-        brain.close()
+    d = ack_anywhere(settings_from(args), args.anomaly_id, note=args.note, planned=args.planned,
+                     now=getattr(args, "now", None))
     if getattr(args, "json", False):
-        print_json(a.to_dict())
+        print_json(d)
     else:
-        print(f"{a.id} ({a.agent}, {a.cause}, onset {a.onset}) is now {a.status}: {a.note}")
+        print(f"{d['id']} ({d['agent']}, {d['cause']}, onset {d['onset']}) is now {d['status']}: {d.get('note')}")
     return 0

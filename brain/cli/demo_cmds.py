@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_init(args) -> int:
     """Copy the starter vault."""
-    from brain.demo import init_vault
+    from brain.vault.template import init_vault
 
     made = init_vault(args.path, force=args.force)
     dest = made.path
@@ -63,8 +63,8 @@ def _progress(message: str) -> None:
 
 def cmd_demo(args) -> int:
     """Build the demo vault and print its headline figures."""
-    from brain.brain import Brain
-    from brain.demo import build_demo, demo_summary
+    from brain.demo.build import build_demo, demo_summary
+    from brain.facade import Brain
     from brain.settings import Settings
 
     _progress(f"Building the demo company in {args.path} ({args.days} days of usage, seed {args.seed})...")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from brain.brain import Brain
 from brain.cli.common import add_common, day_count, print_json, settings_from
-from brain.publish import publish
+from brain.facade import Brain
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +24,7 @@ def cmd_publish(args) -> int:
     """Publish and report what changed."""
     brain = Brain.open(settings_from(args), read_only=True)  # writes notes; never makes a usage store
     try:
-        report = publish(brain, folder=args.folder, days=args.days)
+        report = brain.publish(folder=args.folder, days=args.days)
     finally:
         brain.close()
     if args.json:

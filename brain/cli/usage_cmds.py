@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from brain.brain import Brain
 from brain.cli.common import (
     add_common,
     add_window,
@@ -15,7 +14,8 @@ from brain.cli.common import (
     settings_from,
 )
 from brain.errors import BrainError
-from brain.formats import CANONICAL_FORMATS, COST_FORMATS, USAGE_FORMATS
+from brain.facade import Brain
+from brain.ingest.formats import CANONICAL_FORMATS, COST_FORMATS, USAGE_FORMATS
 from brain.money import count, usd
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -77,7 +77,7 @@ class _Bar:
 
 
 def _store(args, read_only: bool = False):
-    from brain.shared_store import open_store
+    from brain.store.shared import open_store
 
     return open_store(settings_from(args).store_path, read_only=read_only)
 
@@ -107,31 +107,14 @@ def _file_rows(files: list[dict]) -> list[dict]:
 
 def cmd_ingest(args) -> int:
     """Ingest files; through the running `brain serve` when there is one, else straight into the store."""
-    from brain.live import ingest_paths, remote_ingest, running_server, stdin_to_file
-    from brain.shared_store import open_store
+    from brain.live.handoff import ingest_anywhere
 
-    settings = settings_from(args)
-    server = running_server(settings.store_path, slow_is_gone=True)
+    def announce(server: dict, n_paths: int) -> None:
+        print(f"handing {count(n_paths, 'path')} to the running server (pid {server['pid']})", file=sys.stderr)
+
     bar = _Bar()
     try:
-        if server is not None:
-            paths = list(args.files)
-            tmp = None
-            if "-" in paths:
-                tmp = stdin_to_file(settings.store_path.parent / "incoming")
-                paths = [str(tmp) if p == "-" else p for p in paths]
-            try:
-                print(f"handing {count(len(paths), 'path')} to the running server (pid {server['pid']})", file=sys.stderr)
-                result = remote_ingest(server, paths, args.format)
-            finally:
-                if tmp is not None:
-                    tmp.unlink(missing_ok=True)
-        else:
-            store = open_store(settings.store_path)
-            try:
-                result = ingest_paths(store, args.files, args.format, progress=bar)
-            finally:
-                store.close()
+        result = ingest_anywhere(settings_from(args), args.files, args.format, progress=bar, announce=announce)
     finally:
         bar.close()
     files = result["files"]
@@ -201,7 +184,7 @@ def sparkline(values: list[float]) -> str:
 
 def cmd_spend(args) -> int:
     """Print the spend leaderboard for one grouping."""
-    from brain.spend import spend_report
+    from brain.costs.spend import spend_report
 
     brain = Brain.open(settings_from(args), read_only=True)
     try:

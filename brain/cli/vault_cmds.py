@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from brain.brain import Brain
 from brain.cli.common import add_common, notes_line, print_json, print_table, settings_from
+from brain.facade import Brain
 
 
 def register(sub: argparse._SubParsersAction) -> None:

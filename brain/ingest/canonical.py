@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 
 from brain.errors import IngestError
-from brain.formats import CANONICAL_FORMATS
-from brain.store import CANONICAL_COLUMNS, TOKEN_COLUMNS
+from brain.ingest.formats import CANONICAL_FORMATS
+from brain.store.database import CANONICAL_COLUMNS, TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 import duckdb
 
 from brain.ingest.canonical import Source, _lit
-from brain.store import CANONICAL_COLUMNS, EVENT_KEY_SQL, KEPT_EVENT_SQL, one_row
+from brain.store.database import CANONICAL_COLUMNS, EVENT_KEY_SQL, KEPT_EVENT_SQL, one_row
 
 log = logging.getLogger(__name__)
 

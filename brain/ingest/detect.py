@@ -2,74 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from brain.errors import IngestError
-from brain.formats import BUCKETED_FORMATS, COST_FORMATS, USAGE_FORMATS
+from brain.ingest.formats import BUCKETED_FORMATS, COST_FORMATS, SOURCES, USAGE_FORMATS
 
 log = logging.getLogger(__name__)
 
-# The canonical event columns (DESIGN "The usage store") as every adapter hands them over.
-CANONICAL_SCHEMA = pa.schema(
-    [
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("agent", pa.string()),
-        ("api_key_id", pa.string()),
-        ("service_name", pa.string()),
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("input_tokens", pa.int64()),
-        ("output_tokens", pa.int64()),
-        ("cache_read_tokens", pa.int64()),
-        ("cache_write_tokens", pa.int64()),
-        ("reasoning_tokens", pa.int64()),
-        ("requests", pa.int64()),
-        ("run_id", pa.string()),
-        ("request_id", pa.string()),
-        ("status", pa.string()),
-        ("cost_usd", pa.float64()),
-    ]
-)
-
 _SNIFF_BYTES = 256 * 1024
-
-
-def select_canonical(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
-    """Run a query whose columns are named like the canonical schema; return it cast to that schema."""
-    return conform(con.sql(sql, params=params or None).to_arrow_table())
-
-
-def conform(table: pa.Table, unfit_as_text: bool = False) -> pa.Table:
-    """Cast a table to CANONICAL_SCHEMA, adding missing columns as nulls. With `unfit_as_text` a
-    column with a value that does not fit its type stays text (ingest's validation then names the rows)."""
-    cols = []
-    for f in CANONICAL_SCHEMA:
-        if f.name not in table.column_names:
-            cols.append(pa.nulls(table.num_rows, f.type))
-            continue
-        col = table.column(f.name)
-        try:
-            cols.append(col.cast(f.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if not unfit_as_text:
-                raise
-            cols.append(col.cast(pa.string()))
-    return pa.Table.from_arrays(cols, names=CANONICAL_SCHEMA.names)
-
-
-def json_doc_sql(path: Path) -> str:
-    """A FROM clause yielding one JSON value per top-level document (object, array item or line)."""
-    return f"read_json_objects({_sql_str(path)}, format='auto', maximum_object_size=1073741824)"
-
-
-def _sql_str(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
 
 def _sniff_json(path: Path) -> object | None:
     """The first JSON document of a file (whole file, first array item or first line), or None."""
@@ -169,33 +114,28 @@ def detect_format(path: str | Path) -> str | None:
     return None
 
 
+def _reader(fmt: str, kind: str, path: Path):
+    """The registered reader of `fmt` (brain.ingest.formats.SOURCES), imported on first use."""
+    source = SOURCES.get(fmt)
+    if source is None:
+        raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(USAGE_FORMATS + COST_FORMATS)}")
+    if source.kind != kind:
+        if kind == "usage":
+            raise IngestError(
+                f"{path}: is a {fmt.replace('_', ' ')} report, not usage events; "
+                "it is imported as provider-reported cost (see ingest_source)"
+            )
+        raise IngestError(f"{path}: {fmt!r} is not a cost report format")
+    module, _, function = source.reader.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def read_source(path: str | Path, fmt: str) -> pa.Table:
     """Read a file of a non-canonical usage format into canonical events (CANONICAL_SCHEMA)."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
-    if fmt == "otlp_json":
-        from brain.ingest import otlp
-
-        return otlp.read_otlp_json_file(path)
-    if fmt == "openai_usage":
-        from brain.ingest import openai_export
-
-        return openai_export.read_openai_usage(path)
-    if fmt == "anthropic_usage":
-        from brain.ingest import anthropic_export
-
-        return anthropic_export.read_anthropic_usage(path)
-    if fmt == "litellm":
-        from brain.ingest import litellm
-
-        return litellm.read_litellm_spend_logs(path)
-    if fmt in COST_FORMATS:
-        raise IngestError(
-            f"{path}: is a {fmt.replace('_', ' ')} report, not usage events; "
-            "it is imported as provider-reported cost (see ingest_source)"
-        )
-    raise IngestError(f"{path}: unknown format {fmt!r}; known: {', '.join(USAGE_FORMATS + COST_FORMATS)}")
+    return _reader(fmt, "usage", path)(path)
 
 
 def read_cost_source(path: str | Path, fmt: str) -> pa.Table:
@@ -203,22 +143,14 @@ def read_cost_source(path: str | Path, fmt: str) -> pa.Table:
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
-    if fmt == "openai_costs":
-        from brain.ingest import openai_export
-
-        return openai_export.read_openai_costs(path)
-    if fmt == "anthropic_costs":
-        from brain.ingest import anthropic_export
-
-        return anthropic_export.read_anthropic_costs(path)
-    raise IngestError(f"{path}: {fmt!r} is not a cost report format")
+    return _reader(fmt, "cost", path)(path)
 
 
 def ingest_source(store, path: str | Path, fmt: str):
     """Ingest a non-canonical file: usage formats through ingest_table, cost reports into provider_costs."""
     path = Path(path)
     if fmt in COST_FORMATS:
-        from brain.reconcile import import_provider_costs
+        from brain.ingest.sources.provider_costs import import_provider_costs
 
         return import_provider_costs(store, read_cost_source(path, fmt), source=str(path))
     from brain.ingest import ingest_table

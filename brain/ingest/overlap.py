@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from brain.store import KEPT_EVENT_SQL, Store
+from brain.store.database import KEPT_EVENT_SQL, Store
 
 
 def overlapping_sources(store: Store, days: int = 30, now: datetime | None = None) -> list[dict]:

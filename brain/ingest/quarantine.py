@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from brain.ingest import canonical
-from brain.store import Store, one_row
+from brain.store.database import Store, one_row
 
 # A quarantined row of a file that a later ingest read again (the row is `q`).
 _SUPERSEDED_SQL = """starts_with(q.source_file, '/') AND EXISTS (

@@ -62,8 +62,14 @@ from __future__ import annotations
 import duckdb
 
 from brain.errors import StoreError
-from brain.pricing import COST_PART_SQL
-from brain.store import ATTRIBUTION_COLUMNS, GROUP_COLUMNS, KEPT_EVENT_SQL, TOKEN_COLUMNS, one_row
+from brain.pricing.prices import COST_PART_SQL
+from brain.store.database import (
+    ATTRIBUTION_COLUMNS,
+    GROUP_COLUMNS,
+    KEPT_EVENT_SQL,
+    TOKEN_COLUMNS,
+    one_row,
+)
 
 HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000

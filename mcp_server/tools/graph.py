@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, get_args
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from brain.brain import AGENT_SORT_KEYS, COST_FIELDS
 from brain.errors import BrainError
-from brain.vault import NOTE_TYPES
+from brain.facade import AGENT_SORT_KEYS, COST_FIELDS
+from brain.vault.reader import NOTE_TYPES
 from mcp_server.common import READ_ONLY, cap_list, check_limit, paginate, state_of, tool_errors
 
 MAX_DEPTH = 10

@@ -8,7 +8,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from brain.notes import CHANGE_KINDS, parse_when
+from brain.vault.edits import CHANGE_KINDS, parse_when
 from mcp_server.common import READ_ONLY, WRITE, BrainState, state_of, tool_errors, truncate_text
 
 ChangeKind = Literal["deploy", "prompt", "model", "schedule", "config", "docs"]

@@ -53,7 +53,7 @@ def copy_data(tmp: Path) -> tuple[Path, Path]:
 def time_in_process(vault: Path, store: Path, repeat: int) -> None:
     """The store query and the scan of `brain anomalies` (vault loaded first, not timed)."""
     from brain import anomaly
-    from brain.brain import Brain
+    from brain.facade import Brain
     from brain.settings import Settings
 
     brain = Brain.open(Settings.from_env(str(vault), str(store)), read_only=True)
@@ -73,7 +73,7 @@ def time_in_process(vault: Path, store: Path, repeat: int) -> None:
         total = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            found = anomaly.detect_anomalies(brain, days=7)
+            found = anomaly.detect_anomalies(brain.scan_inputs(), days=7)
             total.append(time.perf_counter() - t0)
     finally:
         anomaly.usage_series = real

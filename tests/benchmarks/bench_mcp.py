@@ -33,7 +33,7 @@ def build_data(notes: int, rows: int) -> tuple[Path, Path]:
     import duckdb
 
     from brain.ingest import ingest_files
-    from brain.store import Store
+    from brain.store.database import Store
 
     DATA.mkdir(exist_ok=True)
     vault = DATA / f"mcp-vault-{notes}"
@@ -97,7 +97,7 @@ async def in_process(vault: Path, store: Path, calls: dict) -> tuple[dict, dict,
     """Facade-only and in-memory-client latencies; returns (facade, client, build seconds)."""
     from mcp import Client
 
-    from brain.brain import Brain
+    from brain.facade import Brain
     from brain.settings import Settings
     from mcp_server import build_server
 

@@ -15,11 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import duckdb  # noqa: E402
 
-from brain.brain import Brain  # noqa: E402
+from brain.facade import Brain  # noqa: E402
 from brain.ingest import ingest_table  # noqa: E402
-from brain.publish import publish  # noqa: E402
 from brain.settings import Settings  # noqa: E402
-from brain.store import Store  # noqa: E402
+from brain.store.database import Store  # noqa: E402
 from tests.benchmarks.gen_vault import generate_vault  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
@@ -44,10 +43,10 @@ def main() -> None:
         brain = Brain.open(Settings.from_env(root))
         brain.graph  # noqa: B018 - load outside the timing
         t0 = time.perf_counter()
-        rep = publish(brain, now=NOW)
+        rep = brain.publish(now=NOW)
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rep2 = publish(brain, now=NOW)
+        rep2 = brain.publish(now=NOW)
         second = time.perf_counter() - t0
         print(f"publish {counts['agents']} agents: {first:.2f} s ({len(rep.written)} files written)   target <= 10 s")
         print(f"publish again, nothing changed: {second:.2f} s ({len(rep2.written)} written, {len(rep2.unchanged)} unchanged)")

@@ -106,7 +106,7 @@ def child(kind: str, src: str, db: str) -> None:
         sys.path.insert(0, str(ROOT))
         from brain.ingest import ingest_files
         from brain.ingest.canonical import usage_files_in
-        from brain.store import Store
+        from brain.store.database import Store
 
         store = Store(db)
         files = usage_files_in(Path(src)) if Path(src).is_dir() else [src]
@@ -200,8 +200,8 @@ def pricing(db: Path, sample: int) -> dict:
     import genai_prices
     from genai_prices import Usage
 
-    from brain.pricing import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL
-    from brain.store import Store
+    from brain.pricing.prices import EVENT_COST_SQL, PRICE_JOIN_SQL, PRICE_KEY_COLUMNS_SQL
+    from brain.store.database import Store
 
     store = Store(db)
     con = store.con
@@ -233,9 +233,9 @@ def pricing(db: Path, sample: int) -> dict:
 def queries(db: Path, now: datetime, repeats: int) -> dict:
     """Median warm time of spend --by agent --days 30 and of one agent card."""
     sys.path.insert(0, str(ROOT))
-    from brain.identity import AgentIdentity
-    from brain.spend import agent_card, spend_report
-    from brain.store import Store
+    from brain.costs.spend import agent_card, spend_report
+    from brain.graph.identity import AgentIdentity
+    from brain.store.database import Store
 
     idents = [
         AgentIdentity(node_id=f"Agents/Agent {k:03d}", name=f"Agent {k:03d}", agent_id=f"agent-{k:03d}",

@@ -32,8 +32,8 @@ from tests.benchmarks.gen_vault import generate_vault  # noqa: E402
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from brain.vault import read_vault
-from brain.graph import CompanyGraph
+from brain.vault.reader import read_vault
+from brain.graph.company import CompanyGraph
 t1 = time.perf_counter()
 v = read_vault(sys.argv[1])
 tr = time.perf_counter()
@@ -50,7 +50,7 @@ WARM = """
 import json, os, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from brain.vault_cache import load_vault_graph
+from brain.graph.cache import load_vault_graph
 t1 = time.perf_counter()
 v, g, report = load_vault_graph(sys.argv[1], Path(sys.argv[2]))
 t2 = time.perf_counter()
@@ -109,7 +109,7 @@ def _quoted_value(value, style: int) -> str:
 
 def quote_frontmatter(root: Path) -> int:
     """Rewrite each note's frontmatter with quoted values (alternating styles); return notes rewritten."""
-    from brain.vault import parse_frontmatter, split_frontmatter
+    from brain.vault.reader import parse_frontmatter, split_frontmatter
 
     done = 0
     for n, path in enumerate(sorted(root.rglob("*.md"))):
@@ -186,8 +186,8 @@ def main() -> None:
                   f"{ref['links']} wikilinks found vs our {r0['edges']} links ({r0['property_edges']} from properties "
                   "and Dataview fields)")
 
-        from brain.graph import CompanyGraph
-        from brain.vault import read_note_file, read_vault
+        from brain.graph.company import CompanyGraph
+        from brain.vault.reader import read_note_file, read_vault
 
         g = CompanyGraph.from_vault(read_vault(root))
         agents = sorted((root / "Agents").glob("*.md"))[:50]

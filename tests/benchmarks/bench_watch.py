@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from brain.graph import CompanyGraph  # noqa: E402
-from brain.vault import read_vault  # noqa: E402
-from brain.watch import VaultWatcher  # noqa: E402
+from brain.graph.company import CompanyGraph  # noqa: E402
+from brain.live.watch import VaultWatcher  # noqa: E402
+from brain.vault.reader import read_vault  # noqa: E402
 from tests.benchmarks.gen_vault import generate_vault  # noqa: E402
 
 

@@ -1,0 +1,67 @@
+"""The long-running commands: `brain serve` (the MCP server over stdio or streamable HTTP, options
+from mcp_server.options) and `brain collect` (the OTLP/HTTP receiver)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from brain.cli.common import add_common, settings_from
+from mcp_server.options import add_serve_args, serve_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Register serve and collect."""
+    p = sub.add_parser(
+        "serve",
+        help="serve the brain to AI clients over MCP (stdio; --http for streamable HTTP)",
+        description="Serve the company graph and its costs over MCP. With --http, requests must carry "
+        "'Authorization: Bearer $BRAIN_MCP_TOKEN' when that variable is set.",
+    )
+    add_serve_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "collect",
+        help="receive OpenTelemetry GenAI spans over OTLP/HTTP (/v1/traces) and ingest them as usage",
+    )
+    add_common(p, json_flag=False, store=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=4318, help="port to listen on (default: 4318, OTLP/HTTP)")
+    p.add_argument("--batch-rows", type=int, default=5000, help="ingest once this many events are queued")
+    p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between ingests of a partial batch")
+    p.set_defaults(func=cmd_collect)
+
+
+def cmd_serve(args) -> int:
+    """Run the MCP server until the client disconnects or the process is stopped."""
+    settings, options = serve_options(args)
+    from mcp_server.transports import serve  # the MCP SDK loads only for this command
+
+    return serve(settings, **options)
+
+
+def cmd_collect(args) -> int:
+    """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
+    from brain.live.server import Collecting
+
+    run = Collecting(settings_from(args).store_path, host=args.host, port=args.port,
+                     batch_rows=args.batch_rows, flush_interval_s=args.flush_interval).start()
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"brain collect: listening on {run.endpoint} (store {run.store_path})", file=sys.stderr, flush=True)
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        s = run.stop()
+        signal.signal(signal.SIGTERM, previous)
+    print(
+        f"brain collect: stopped; {s['spans_received']} spans received, {s['events_ingested']} events ingested, "
+        f"{s['events_duplicate']} duplicates, {s['bad_requests']} bad requests",
+        file=sys.stderr,
+    )
+    return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+REFERENCE_DOCS = ("docs/cli.md", "docs/mcp.md", "README.md")  # parts written by cog from the code
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
@@ -34,15 +35,18 @@ def setup() -> None:
 
 
 def main() -> None:
-    """Dispatch: demo (default) or test (ruff, mypy, pytest); extra arguments go to brain demo / pytest."""
+    """Dispatch: demo (default) or test (ruff, mypy, import contracts, generated docs, pytest);
+    extra arguments go to brain demo / pytest."""
     what = sys.argv[1] if len(sys.argv) > 1 else "demo"
     rest = sys.argv[2:]
     setup()
     if what == "demo":
         sh(str(BIN / "brain"), "demo", *rest)
     elif what == "test":
-        sh(str(BIN / "ruff"), "check", "brain", "mcp_server", "tests", "run.py")
+        sh(str(BIN / "ruff"), "check", "brain", "mcp_server", "tests", "docs", "run.py")
         sh(str(BIN / "mypy"))
+        sh(str(BIN / "lint-imports"))  # imports run one way (pyproject's [tool.importlinter])
+        sh(str(BIN / "cog"), "--check", *REFERENCE_DOCS)  # generated docs match the code
         sh(str(BIN / "python"), "-m", "pytest", *rest)
     elif what == "setup":
         pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from brain.errors import VaultError
@@ -14,16 +13,13 @@ log = logging.getLogger(__name__)
 
 
 def template_path() -> Path:
-    """The starter vault: the package data `brain.vault_template` of an installed wheel, or the
-    repository's `vault_template/` in a source checkout (an editable install does not map a
-    package-data folder kept outside the package)."""
-    try:
-        path = Path(str(resources.files("brain.vault_template")))
-    except ModuleNotFoundError:
-        path = Path(__file__).resolve().parents[2] / "vault_template"
-    if not (path / "Home.md").is_file():
-        raise VaultError(f"the starter vault is missing at {path}; reinstall company-brain")
-    return path
+    """The starter vault: `brain/vault_template/` of an installed wheel (package data), or the
+    repository's top-level `vault_template/` in a source checkout (and its editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    for path in (package / "vault_template", package.parent / "vault_template"):
+        if (path / "Home.md").is_file():
+            return path
+    raise VaultError(f"the starter vault is missing at {package / 'vault_template'}; reinstall company-brain")
 
 
 def is_empty(path: Path) -> bool:

@@ -1,4 +1,8 @@
-"""Brain: the vault, its graph and the usage store joined; the one facade adapters use."""
+"""Brain: the vault, its graph and the usage store joined; the one facade adapters use.
+
+Over 400 lines on purpose: one short method per question an adapter asks (CLI, MCP, publish),
+each taking the brain's lock around the graph and store; the work itself lives in the packages.
+"""
 
 from __future__ import annotations
 

@@ -100,3 +100,27 @@ def mcp() -> str:
         args = ", ".join(a.name for a in p.arguments or [])
         lines.append(f"| `{p.name}({args})` | {first_line(p.description)} |" if args else f"| `{p.name}` | {first_line(p.description)} |")
     return "\n".join(lines) + "\n"
+
+
+def layout() -> str:
+    """Every entry of brain/ (packages, then modules) with the first line of its docstring, so the
+    map in the README is `ls brain/` by construction."""
+    import ast
+
+    root = Path("brain")
+
+    def first_line(path: Path) -> str:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        return " ".join(doc.split("\n\n")[0].split())
+
+    rows = [("brain/", first_line(root / "__init__.py"))]
+    packages = sorted(p for p in root.iterdir() if (p / "__init__.py").is_file())
+    modules = sorted(p for p in root.glob("*.py") if p.name != "__init__.py")
+    rows += [(f"  {p.name}/", first_line(p / "__init__.py")) for p in packages]
+    rows += [(f"  {p.name}", first_line(p)) for p in modules]
+    rows += [("mcp_server/", first_line(Path("mcp_server/__init__.py"))),
+             ("vault_template/", "the starter vault `brain init` copies (installed as the package data brain.vault_template)"),
+             ("tests/", "tests mirroring brain/ (`-m 'not e2e'`: the fast subset); benchmarks/ on demand"),
+             ("docs/", "internals.md (layers, paths, decisions), cli.md and mcp.md (generated reference)")]
+    return "\n".join(f"| `{name.strip()}` | {text} |" if not name.startswith("  ") else f"| &nbsp;&nbsp;`{name.strip()}` | {text} |"
+                     for name, text in rows) + "\n"

@@ -1,4 +1,9 @@
-"""The typed company graph (networkx.MultiDiGraph) built from the vault, and its queries."""
+"""The typed company graph (networkx.MultiDiGraph) built from the vault, and its queries.
+
+Over 400 lines on purpose: the watcher patches the graph note by note (`upsert_note`,
+`remove_note`), and that index upkeep shares private state (name index, link keys, ghosts) with
+the lookups; gaps (graph/gaps.py) and text search (graph/search.py) live apart.
+"""
 
 from __future__ import annotations
 

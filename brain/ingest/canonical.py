@@ -1,4 +1,8 @@
-"""Canonical JSONL / CSV / Parquet / Arrow sources: read with DuckDB, type and validate set-based."""
+"""Canonical JSONL / CSV / Parquet / Arrow sources: read with DuckDB, type and validate set-based.
+
+Over 400 lines on purpose: the three readers and their tolerant fallbacks share one typed column
+list and one validation expression per rule, which must stay identical across them.
+"""
 
 from __future__ import annotations
 

@@ -15,6 +15,9 @@ telemetry (OTLP, LiteLLM, canonical logs) or a provider usage export, never both
 keys — the store cannot tell that a bucket of 40 requests and 40 spans are the same calls, and
 would count them twice. `overlapping_sources(store)` lists the (api key, day) pairs where both
 kinds of source carry usage, for `brain check` to flag.
+
+Over 400 lines on purpose: the steps of one atomic ingest transaction (insert, quarantine,
+late prices, dedupe, rollups, cleanup) and its retry of a failed source, in their order.
 """
 
 from __future__ import annotations

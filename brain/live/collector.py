@@ -8,6 +8,9 @@ store is opened in that thread only. A full queue answers 503 so exporters retry
 payloads answer 400 with an OTLP Status body. A batch that fails to ingest for any reason is
 retried (store errors) or dropped, logged and counted in `ingest_failures`; the writer keeps
 going. `GET /healthz` reports counters as JSON.
+
+Over 400 lines on purpose: the HTTP handling, the batching writer and the OTLP status bodies
+share the collector's counters and queue.
 """
 
 from __future__ import annotations

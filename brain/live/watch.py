@@ -5,6 +5,9 @@ Besides the vault folder, the watcher watches the targets of the symlinks walk_v
 events back to the vault path through the link. It notices the vault folder itself going away
 (deleted, moved) and coming back or being replaced at its path (a re-clone, a restored backup):
 the last graph is served meanwhile, and the returned folder is watched anew and rescanned.
+
+Over 400 lines on purpose: one watchdog handler and the bookkeeping of the symlink targets it
+watches, whose events it maps back to vault paths.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Notes as files: safe vault paths from clients, reading, and the two careful write operations."""
+"""Notes as files: safe vault paths from clients, reading, and the two careful write operations.
+
+Over 400 lines on purpose: both writes share the path checks, the settle-and-compare read and the
+atomic replace, which must not drift apart.
+"""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class Brain:
 
     @cached_property
     def _loaded(self) -> tuple[Vault, CompanyGraph]:
-        """The vault and its graph, through the load cache (brain.vault_cache) unless it is off."""
+        """The vault and its graph, through the load cache (brain.graph.cache) unless it is off."""
         vault, graph, report = load_vault_graph(self.settings.vault, cache_dir_for(self.settings.vault))
         log.debug("vault loaded: %s", report)
         return vault, graph

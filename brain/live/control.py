@@ -3,7 +3,7 @@ ack` hand their writes to the server that holds the store.
 
 DuckDB lets one process write a database file, or several processes read it. Every running server
 (there may be several on one vault: Claude Desktop and Cursor each start one) therefore holds the
-store read-only only while it answers and lets go of it for writers (brain.shared_store). One of
+store read-only only while it answers and lets go of it for writers (brain.store.shared). One of
 them announces itself in `.brain/server.json` (loopback port + secret token, mode 0600) and takes
 the hand-offs: `brain ingest` gives it the files, and it writes them while its clients keep
 answering; the others defer to it, and one of them takes over when it goes. Without a live server

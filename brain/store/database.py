@@ -41,7 +41,7 @@ TOKEN_COLUMNS = (
     "reasoning_tokens",
 )
 GROUP_COLUMNS = ("agent", "api_key_id", "service_name", "provider", "model")
-# The columns usage is attributed to an agent by (`brain.spend`): a rollup's `agent_runs` counts
+# The columns usage is attributed to an agent by (`brain.costs.attribution`): a rollup's `agent_runs` counts
 # runs per bucket and these columns, on the group's first (provider, model) row.
 ATTRIBUTION_COLUMNS = GROUP_COLUMNS[:3]
 # Events an ingest kept (alias `{e}`). Rows it stored but does not keep (untrusted, duplicates)

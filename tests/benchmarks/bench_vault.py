@@ -1,5 +1,5 @@
 """Benchmark: cold load of a 10,000-note vault into the graph, peak memory, one-note update,
-and warm loads through the load cache (brain.vault_cache): nothing changed, one note changed.
+and warm loads through the load cache (brain.graph.cache): nothing changed, one note changed.
 
 Run: .venv/bin/python tests/benchmarks/bench_vault.py [--notes 10000] [--quoted] [--vault DIR]
 

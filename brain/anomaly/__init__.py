@@ -4,40 +4,59 @@ config (thresholds) · series and stats (the dense hourly series, robust statist
 (the fast hourly and slow CUSUM paths) · explain (cost decomposition, change links) · scan (one
 scan over a series table) · usage (that table, from the store) · changes (change notes and agent
 context from the graph) · acks · horizon (the scan a listing or an ack reads, from ScanInputs).
+
+Re-exported lazily: the CLI reads `brain.anomaly.config` to build its parser and must not load
+numpy, pyarrow and the store to do so.
 """
 
-from brain.anomaly.acks import load_acks
-from brain.anomaly.changes import change_notes
-from brain.anomaly.config import SEVERITIES, AnomalyConfig
-from brain.anomaly.explain import ChangeNote, decompose_cost_change, link_changes
-from brain.anomaly.horizon import (
-    ScanInputs,
-    acknowledge,
-    detect_anomalies,
-    scan_horizon,
-    scan_newest_hour,
-    scan_until,
-    select,
-)
-from brain.anomaly.scan import Ack, AgentInfo, Anomaly, scan_series
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "SEVERITIES",
-    "Ack",
-    "AgentInfo",
-    "Anomaly",
-    "AnomalyConfig",
-    "ChangeNote",
-    "ScanInputs",
-    "acknowledge",
-    "change_notes",
-    "decompose_cost_change",
-    "detect_anomalies",
-    "link_changes",
-    "load_acks",
-    "scan_horizon",
-    "scan_newest_hour",
-    "scan_series",
-    "scan_until",
-    "select",
-]
+if TYPE_CHECKING:
+    from brain.anomaly.acks import load_acks as load_acks
+    from brain.anomaly.changes import change_notes as change_notes
+    from brain.anomaly.config import SEVERITIES as SEVERITIES
+    from brain.anomaly.config import AnomalyConfig as AnomalyConfig
+    from brain.anomaly.explain import ChangeNote as ChangeNote
+    from brain.anomaly.explain import decompose_cost_change as decompose_cost_change
+    from brain.anomaly.explain import link_changes as link_changes
+    from brain.anomaly.horizon import ScanInputs as ScanInputs
+    from brain.anomaly.horizon import acknowledge as acknowledge
+    from brain.anomaly.horizon import detect_anomalies as detect_anomalies
+    from brain.anomaly.horizon import scan_horizon as scan_horizon
+    from brain.anomaly.horizon import scan_newest_hour as scan_newest_hour
+    from brain.anomaly.horizon import scan_until as scan_until
+    from brain.anomaly.horizon import select as select
+    from brain.anomaly.scan import Ack as Ack
+    from brain.anomaly.scan import AgentInfo as AgentInfo
+    from brain.anomaly.scan import Anomaly as Anomaly
+    from brain.anomaly.scan import scan_series as scan_series
+
+_EXPORTS = {
+    "load_acks": "brain.anomaly.acks",
+    "change_notes": "brain.anomaly.changes",
+    "AnomalyConfig": "brain.anomaly.config",
+    "SEVERITIES": "brain.anomaly.config",
+    "ChangeNote": "brain.anomaly.explain",
+    "decompose_cost_change": "brain.anomaly.explain",
+    "link_changes": "brain.anomaly.explain",
+    "ScanInputs": "brain.anomaly.horizon",
+    "acknowledge": "brain.anomaly.horizon",
+    "detect_anomalies": "brain.anomaly.horizon",
+    "scan_horizon": "brain.anomaly.horizon",
+    "scan_newest_hour": "brain.anomaly.horizon",
+    "scan_until": "brain.anomaly.horizon",
+    "select": "brain.anomaly.horizon",
+    "Ack": "brain.anomaly.scan",
+    "AgentInfo": "brain.anomaly.scan",
+    "Anomaly": "brain.anomaly.scan",
+    "scan_series": "brain.anomaly.scan",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'brain.anomaly' has no attribute {name!r}")

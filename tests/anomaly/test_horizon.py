@@ -1,4 +1,5 @@
-"""End to end: a real vault folder and DuckDB store -> detect_anomalies and the `brain anomalies` CLI."""
+"""Anomalies over a real vault folder and DuckDB store: detect_anomalies and the horizon scan a
+served brain reuses, the series it reads, and the `brain anomalies` CLI."""
 
 from __future__ import annotations
 
@@ -10,17 +11,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-spend = pytest.importorskip("brain.costs.spend")
-if not hasattr(spend, "hourly_agent_series"):
-    pytest.skip("brain.costs.spend.hourly_agent_series is not built yet", allow_module_level=True)
-
-from brain.anomaly import detect_anomalies  # noqa: E402
-from brain.cli import main  # noqa: E402
-from brain.errors import NotFound  # noqa: E402
-from brain.facade import Brain  # noqa: E402
-from brain.ingest import ingest_table  # noqa: E402
-from brain.settings import Settings  # noqa: E402
-from brain.store.database import Store  # noqa: E402
+from brain.anomaly import detect_anomalies
+from brain.cli import main
+from brain.costs import spend
+from brain.errors import NotFound
+from brain.facade import Brain
+from brain.ingest import ingest_table
+from brain.settings import Settings
+from brain.store.database import Store
 
 START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
 DAYS = 24
@@ -341,7 +339,7 @@ def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, 
         assert brain.anomalies(days=90, now=now, min_severity="info") == [listed]
         brain.attach_costs(now=now)
         assert len(scans) == 1
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound, match="no anomaly named '000000000000'"):
             brain.explain_anomaly("0" * 12, now=now)
         assert len(scans) == 1
         brain.acknowledge(listed["id"], note="seen", now=now)  # a write: the acks changed
@@ -351,7 +349,6 @@ def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, 
         assert len(scans) == 1
     finally:
         shared.close()
-
 
 
 # Runs the CLI, then reports on stderr whether anything imported pandas (~0.3 s of every command).
@@ -367,6 +364,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.e2e
 def test_brain_anomalies_and_brain_agent_do_not_import_pandas(tmp_path):
     """pyarrow imports pandas for a Python value made an Arrow scalar or array, and for `to_numpy`:
     the scan path avoids all three (a demo with usage up to now, as `brain agent` scans to now)."""

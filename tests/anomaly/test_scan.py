@@ -16,14 +16,19 @@ from brain.anomaly import (
     scan_series,
 )
 from brain.anomaly.explain import change_point
-from tests.anomaly_helpers import START, at, daily_profile, stream, table
 
 D = 28
 H = D * 24
 
 
-def scan(series, days=D, **kw):
-    return scan_series(table(series), START, at(days), **kw)
+@pytest.fixture
+def scan(table, start, at):
+    """scan(series, days=D, **kw): scan_series over the series from `start` to `days` later."""
+
+    def _scan(series, days=D, **kw):
+        return scan_series(table(series), start, at(days), **kw)
+
+    return _scan
 
 
 def test_decomposition_terms_sum_exactly_to_the_cost_change():
@@ -63,7 +68,7 @@ def test_decomposition_puts_each_single_change_in_its_own_term(change, cause):
     assert sum(abs(v) for k, v in terms.items() if k != cause) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_runaway_loop_is_caught_in_its_first_hour_as_volume_with_errors_and_retries():
+def test_runaway_loop_is_caught_in_its_first_hour_as_volume_with_errors_and_retries(scan, stream, daily_profile):
     base = daily_profile(D, 40, seed=1)
     loop = base.copy()
     onset = 25 * 24 + 14
@@ -83,7 +88,7 @@ def test_runaway_loop_is_caught_in_its_first_hour_as_volume_with_errors_and_retr
     assert sum(a.decomposition.values()) == pytest.approx(a.excess_usd_per_day, abs=0.02)
 
 
-def test_hourly_instead_of_daily_schedule_is_caught_within_the_hour():
+def test_hourly_instead_of_daily_schedule_is_caught_within_the_hour(scan, stream, at):
     job = np.zeros(H)
     job[3::24] = 200  # a daily batch at 03:00
     job[20 * 24 + 10 :] = 200  # from day 20 10:00 it runs every hour
@@ -95,7 +100,7 @@ def test_hourly_instead_of_daily_schedule_is_caught_within_the_hour():
     assert hourly[0].ongoing
 
 
-def test_prompt_bloat_is_a_daily_shift_with_tokens_per_request_cause_and_hour_onset():
+def test_prompt_bloat_is_a_daily_shift_with_tokens_per_request_cause_and_hour_onset(scan, stream, daily_profile):
     req = daily_profile(D, 30, seed=3)
     tpr = np.where(np.arange(H) >= 22 * 24 + 9, 4000.0, 2000.0)
     found = scan({"Agents/Research": [stream(H, req, tokens_per_request=tpr, usd_per_mtok=5)]})
@@ -106,7 +111,7 @@ def test_prompt_bloat_is_a_daily_shift_with_tokens_per_request_cause_and_hour_on
     assert a.signals["tokens_per_request"]["ratio"] == pytest.approx(2.0, rel=0.05)
 
 
-def test_model_swap_to_a_pricier_model_is_model_mix_with_the_new_model_named():
+def test_model_swap_to_a_pricier_model_is_model_mix_with_the_new_model_named(scan, stream, daily_profile):
     req = daily_profile(D, 30, seed=4)
     swap = np.arange(H) >= 21 * 24 + 15
     found = scan({
@@ -121,21 +126,21 @@ def test_model_swap_to_a_pricier_model_is_model_mix_with_the_new_model_named():
     assert "new_model" in found[0].supporting
 
 
-def test_price_rise_on_the_same_model_is_a_price_cause():
+def test_price_rise_on_the_same_model_is_a_price_cause(scan, stream, daily_profile):
     req = daily_profile(D, 30, seed=5)
     upm = np.where(np.arange(H) >= 21 * 24, 2.5, 1.0)
     found = scan({"Agents/Priced": [stream(H, req, usd_per_mtok=upm, tokens_per_request=20_000)]})
     assert [a.cause for a in found] == ["price"]
 
 
-def test_volume_step_is_a_daily_volume_shift():
+def test_volume_step_is_a_daily_volume_shift(scan, stream, daily_profile):
     req = daily_profile(D, 30, seed=6)
     req[21 * 24 :] = daily_profile(D - 21, 75, seed=7)
     found = scan({"Agents/Growth": [stream(H, req, tokens_per_request=3000, usd_per_mtok=5)]})
     assert [(a.granularity, a.cause) for a in found] == [("day", "volume")]
 
 
-def test_cold_start_uses_only_gross_absolute_thresholds():
+def test_cold_start_uses_only_gross_absolute_thresholds(scan, stream):
     req = np.zeros(H)
     req[-48:] = 20
     req[-10] = 80  # 4x on day two: not judged without history
@@ -146,7 +151,7 @@ def test_cold_start_uses_only_gross_absolute_thresholds():
     assert [a.granularity for a in found] == ["hour"]
 
 
-def test_flat_and_quiet_series_do_not_alarm_on_noise():
+def test_flat_and_quiet_series_do_not_alarm_on_noise(scan, stream, daily_profile):
     flat = np.full(H, 10.0)
     flat[::7] = 11
     quiet = daily_profile(D, 0.5, seed=8)
@@ -159,19 +164,25 @@ def test_flat_and_quiet_series_do_not_alarm_on_noise():
     assert found == []
 
 
-def test_a_small_blip_on_a_tiny_agent_is_not_an_alert():
+def test_a_small_blip_on_a_tiny_agent_is_not_an_alert(scan, stream, daily_profile):
     req = daily_profile(D, 4, seed=10)
     req[25 * 24 + 12] += 40  # 10x, but cents
     assert scan({"Agents/Tiny": [stream(H, req, tokens_per_request=500, usd_per_mtok=1.0)]}) == []
 
 
-def _bloat_agents():
-    req = daily_profile(D, 30, seed=3)
-    tpr = np.where(np.arange(H) >= 22 * 24 + 9, 4000.0, 2000.0)
-    return {"Agents/Research": [stream(H, req, tokens_per_request=tpr, usd_per_mtok=5)]}
+@pytest.fixture
+def bloat_agents(daily_profile, stream):
+    """bloat_agents() -> Research's series: its tokens per request double from day 22, 09:00."""
+
+    def _bloat_agents():
+        req = daily_profile(D, 30, seed=3)
+        tpr = np.where(np.arange(H) >= 22 * 24 + 9, 4000.0, 2000.0)
+        return {"Agents/Research": [stream(H, req, tokens_per_request=tpr, usd_per_mtok=5)]}
+
+    return _bloat_agents
 
 
-def test_change_notes_of_the_agent_and_its_dependencies_link_nearest_first():
+def test_change_notes_of_the_agent_and_its_dependencies_link_nearest_first(scan, at, bloat_agents):
     onset = at(22, 9)
 
     def note(name, when, target, expected=False, whole_day=False):
@@ -187,34 +198,36 @@ def test_change_notes_of_the_agent_and_its_dependencies_link_nearest_first():
     ]
     info = AgentInfo("Agents/Research", "Research", "research", "Ada", "Platform",
                      frozenset({"Agents/Research", "Tools/Vector Store"}))
-    found = scan(_bloat_agents(), agents={"Agents/Research": info}, changes=changes)
+    found = scan(bloat_agents(), agents={"Agents/Research": info}, changes=changes)
     assert found[0].changes == ["Dated only", "Prompt v2", "Index rebuild"]
     assert (found[0].owner, found[0].team, found[0].agent_id) == ("Ada", "Platform", "research")
     assert found[0].status == "open"
 
 
-def test_expected_cost_change_marks_planned_and_acks_override():
+def test_expected_cost_change_marks_planned_and_acks_override(scan, at, bloat_agents):
     onset = at(22, 9)
     planned = ChangeNote("Changes/Bigger context", "Bigger context", onset, onset,
                          frozenset({"Agents/Research"}), expected_cost_change=True)
-    found = scan(_bloat_agents(), changes=[planned])
+    found = scan(bloat_agents(), changes=[planned])
     assert found[0].status == "planned"
-    acked = scan(_bloat_agents(), acks={found[0].id: Ack("acknowledged", "known")})
+    acked = scan(bloat_agents(), acks={found[0].id: Ack("acknowledged", "known")})
     assert (acked[0].status, acked[0].note) == ("acknowledged", "known")
 
 
-def test_ids_are_stable_across_scans_and_report_windows():
-    first = scan(_bloat_agents(), days=24, report_from=at(20))
-    later = scan(_bloat_agents(), days=D, report_from=at(22))
+def test_ids_are_stable_across_scans_and_report_windows(scan, at, bloat_agents):
+    first = scan(bloat_agents(), days=24, report_from=at(20))
+    later = scan(bloat_agents(), days=D, report_from=at(22))
     assert first and [a.id for a in first] == [a.id for a in later]
 
 
-def test_min_severity_filters_and_config_gates_apply():
-    assert scan(_bloat_agents(), min_severity="critical") == []
-    assert scan(_bloat_agents(), config=AnomalyConfig(slow_min_excess_usd_per_day=1e6)) == []
+def test_min_severity_filters_and_config_gates_apply(scan, bloat_agents):
+    found = [(a.agent, a.granularity, a.cause, a.severity) for a in scan(bloat_agents())]
+    assert found == [("Research", "day", "tokens_per_request", "info")]  # what the filter and the gate remove
+    assert scan(bloat_agents(), min_severity="critical") == []
+    assert scan(bloat_agents(), config=AnomalyConfig(slow_min_excess_usd_per_day=1e6)) == []
 
 
-def test_incremental_scan_tests_only_the_newest_hour():
+def test_incremental_scan_tests_only_the_newest_hour(scan, stream, daily_profile, at):
     base = daily_profile(D, 40, seed=1)
     base[-1] += 900
     agents = {"Agents/Loop": [stream(H, base, usd_per_mtok=5)]}
@@ -233,7 +246,7 @@ def _working_hours(days: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     req = np.zeros(days * 24)
     for day in range(days):
-        if day % 7 >= 5:  # START is a Monday
+        if day % 7 >= 5:  # `start` is a Monday
             continue
         first, last = 8 + rng.integers(-1, 2), 18 + rng.integers(-1, 2)
         for h in range(first, last + 1):
@@ -241,7 +254,7 @@ def _working_hours(days: int, seed: int) -> np.ndarray:
     return req
 
 
-def test_issue4_working_hours_agent_in_a_window_opening_on_a_weekend_does_not_alarm():
+def test_issue4_working_hours_agent_in_a_window_opening_on_a_weekend_does_not_alarm(stream, table, at):
     days = 42
     hours = days * 24
     series = {
@@ -255,7 +268,7 @@ def test_issue4_working_hours_agent_in_a_window_opening_on_a_weekend_does_not_al
     assert [(a.agent, a.onset, a.severity) for a in found if a.severity != "info"] == []
 
 
-def test_prompt_change_before_a_weekend_is_one_alarm_with_its_change_note():
+def test_prompt_change_before_a_weekend_is_one_alarm_with_its_change_note(stream, table, at, start):
     days = 36
     hours = days * 24
     req = _working_hours(days, 13)
@@ -265,37 +278,43 @@ def test_prompt_change_before_a_weekend_is_one_alarm_with_its_change_note():
                       frozenset({"Agents/Office"}))
     found = scan_series(
         table({"Agents/Office": [stream(hours, req, usd_per_mtok=3, tokens_per_request=tpr, calls_per_run=12)]}),
-        START, at(days), changes=[note],
+        start, at(days), changes=[note],
     )
     assert [(a.granularity, a.cause, a.changes) for a in found] == [("day", "tokens_per_request", ["Prompt v4"])]
 
 
-def _spike_agents(spike_hour: int) -> dict:
-    req = daily_profile(D, 40, seed=1)
-    req[spike_hour] += 600
-    return {"Agents/Spike": [stream(H, req, usd_per_mtok=5)]}
+@pytest.fixture
+def spike_agents(daily_profile, stream):
+    """spike_agents(spike_hour) -> a steady agent's series with 600 more requests in that one hour."""
+
+    def _spike_agents(spike_hour: int) -> dict:
+        req = daily_profile(D, 40, seed=1)
+        req[spike_hour] += 600
+        return {"Agents/Spike": [stream(H, req, usd_per_mtok=5)]}
+
+    return _spike_agents
 
 
-def test_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost():
+def test_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost(table, at, spike_agents, start):
     spike = 25 * 24 + 14
-    during = scan_series(table(_spike_agents(spike)), START, at(25, 15))
+    during = scan_series(table(spike_agents(spike)), start, at(25, 15))
     assert [a.ongoing for a in during] == [True]  # the newest hour is the spike: it may go on
     assert during[0].projected_30d_impact_usd == pytest.approx(30 * during[0].excess_usd_per_day, rel=0.01)
-    after = scan_series(table(_spike_agents(spike)), START, at(25, 18))  # three normal hours since
+    after = scan_series(table(spike_agents(spike)), start, at(25, 18))  # three normal hours since
     assert [(a.id, a.ongoing) for a in after] == [(during[0].id, False)]
     hour_excess = after[0].excess_usd_per_day / 24
     assert after[0].projected_30d_impact_usd == pytest.approx(hour_excess, rel=0.01)
 
 
-def test_a_loop_still_running_in_the_newest_hours_is_ongoing():
+def test_a_loop_still_running_in_the_newest_hours_is_ongoing(stream, table, daily_profile, at, start):
     req = daily_profile(D, 40, seed=1)
     req[25 * 24 + 14 :] += 600
-    found = scan_series(table({"Agents/Loop": [stream(H, req, usd_per_mtok=5)]}), START, at(25, 19))
+    found = scan_series(table({"Agents/Loop": [stream(H, req, usd_per_mtok=5)]}), start, at(25, 19))
     assert [(a.granularity, a.ongoing) for a in found] == [("hour", True)]
 
 
-def test_ids_follow_the_agent_id_when_its_note_moves_and_old_acks_still_hold():
-    series = _bloat_agents()
+def test_ids_follow_the_agent_id_when_its_note_moves_and_old_acks_still_hold(scan, bloat_agents):
+    series = bloat_agents()
     moved = {"Agents/Bots/Research": series["Agents/Research"]}
     info = {n: AgentInfo(n, "Research", agent_id="research") for n in ("Agents/Research", "Agents/Bots/Research")}
     before = scan(series, agents=info)
@@ -317,42 +336,42 @@ def _office(days: int, shift_day: int) -> np.ndarray:
     return req
 
 
-def test_a_working_day_moved_one_hour_by_daylight_saving_time_does_not_alarm():
+def test_a_working_day_moved_one_hour_by_daylight_saving_time_does_not_alarm(stream, table, at, start):
     days = 35
     req = _office(days, shift_day=29)  # the Tuesday after the clocks changed
     series = {"Agents/Office": [stream(days * 24, req, usd_per_mtok=3, tokens_per_request=8000, calls_per_run=12)]}
-    assert scan_series(table(series), START, at(days)) == []
+    assert scan_series(table(series), start, at(days)) == []
 
 
-def test_a_loop_in_the_hour_after_the_working_day_is_still_caught_in_its_hour():
+def test_a_loop_in_the_hour_after_the_working_day_is_still_caught_in_its_hour(stream, table, at, start):
     days = 35
     req = _office(days, shift_day=days)
     req[30 * 24 + 21] = 400  # after hours, 10x a working hour
     series = {"Agents/Office": [stream(days * 24, req, usd_per_mtok=3, tokens_per_request=8000, calls_per_run=12)]}
-    found = scan_series(table(series), START, at(days))
+    found = scan_series(table(series), start, at(days))
     assert [(a.granularity, a.onset) for a in found] == [("hour", "2024-01-31T21:00:00Z")]
 
 
-def test_a_weekly_job_is_not_flagged_on_its_second_run():
+def test_a_weekly_job_is_not_flagged_on_its_second_run(stream, table, at, start):
     days = 21
     req = np.zeros(days * 24)
     req[12 * 24 + 2 :: 7 * 24] = 2000  # Saturdays 02:00 from the second week: a new agent
     series = {"Agents/Weekly": [stream(days * 24, req, tokens_per_request=4000, usd_per_mtok=2)]}
-    assert scan_series(table(series), START, at(days)) == []
+    assert scan_series(table(series), start, at(days)) == []
 
 
-def test_a_day_episode_ends_no_earlier_than_its_onset():
-    found = scan(_bloat_agents(), days=23)  # the onset day (09:00 on) is the only flagged day
+def test_a_day_episode_ends_no_earlier_than_its_onset(scan, bloat_agents):
+    found = scan(bloat_agents(), days=23)  # the onset day (09:00 on) is the only flagged day
     assert [(a.granularity, a.onset, a.last_bucket) for a in found] == [
         ("day", "2024-01-23T09:00:00Z", "2024-01-23T23:00:00Z")
     ]
 
 
-def test_a_cold_start_anomaly_is_compared_with_the_agents_level_so_far():
+def test_a_cold_start_anomaly_is_compared_with_the_agents_level_so_far(stream, table, at, start):
     req = np.zeros(H)
     req[20 * 24 + 12 :] = 20  # born at day 20 noon: 20 requests an hour, $2.40 a day
     req[22 * 24 + 3] = 20_000
-    found = scan_series(table({"Agents/Young": [stream(H, req, usd_per_mtok=5)]}), START, at(22, 6))
+    found = scan_series(table({"Agents/Young": [stream(H, req, usd_per_mtok=5)]}), start, at(22, 6))
     assert [a.granularity for a in found] == ["hour"]
     assert found[0].expected_usd_per_day == pytest.approx(2.4, rel=0.05)
     assert found[0].signals["requests_per_hour"]["expected"] == pytest.approx(20, rel=0.05)

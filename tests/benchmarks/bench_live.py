@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from mcp import Client, StdioServerParameters  # noqa: E402
 
-from tests.test_live import BRAIN, _usage_file  # noqa: E402
-from tests.test_mcp import make_company  # noqa: E402
+from tests.conftest import build_company as make_company  # noqa: E402
+from tests.live.conftest import BRAIN  # noqa: E402
+from tests.live.conftest import write_usage_file as _usage_file  # noqa: E402
 
 
 async def run(rows: int, edits: int) -> None:

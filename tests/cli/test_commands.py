@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from brain.cli import build_parser, main
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def _commands() -> list[str]:
@@ -24,7 +25,15 @@ def test_every_command_has_help_and_is_in_the_readme(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
     assert exc.value.code == 0
-    assert len(capsys.readouterr().out) > 100
+    out = capsys.readouterr().out
+    assert len(out) > 100
+    # the command's own help: its usage line, then every option it takes
+    assert out.startswith(f"usage: brain {command} [-h]")
+    assert "\noptions:\n  -h, --help " in out
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    for action in sub._actions:
+        for flag in action.option_strings:
+            assert flag in out, (command, flag)
     assert re.search(rf"\bbrain {command}\b", README), f"`brain {command}` is not in the README"
 
 
@@ -89,7 +98,7 @@ def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault,
     from pathlib import Path
 
     root = make_vault({"Agents/Support.md": "---\ntype: agent\nowner: '[[Ada]]'\napi_keys: [key_support01]\n---\n", "People/Ada.md": ""})
-    export = Path(__file__).parent / "fixtures" / "exports" / "openai_usage.json"
+    export = Path(__file__).resolve().parents[1] / "fixtures" / "exports" / "openai_usage.json"
     shutil.copy(export, root.parent / "openai_usage.json")
     day = "2025-06-01T10:00:00Z"  # the fixture's first bucket day (1748736000)
     (root.parent / "spans.jsonl").write_text(json.dumps({
@@ -205,7 +214,11 @@ def test_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
                  ["agent", "Bot", "--days", "100000"], ["reconcile", "--days", "100000"],
                  ["export", "--days", "100000", "--out", str(root.parent / "f.csv")]):
         assert main([*argv, "--vault", str(root)]) == 0, argv
+        if argv[0] != "export":  # the three calls of ten days ago, counted in every window
+            assert "$0.0006" in capsys.readouterr().out, argv
     capsys.readouterr()
+    with open(root.parent / "f.csv", newline="") as fh:
+        assert [(r["ResourceName"], r["x_Requests"]) for r in csv.DictReader(fh)] == [("Bot", "3")]
 
 
 def test_an_export_the_system_refuses_is_one_error_line(make_vault, capsys):
@@ -227,6 +240,7 @@ def test_os_errors_name_the_path_and_the_reason():
     assert os_error_line(NotADirectoryError(20, "Not a directory", "/a", None, "/b")) == "/a -> /b: Not a directory"
 
 
+@pytest.mark.e2e
 def test_a_reader_that_stops_early_keeps_the_commands_exit_code(make_vault):
     """Regression: `brain check | head -1` exited 0 although check failed (BrokenPipeError -> 0)."""
     import os
@@ -284,6 +298,7 @@ def test_demo_and_graph_count_the_same_notes(tmp_path, capsys):
     assert f": {counted}, " in first
 
 
+@pytest.mark.e2e
 def test_a_second_collect_names_the_collect_that_owns_the_store(make_vault, capsys):
     """Regression: it said a running `brain serve` owned the store, and to start that with --otlp."""
     import os

@@ -13,7 +13,7 @@ from brain.costs.reconcile import reconcile
 from brain.ingest.detect import detect_format, ingest_source
 from brain.store.database import Store
 
-FIXTURES = Path(__file__).parent / "fixtures" / "exports"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exports"
 NOW = datetime(2025, 6, 3, tzinfo=UTC)
 
 

@@ -169,7 +169,7 @@ def test_groupings_by_owner_team_model_provider_key(store):
     by_key = spend_report(store, IDENTITIES, by="key", now=NOW)
     assert set(_by_group(by_key)) == {"key_support", "key_research", "key_dev"}
     assert by_key["unattributed_usd"] == pytest.approx(_by_group(by_key)["key_dev"]["spend_usd"])
-    with pytest.raises(BrainError):
+    with pytest.raises(BrainError, match="cannot group spend by 'colour'; use one of agent, owner, team, model, provider, key"):
         spend_report(store, IDENTITIES, by="colour", now=NOW)
 
 
@@ -260,7 +260,7 @@ def test_window_bounds():
     assert w.start == datetime(2025, 6, 1, tzinfo=UTC) and w.end == datetime(2025, 7, 1, tzinfo=UTC)
     w = make_window(since="2025-01-01", until="2025-01-31", now=NOW)
     assert w.days == 31
-    with pytest.raises(BrainError):
+    with pytest.raises(BrainError, match="since must be before until"):
         make_window(since="2025-02-01", until="2025-01-01", now=NOW)
 
 

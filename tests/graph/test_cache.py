@@ -16,7 +16,6 @@ from brain.graph.cache import CACHE_FILE, cache_dir_for, load_vault_graph
 from brain.graph.company import CompanyGraph
 from brain.settings import Settings
 from brain.vault.reader import read_vault
-from tests.conftest import write_vault
 
 COMPANY = {
     "Agents/Support Agent.md": """
@@ -97,7 +96,7 @@ class Clock:
 
 
 @pytest.fixture
-def company(tmp_path):
+def company(tmp_path, write_vault):
     root = write_vault(tmp_path / "vault", COMPANY)
     clock = Clock()
     clock.age(root)
@@ -124,7 +123,7 @@ def test_an_edited_note_is_re_read_and_applied_incrementally(company):
     assert assert_same_as_fresh(root, cache).mode == "cached"
 
 
-def test_added_note_resolves_a_ghost_and_a_deleted_one_becomes_one(company):
+def test_added_note_resolves_a_ghost_and_a_deleted_one_becomes_one(company, write_vault):
     root, cache, clock = company
     assert_same_as_fresh(root, cache)
     write_vault(root, {"Tools/CRM.md": "---\ntype: tool\n---\nLinks [[Missing Thing]]\n"})
@@ -146,7 +145,7 @@ def test_renamed_and_moved_notes_and_attachments(company):
     assert assert_same_as_fresh(root, cache).mode == "updated"
 
 
-def test_a_same_size_edit_in_the_racy_window_with_its_mtime_restored_is_seen(tmp_path):
+def test_a_same_size_edit_in_the_racy_window_with_its_mtime_restored_is_seen(tmp_path, write_vault):
     root = write_vault(tmp_path / "vault", COMPANY)  # written just now: within the racy window
     cache = tmp_path / "cache"
     assert_same_as_fresh(root, cache)
@@ -161,7 +160,7 @@ def test_a_same_size_edit_in_the_racy_window_with_its_mtime_restored_is_seen(tmp
     assert load_vault_graph(root, cache)[0].notes["Teams/Platform"].headings == ("Platfxrm",)
 
 
-def test_obsidian_config_changes_mean_a_fresh_load(company):
+def test_obsidian_config_changes_mean_a_fresh_load(company, write_vault):
     root, cache, _ = company
     assert_same_as_fresh(root, cache)
     write_vault(root, {".obsidian/app.json": json.dumps({"userIgnoreFilters": ["Archive/"]})})
@@ -202,7 +201,7 @@ def test_too_many_changes_mean_a_fresh_graph(company):
     assert report.mode == "fresh" and "20%" in report.reason
 
 
-def test_cache_location_and_switch(tmp_path, monkeypatch):
+def test_cache_location_and_switch(tmp_path, monkeypatch, write_vault):
     root = write_vault(tmp_path / "vault", COMPANY)
     env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
     assert cache_dir_for(root, env).parent == tmp_path / "xdg" / "company-brain"
@@ -212,6 +211,7 @@ def test_cache_location_and_switch(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAIN_CACHE_DIR", str(tmp_path / "c"))
     Brain(Settings(vault=root)).graph  # noqa: B018 - loading is the point
     assert list((tmp_path / "c").rglob(CACHE_FILE))
+    assert list((tmp_path / "c").rglob(CACHE_FILE)) == [cache_dir_for(root, {"BRAIN_CACHE_DIR": str(tmp_path / "c")}) / CACHE_FILE]
     monkeypatch.setenv("BRAIN_CACHE_DIR", str(tmp_path / "off"))
     monkeypatch.setenv("BRAIN_NO_CACHE", "1")
     assert Brain(Settings(vault=root)).graph.find("Platform") == "Teams/Platform"
@@ -278,7 +278,7 @@ def test_random_edit_sequences_load_as_fresh(tmp_path_factory, start, rounds):
         assert_same_as_fresh(root, cache)
 
 
-def test_a_ghost_keeps_the_name_a_fresh_load_gives_it(tmp_path):
+def test_a_ghost_keeps_the_name_a_fresh_load_gives_it(tmp_path, write_vault):
     """A fresh load names a broken link's ghost after the first link to it (in vault order); an
     incremental update that would keep another spelling builds the graph afresh instead."""
     clock = Clock()

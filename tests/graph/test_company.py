@@ -104,6 +104,14 @@ def test_inventory_gaps(graph):
     secret = [g for g in gaps if g.kind == "secret_in_note"]
     assert secret and "abcdefghijklmnopqrstuvwxyz" not in secret[0].message and "sk-ant" in secret[0].message
     assert ("broken_link", "Agents/Copilot") in kinds
+    assert kinds == {
+        ("owner_unresolved", "Agents/Copilot"), ("agent_without_owner", "Agents/Weekend Script"),
+        ("duplicate_agent_id", "Agents/Copilot"), ("duplicate_api_key", "Agents/Copilot"),
+        ("secret_in_note", "Agents/Weekend Script"), ("broken_link", "Agents/Copilot"),
+    }
+    messages = {g.kind: g.message for g in gaps}
+    assert messages["duplicate_agent_id"] == "agent_id 'research' is claimed by Agents/Copilot, Agents/Research Assistant"
+    assert messages["duplicate_api_key"] == "api key 'key_dup' is claimed by Agents/Copilot, Agents/Weekend Script"
 
 
 def test_agent_identities(graph):
@@ -157,6 +165,8 @@ def test_nfc_and_nfd_spellings_are_one_ghost_and_one_identity(make_vault):
     assert len(ghosts) == 1
     kinds = {gap.kind for gap in g.inventory_gaps()}
     assert {"duplicate_agent_id", "duplicate_api_key"} <= kinds
+    claimed = {gap.kind: gap.message for gap in g.inventory_gaps() if gap.kind.startswith("duplicate_")}
+    assert all(m.endswith("is claimed by Agents/A, Agents/B") for m in claimed.values()), claimed
 
 
 def test_check_flags_an_alias_that_names_another_agent(make_vault):

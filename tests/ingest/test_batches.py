@@ -12,9 +12,15 @@ import pytest
 
 from brain.ingest import batches, canonical, ingest_files
 from brain.store.database import Store
-from tests.test_ingest import BASE
 
-ROW = BASE  # one good event
+ROW = {  # one good event
+    "timestamp": "2025-03-01T10:00:00Z",
+    "agent": "support-agent",
+    "provider": "openai",
+    "model": "gpt-4o",
+    "input_tokens": 1000,
+    "output_tokens": 100,
+}
 COLUMNS = ("timestamp", "agent", "provider", "model", "input_tokens", "output_tokens", "request_id")
 
 

@@ -362,6 +362,11 @@ def test_unreadable_files_are_reported_and_others_kept(store, tmp_path):
     assert report.accepted == 1 and report.readable
     errors = [f.error for f in report.files if f.error]
     assert len(errors) == 3 and any("--format" in e for e in errors) and any("no such file" in e for e in errors)
+    by_file = {f.source.rsplit("/", 1)[-1]: f.error for f in report.files}
+    assert by_file["good.jsonl"] is None
+    assert by_file["broken.parquet"].startswith(f"cannot read {tmp_path / 'broken.parquet'} as parquet: ")
+    assert by_file["notes.txt"] == f"cannot tell the format of {tmp_path / 'notes.txt'}; pass --format jsonl|csv|parquet"
+    assert by_file["nope.jsonl"] == f"no such file: {tmp_path / 'nope.jsonl'}"
     nothing = ingest_files(store, [tmp_path / "notes.txt"])
     assert not nothing.readable and nothing.ingest_id is None
 
@@ -405,10 +410,13 @@ def test_folders_are_expanded_to_the_usage_files_under_them(store, tmp_path):
 def test_file_without_timestamp_column_is_an_error(store, tmp_path):
     report = ingest_files(store, [_jsonl(tmp_path / "u.csv", [])], format="parquet")
     assert report.files[0].error
+    assert report.files[0].error.startswith(f"cannot read {tmp_path / 'u.csv'} as parquet: ")
     pq.write_table(pa.table({"model": ["gpt-4o"]}), tmp_path / "x.parquet")
     assert "timestamp" in ingest_files(store, [tmp_path / "x.parquet"]).files[0].error
-    with pytest.raises(IngestError):
+    assert ingest_files(store, [tmp_path / "x.parquet"]).files[0].error.startswith(f"{tmp_path / 'x.parquet'} has no 'timestamp' column")
+    with pytest.raises(IngestError, match="t: the table has no 'timestamp' column"):
         ingest_table(store, pa.table({"model": ["gpt-4o"]}), "t")
+    assert store.con.execute("SELECT count(*) FROM events").fetchone() == (0,)
 
 
 def test_rollups_count_runs_errors_and_p95(store):
@@ -763,6 +771,8 @@ def test_rows_of_a_model_another_source_priced_later_are_priced(tmp_path, monkey
         report = ingest_files(s, [first, str(later)])
         assert report.accepted == 4
         assert s.con.execute("SELECT request_id FROM events WHERE cost_est_usd IS NULL").fetchall() == []
+        priced = s.con.execute("SELECT request_id FROM events WHERE cost_est_usd > 0 ORDER BY 1").fetchall()
+        assert priced == [("a1",), ("a2",), ("a3",), ("b1",)]
         assert _rollup_totals(s, "rollup_hourly")[-1] == 0
 
 

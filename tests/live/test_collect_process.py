@@ -20,6 +20,8 @@ from brain.facade import Brain
 from brain.settings import Settings
 from brain.store.database import Store
 
+pytestmark = pytest.mark.e2e
+
 VAULT = {
     "Agents/Support Agent.md": """
         ---

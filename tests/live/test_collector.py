@@ -18,6 +18,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from brain.live.collector import start_collector
 from brain.store.database import Store
 
+pytestmark = pytest.mark.e2e
+
 
 def _request(n: int, trace: int = 1, model: str = "gpt-4o-2024-08-06") -> bytes:
     req = ExportTraceServiceRequest()
@@ -161,7 +163,11 @@ def test_batches_group_many_requests_into_few_ingests(tmp_path):
 
 def test_healthz_reports_counters(collector):
     with urllib.request.urlopen(collector.endpoint.replace("/v1/traces", "/healthz"), timeout=10) as resp:
-        assert json.loads(resp.read())["events_ingested"] == 0
+        health = json.loads(resp.read())
+        assert health["events_ingested"] == 0
+    assert health == collector.snapshot()  # every counter, as the collector holds them
+    assert {"requests", "spans_received", "events_ingested", "bad_requests", "pending_events"} <= set(health)
+    assert set(health.values()) == {0}  # nothing sent yet
 
 
 def test_receiver_binds_loopback_by_default(tmp_path):

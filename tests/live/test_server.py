@@ -9,61 +9,25 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
-import duckdb
 import pytest
 from mcp import Client, StdioServerParameters
 
 from brain.live.control import running_server
 from brain.publish.notes import cost_note_name
-from tests.test_mcp import make_company
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 BRAIN = str(Path(sys.executable).parent / "brain")
-# Usage ends an hour ago, so that it stays inside the 30-day windows the tests ask for.
-NOW = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).isoformat()
 
 
-def _usage_file(path: Path, rows: int, agent: str = "support-agent", prefix: str = "r") -> Path:
-    """Write `rows` canonical events as Parquet with DuckDB (one model call each)."""
-    duckdb.sql(
-        f"""COPY (SELECT TIMESTAMPTZ '{NOW}' - INTERVAL (i % (24 * 20)) HOUR AS timestamp,
-                   '{agent}' AS agent, 'openai' AS provider, 'gpt-4o-mini' AS model,
-                   1200::BIGINT AS input_tokens, 150::BIGINT AS output_tokens, 1::BIGINT AS requests,
-                   '{prefix}-' || i AS request_id, 'run-' || (i // 3) AS run_id, 'ok' AS status
-            FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet)"""
-    )
-    return path
-
-
-def _ingest(vault: Path, store: Path, file: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [BRAIN, "ingest", str(file), "--vault", str(vault), "--store", str(store), "--json"],
-        capture_output=True, text=True, timeout=600,
-    )
-
-
-async def _wait(predicate, deadline_s: float = 5.0):
-    """Poll an async predicate until it is truthy or the deadline passes; returns the last value."""
-    end = time.monotonic() + deadline_s
-    value = None
-    while time.monotonic() < end:
-        value = await predicate()
-        if value:
-            return value
-        await anyio.sleep(0.05)
-    return value
-
-
-async def test_ingest_beside_the_server_is_seen_within_seconds(tmp_path):
+async def test_ingest_beside_the_server_is_seen_within_seconds(tmp_path, make_company, usage_file, ingest, wait):
     vault = make_company(tmp_path / "vault")
     store = tmp_path / "usage.duckdb"
-    first = _usage_file(tmp_path / "first.parquet", 10_000)
-    assert _ingest(vault, store, first).returncode == 0  # no server yet: written directly
-    big = _usage_file(tmp_path / "big.parquet", 1_000_000, prefix="big")
+    first = usage_file(tmp_path / "first.parquet", 10_000)
+    assert ingest(vault, store, first).returncode == 0  # no server yet: written directly
+    big = usage_file(tmp_path / "big.parquet", 1_000_000, prefix="big")
     params = StdioServerParameters(command=BRAIN, args=["serve", "--vault", str(vault), "--store", str(store)])
     async with Client(params) as client:
         before = await client.call_tool("agent_costs", {"name": "Support Agent", "days": 30})
@@ -90,14 +54,14 @@ async def test_ingest_beside_the_server_is_seen_within_seconds(tmp_path):
             r = await client.call_tool("agent_costs", {"name": "Support Agent", "days": 30})
             return r.structured_content["spend_usd"] > spend_before * 50 and r
 
-        assert await _wait(grown, 60.0), "new spend never became visible"
+        assert await wait(grown, 60.0), "new spend never became visible"
         # a CLI reader works beside the running server
         spend = subprocess.run([BRAIN, "spend", "--vault", str(vault), "--store", str(store), "--json"], capture_output=True, text=True, timeout=120)
         assert spend.returncode == 0, spend.stderr
         assert json.loads(spend.stdout)["total_usd"] > 0
         # several ingests at once are serialised by the server
-        a = _usage_file(tmp_path / "a.parquet", 20_000, prefix="a")
-        b = _usage_file(tmp_path / "b.parquet", 20_000, prefix="b")
+        a = usage_file(tmp_path / "a.parquet", 20_000, prefix="a")
+        b = usage_file(tmp_path / "b.parquet", 20_000, prefix="b")
         pa_, pb = (subprocess.Popen([BRAIN, "ingest", str(f), "--vault", str(vault), "--store", str(store), "--json"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in (a, b))
         outs = [p.communicate(timeout=300) for p in (pa_, pb)]
@@ -106,7 +70,7 @@ async def test_ingest_beside_the_server_is_seen_within_seconds(tmp_path):
     assert running_server(store) is None  # the announcement is withdrawn on exit
 
 
-async def test_hand_edits_and_new_notes_reach_the_client(tmp_path):
+async def test_hand_edits_and_new_notes_reach_the_client(tmp_path, make_company, wait):
     vault = make_company(tmp_path / "vault")
     params = StdioServerParameters(command=BRAIN, args=["serve", "--vault", str(vault), "--store", str(tmp_path / "u.duckdb")])
     async with Client(params) as client, client.listen(resources_list_changed=True) as sub:
@@ -121,16 +85,17 @@ async def test_hand_edits_and_new_notes_reach_the_client(tmp_path):
             r = await client.call_tool("owner_of", {"name": "Support Agent"})
             return r.structured_content["person"] == "Alan Turing"
 
-        assert await _wait(moved, 60.0)  # latency is measured in tests/benchmarks/bench_live.py
+        assert await wait(moved, 60.0)  # latency is measured in tests/benchmarks/bench_live.py
         (vault / "Tools" / "Brand New Tool.md").write_text("---\ntype: tool\n---\nnew\n", encoding="utf-8")
         with anyio.fail_after(60):
             event = await sub.__anext__()
         assert type(event).__name__ == "ResourcesListChanged"
         found = await client.call_tool("get_node", {"name": "Brand New Tool"})
         assert not found.is_error
+        assert (found.structured_content["id"], found.structured_content["type"]) == ("Tools/Brand New Tool", "tool")
 
 
-async def test_vault_replaced_and_note_trashed_while_serving(tmp_path):
+async def test_vault_replaced_and_note_trashed_while_serving(tmp_path, make_company, wait):
     """QA live2 #2 and #1 through `brain serve`: the vault folder deleted and restored at its path is
     watched again, and a note moved to .trash no longer satisfies links to it."""
     vault = make_company(tmp_path / "vault")
@@ -146,7 +111,7 @@ async def test_vault_replaced_and_note_trashed_while_serving(tmp_path):
             stats = (await client.call_tool("graph_stats", {})).structured_content
             return stats["notes"] == notes + 1
 
-        assert await _wait(restored, 60.0)
+        assert await wait(restored, 60.0)
         (vault / ".trash").mkdir()
         (vault / "Tools" / "After Restore.md").write_text("---\ntype: tool\n---\n[[Vector Store]]\n", encoding="utf-8")
         os.rename(vault / "Tools" / "Vector Store.md", vault / ".trash" / "Vector Store.md")
@@ -156,10 +121,10 @@ async def test_vault_replaced_and_note_trashed_while_serving(tmp_path):
             return any(g["kind"] == "broken_link" and "'Vector Store'" in g["message"]
                        for g in r.structured_content["items"])
 
-        assert await _wait(broken, 60.0)
+        assert await wait(broken, 60.0)
 
 
-def test_ack_goes_through_the_running_server(tmp_path):
+def test_ack_goes_through_the_running_server(tmp_path, make_company):
     """Without a server the CLI writes the ack itself; with one, it asks the server (no lock error)."""
     vault = make_company(tmp_path / "vault")
     store = tmp_path / "u.duckdb"
@@ -180,10 +145,8 @@ def test_ack_goes_through_the_running_server(tmp_path):
         proc.wait(timeout=20)
 
 
-async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
+async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path, make_company, wait, free_port, post_otlp_when_up):
     """Spans sent to `brain serve --otlp` land through the server; --publish refreshes Brain/ after."""
-
-    from tests.test_mcp_e2e import free_port, post_otlp_when_up
 
     vault = make_company(tmp_path / "vault")
     store = tmp_path / "u.duckdb"
@@ -208,7 +171,7 @@ async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
             r = await client.call_tool("agent_costs", {"name": "Support Agent", "days": 7})
             return r.structured_content["requests"] >= 200 and r
 
-        card = await _wait(landed, 60.0)
+        card = await wait(landed, 60.0)
         assert card, "OTLP spans not visible through the server"
         # 200 calls x (100k in + 10k out) on gpt-4o-mini: 200 x ($0.015 + $0.006) = $4.20
         assert abs(card.structured_content["spend_usd"] - 4.2) < 1e-6
@@ -225,13 +188,12 @@ async def test_serve_with_otlp_and_publish_keeps_costs_current(tmp_path):
         while (published_spend() or 0) < 4.2 - 1e-3:
             assert time.monotonic() < end, f"cost note not refreshed: {published_spend()}"
             await anyio.sleep(0.1)
+        assert abs(published_spend() - 4.2) < 1e-3  # the served figure, not merely as much
 
 
-def test_collect_shares_the_store_and_refuses_a_served_one(tmp_path):
+def test_collect_shares_the_store_and_refuses_a_served_one(tmp_path, make_company, usage_file, ingest, free_port):
     """`brain collect` keeps the store readable and takes `brain ingest` through it; it will not
     start on a store a running `brain serve` owns."""
-    from tests.test_mcp_e2e import free_port
-
     vault = make_company(tmp_path / "vault")
     store = tmp_path / "u.duckdb"
     proc = subprocess.Popen([BRAIN, "collect", "--vault", str(vault), "--store", str(store), "--port", str(free_port())],
@@ -241,7 +203,7 @@ def test_collect_shares_the_store_and_refuses_a_served_one(tmp_path):
         while running_server(store) is None:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "slow"
             time.sleep(0.05)
-        r = _ingest(vault, store, _usage_file(tmp_path / "x.parquet", 5_000))
+        r = ingest(vault, store, usage_file(tmp_path / "x.parquet", 5_000))
         assert r.returncode == 0 and json.loads(r.stdout)["accepted"] == 5_000, r.stderr
         assert "running server" in r.stderr
         s = subprocess.run([BRAIN, "spend", "--vault", str(vault), "--store", str(store), "--json"], capture_output=True, text=True, timeout=120)
@@ -252,25 +214,3 @@ def test_collect_shares_the_store_and_refuses_a_served_one(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-
-
-def test_a_store_from_an_older_version_is_upgraded_on_a_read_only_open(tmp_path):
-    """A reader (CLI, benchmark) meeting a store made before the latest migration upgrades it once."""
-    import datetime as dt
-
-    from brain.store.database import MIGRATIONS
-    from brain.store.shared import open_store
-
-    path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for name, fn in MIGRATIONS[:-1]:  # everything but the newest migration
-        fn(con)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, dt.datetime.now(dt.UTC)])
-    con.close()
-    store = open_store(path, read_only=True)
-    try:
-        assert store.read_only
-        assert store.applied_migrations() == sorted(name for name, _ in MIGRATIONS)
-    finally:
-        store.close()

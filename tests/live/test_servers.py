@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,11 +18,9 @@ from mcp import Client, StdioServerParameters
 from brain.ingest.paths import ingest_paths
 from brain.live.control import running_server, server_file
 from brain.store.shared import open_store
-from tests.test_live import BRAIN, _ingest, _usage_file, _wait
-from tests.test_mcp import make_company
-from tests.test_mcp_e2e import free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+BRAIN = str(Path(sys.executable).parent / "brain")
 
 
 def _serve(vault: Path) -> StdioServerParameters:
@@ -35,19 +34,19 @@ async def _spend(client: Client) -> float:
     return r.structured_content["spend_usd"]
 
 
-async def _all_see(clients: list[Client], above: float) -> bool:
+async def _all_see(wait, clients: list[Client], above: float) -> bool:
     """Every client sees more than `above` spent (polled: each server picks the new data up on its own)."""
 
     async def seen():
         return all([await _spend(c) > above for c in clients])
 
-    return bool(await _wait(seen, 60.0))
+    return bool(await wait(seen, 60.0))
 
 
-async def test_second_server_on_one_vault_answers_and_every_server_sees_each_ingest(tmp_path):
+async def test_second_server_on_one_vault_answers_and_every_server_sees_each_ingest(tmp_path, make_company, usage_file, ingest, wait):
     vault = make_company(tmp_path / "vault")
     store = vault / ".brain" / "usage.duckdb"
-    files = [_usage_file(tmp_path / f"u{i}.parquet", 2_000, prefix=f"u{i}") for i in range(4)]
+    files = [usage_file(tmp_path / f"u{i}.parquet", 2_000, prefix=f"u{i}") for i in range(4)]
     async with anyio.create_task_group() as tg:
         leave = anyio.Event()
         first = await tg.start(_client_until, _serve(vault), leave)  # its own task: it leaves first
@@ -58,12 +57,12 @@ async def test_second_server_on_one_vault_answers_and_every_server_sees_each_ing
             # brain ingest hands the files to the server that announced itself; the other one
             # notices the new data on its own and tells its clients
             async with second.listen(resource_subscriptions=["brain://leaderboard"]) as updates:
-                r = _ingest(vault, store, files[0])
+                r = ingest(vault, store, files[0])
                 assert r.returncode == 0 and json.loads(r.stdout)["accepted"] == 2_000, r.stderr
                 assert f"running server (pid {owner['pid']})" in r.stderr
                 with anyio.fail_after(60):
                     assert (await updates.__anext__()).uri == "brain://leaderboard"
-            assert await _all_see([first, second], 0.0)
+            assert await _all_see(wait, [first, second], 0.0)
             spent = await _spend(first)
             # a CLI reader beside both
             s = subprocess.run([BRAIN, "spend", "--vault", str(vault), "--json"], capture_output=True, text=True, timeout=120)
@@ -71,15 +70,15 @@ async def test_second_server_on_one_vault_answers_and_every_server_sees_each_ing
             # a writer of its own (what `brain ingest` does with no server announced) gets the file too
             with open_store(store) as direct:
                 assert ingest_paths(direct, [str(files[1])])["accepted"] == 2_000
-            assert await _all_see([first, second], spent)
+            assert await _all_see(wait, [first, second], spent)
             spent = await _spend(second)
             # the announcing server leaves: the other takes over the hand-offs
             leave.set()
-            took_over = await _wait(lambda: _announced_other_than(store, owner["pid"]), 30.0)
+            took_over = await wait(lambda: _announced_other_than(store, owner["pid"]), 30.0)
             assert took_over, "the remaining server did not take over"
-            r = _ingest(vault, store, files[2])
+            r = ingest(vault, store, files[2])
             assert r.returncode == 0 and f"running server (pid {took_over['pid']})" in r.stderr, r.stderr
-            assert await _all_see([second], spent)
+            assert await _all_see(wait, [second], spent)
         # a third server starting beside nobody: the store opens at once and keeps its data
         async with Client(_serve(vault)) as third:
             assert await _spend(third) > spent
@@ -109,7 +108,7 @@ def _wait_announced(store: Path, proc: subprocess.Popen) -> dict:
 @pytest.mark.parametrize(
     ("transport", "signum"), [("stdio", signal.SIGTERM), ("stdio", signal.SIGINT), ("http", signal.SIGTERM)]
 )
-def test_a_signal_stops_the_server_cleanly_and_withdraws_its_server_file(tmp_path, transport, signum):
+def test_a_signal_stops_the_server_cleanly_and_withdraws_its_server_file(tmp_path, transport, signum, make_company, free_port):
     vault = make_company(tmp_path / "vault")
     store = tmp_path / "u.duckdb"
     args = [BRAIN, "serve", "--vault", str(vault), "--store", str(store)]
@@ -128,7 +127,7 @@ def test_a_signal_stops_the_server_cleanly_and_withdraws_its_server_file(tmp_pat
     assert "Traceback" not in proc.stderr.read().decode()
 
 
-def test_ingest_treats_a_stale_server_file_as_no_server(tmp_path):
+def test_ingest_treats_a_stale_server_file_as_no_server(tmp_path, make_company, usage_file, ingest, free_port):
     """A server killed without cleanup leaves server.json; once its pid is reused (here: this test's
     own pid) `brain ingest` must not try the dead port: it writes directly and says why."""
     vault = make_company(tmp_path / "vault")
@@ -136,7 +135,7 @@ def test_ingest_treats_a_stale_server_file_as_no_server(tmp_path):
     f = server_file(store)
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(json.dumps({"pid": os.getpid(), "port": free_port(), "token": "gone", "store": str(store)}))
-    r = _ingest(vault, store, _usage_file(tmp_path / "x.parquet", 1_000))
+    r = ingest(vault, store, usage_file(tmp_path / "x.parquet", 1_000))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["accepted"] == 1_000
     assert "is gone" in r.stderr and "cannot reach" not in r.stderr and "running server" not in r.stderr
@@ -151,61 +150,7 @@ def test_ingest_treats_a_stale_server_file_as_no_server(tmp_path):
     assert not f.exists()
 
 
-def test_a_write_waiting_for_another_process_leaves_this_process_reading(tmp_path):
-    """A server's write that waits for the file (a read-only DuckDB shell holds it) must not hold
-    up that server's own readers."""
-    import sys
-    import threading
-
-    from brain.store.database import Store
-    from brain.store.shared import SharedStore
-
-    path = tmp_path / "u.duckdb"
-    Store(path).close()
-    shared = SharedStore(path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-         "print('open', flush=True); sys.stdin.read()", str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "open"
-        outcome: list = []
-        writer = threading.Thread(target=lambda: outcome.append(
-            shared.write(lambda st: st.con.execute("SELECT 42").fetchall()[0][0], wait_s=60)))
-        writer.start()
-        reads = 0
-        for _ in range(20):  # the write is waiting all along: the other process still holds the file
-            with shared._lock:
-                reads += shared.con.execute("SELECT count(*) FROM events").fetchall()[0][0] == 0
-            time.sleep(0.05)
-        assert reads == 20 and writer.is_alive() and not outcome
-        holder.stdin.close()  # the shell goes: the write gets the file
-        holder.wait(10)
-        writer.join(30)
-        assert outcome == [42]
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-        shared.close()
-
-
-def test_a_writer_turn_taken_on_a_recreated_lock_file_is_seen(tmp_path):
-    """Deleting <store>.lock while servers run (it looks stale) must not hide later writers from them."""
-    from brain.store.shared import WriterTurn
-
-    path = tmp_path / "u.duckdb"
-    reader = WriterTurn(path)
-    with WriterTurn(path).take(time.monotonic() + 5):
-        assert reader.wanted()
-    assert not reader.wanted()
-    (tmp_path / "u.duckdb.lock").unlink()
-    with WriterTurn(path).take(time.monotonic() + 5):  # makes the file again
-        assert reader.wanted()
-    reader.close()
-
-
-def test_ingest_does_not_hand_off_to_a_server_that_does_not_answer(tmp_path):
+def test_ingest_does_not_hand_off_to_a_server_that_does_not_answer(tmp_path, make_company, usage_file, ingest):
     """A suspended server (Ctrl-Z, SIGSTOP) keeps its port open but never answers: `brain ingest`
     must write directly instead of waiting an hour for it."""
     import socket
@@ -220,86 +165,6 @@ def test_ingest_does_not_hand_off_to_a_server_that_does_not_answer(tmp_path):
         f.write_text(json.dumps({"pid": os.getpid(), "port": silent.getsockname()[1], "token": "t", "store": str(store)}))
         assert running_server(store) is not None  # merely slow, for servers deciding who takes hand-offs
         assert running_server(store, slow_is_gone=True) is None
-        r = _ingest(vault, store, _usage_file(tmp_path / "x.parquet", 1_000))
+        r = ingest(vault, store, usage_file(tmp_path / "x.parquet", 1_000))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["accepted"] == 1_000 and "does not answer" in r.stderr
-
-
-def test_a_read_outside_the_lock_keeps_its_connection_until_it_ends_and_a_write_waits_for_it(tmp_path):
-    """`SharedStore.reading()`: a long query (an anomaly scan) runs without the readers' lock; the
-    idle release skips it, a write of this process waits for it to end (and no new one starts
-    meanwhile), then goes ahead."""
-    import threading
-
-    from brain.store.database import Store
-    from brain.store.shared import SharedStore
-
-    path = tmp_path / "u.duckdb"
-    Store(path).close()
-    lock = threading.RLock()
-    shared = SharedStore(path, lock=lock, idle_s=0)
-    acks = "SELECT count(*) FROM anomaly_acks"
-    try:
-        outcome: list = []
-        with shared.reading() as store:
-            assert store.con.execute(acks).fetchall() == [(0,)]
-            other = threading.Thread(target=lambda: outcome.append(lock.acquire(timeout=30) and lock.release()))
-            other.start()
-            other.join(30)
-            assert outcome == [None]  # the lock was free while the read went on
-            shared._let_go_unless_in_use()  # idle: the watcher would let go, but not under a read
-            assert store.con.execute(acks).fetchall() == [(0,)]
-            writer = threading.Thread(target=lambda: outcome.append(shared.write(lambda st: st.con.execute(
-                "INSERT INTO anomaly_acks VALUES ('0123456789ab', 'acknowledged', '', now())").fetchall())))
-            writer.start()
-            assert shared.waiting_for_readers.wait(30)
-            assert store.con.execute(acks).fetchall() == [(0,)]  # still open while the write waits
-            assert writer.is_alive() and outcome == [None]
-        writer.join(30)
-        assert not writer.is_alive() and len(outcome) == 2
-        with shared.reading() as store:
-            assert store.con.execute(acks).fetchall() == [(1,)]
-    finally:
-        shared.close()
-
-
-def test_a_reader_never_waits_for_the_turn_its_own_process_is_taking(tmp_path, monkeypatch):
-    """Between its writer taking the turn and opening the file, a read of the same process that
-    reopens its handle must not wait for that turn: it would hold the lock the writer's tries need."""
-    import threading
-    from contextlib import contextmanager
-
-    from brain.store.database import Store
-    from brain.store.shared import SharedStore, WriterTurn
-
-    path = tmp_path / "u.duckdb"
-    Store(path).close()
-    shared = SharedStore(path)
-    taken, go = threading.Event(), threading.Event()
-    take = WriterTurn.take
-
-    @contextmanager
-    def take_then_pause(self, deadline):
-        with take(self, deadline):
-            taken.set()
-            go.wait(30)
-            yield
-
-    monkeypatch.setattr(WriterTurn, "take", take_then_pause)
-    outcome: list = []
-    writer = threading.Thread(target=lambda: outcome.append(shared.write(lambda st: 42, wait_s=30)))
-    writer.start()
-    try:
-        assert taken.wait(10)
-        with shared._lock:
-            shared._let_go()  # the read handle let go of, as when a writer waits
-        read: list = []
-        reader = threading.Thread(target=lambda: read.append(shared.con.execute("SELECT 1").fetchall()))
-        reader.start()
-        reader.join(10)
-        assert read == [[(1,)]] and writer.is_alive()  # answered while the writer still holds the turn
-    finally:
-        go.set()
-        writer.join(30)
-        shared.close()
-    assert outcome == [42]

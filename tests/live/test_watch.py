@@ -11,6 +11,8 @@ from brain.graph.company import CompanyGraph
 from brain.live.watch import VaultWatcher
 from brain.vault.reader import read_vault
 
+pytestmark = pytest.mark.e2e
+
 BASE = {
     "Agents/Bot.md": "---\nowner: '[[Ada]]'\nuses: ['[[Vector Store]]']\n---\nbody [[Planner]]\n",
     "People/Ada.md": "---\ntype: person\nteam: '[[Platform]]'\n---\n",

@@ -22,8 +22,6 @@ from brain.ingest import ingest_table
 from mcp_server import build_server
 from mcp_server.common import COSTS_MAX_AGE_S, BrainState
 from mcp_server.transports import Notifier
-from tests.test_mcp import brain, call, costed, vault  # noqa: F401 - fixtures
-from tests.test_mcp_notify import subscribed
 
 pytestmark = pytest.mark.anyio
 WAIT_S = 10  # upper bound on waiting for an event that the test itself releases (never reached when it works)
@@ -77,7 +75,7 @@ def expire(state: BrainState) -> None:
     state.costs_at -= COSTS_MAX_AGE_S + 1
 
 
-def more_support_usage(brain) -> None:  # noqa: F811
+def more_support_usage(brain) -> None:
     ingest_table(brain.store, pa.Table.from_pylist([
         {"timestamp": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), "agent": "support-agent", "model": "gpt-4o",
          "provider": "openai", "input_tokens": 50_000_000, "output_tokens": 1_000_000}]), "more")
@@ -85,11 +83,11 @@ def more_support_usage(brain) -> None:  # noqa: F811
     brain.store.version = getattr(brain.store, "version", 0) + 1
 
 
-async def support_spend(client) -> float:
+async def support_spend(call, client) -> float:
     return (await call(client, "get_node", name="Support Agent"))["costs"]["spend_usd"]
 
 
-async def test_expired_cost_fields_answer_from_previous_values_while_refreshed_in_background(costed, monkeypatch):  # noqa: F811
+async def test_expired_cost_fields_answer_from_previous_values_while_refreshed_in_background(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
     state = server.brain_state
@@ -114,45 +112,45 @@ async def test_expired_cost_fields_answer_from_previous_values_while_refreshed_i
         assert slow.calls == 2  # current again: nothing more to compute
 
 
-async def test_new_usage_is_served_after_the_background_refresh_and_never_waited_for(costed, monkeypatch):  # noqa: F811
+async def test_new_usage_is_served_after_the_background_refresh_and_never_waited_for(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
     async with Client(server) as c:
-        spend_before = await support_spend(c)
+        spend_before = await support_spend(call, c)
         more_support_usage(costed)
         slow.block()
         assert (await call(c, "list_agents", sort_by="spend_usd"))["items"][0]["spend_usd"] == spend_before
         await slow.wait_started()
-        assert await support_spend(c) == spend_before
+        assert await support_spend(call, c) == spend_before
         slow.unblock()
         await refreshed(server.brain_state)
-        assert await support_spend(c) > spend_before + 100
+        assert await support_spend(call, c) > spend_before + 100
 
 
-async def test_a_failed_background_refresh_is_kept_and_logged_and_the_server_keeps_answering(costed, monkeypatch, caplog):  # noqa: F811
+async def test_a_failed_background_refresh_is_kept_and_logged_and_the_server_keeps_answering(costed, monkeypatch, caplog, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
     state = server.brain_state
     async with Client(server) as c:
-        spend_before = await support_spend(c)
+        spend_before = await support_spend(call, c)
         slow.fail = RuntimeError("the disk is on fire")
         expire(state)
         with caplog.at_level(logging.WARNING, logger="mcp_server.common"):
-            assert await support_spend(c) == spend_before
+            assert await support_spend(call, c) == spend_before
             await refreshed(state)
         assert any("refreshing agent cost fields failed" in r.getMessage() and r.exc_info for r in caplog.records)
         assert "the disk is on fire" in (state.costs_error or "")
         listed = await call(c, "list_agents")
         assert "the disk is on fire" in listed["costs_note"]
-        assert await support_spend(c) == spend_before  # the previous values stay
+        assert await support_spend(call, c) == spend_before  # the previous values stay
         slow.fail = None
         expire(state)
-        await support_spend(c)
+        await support_spend(call, c)
         await refreshed(state)
         assert state.costs_error is None and "costs_note" not in await call(c, "list_agents")
 
 
-async def test_requests_during_the_startup_warm_up_do_not_compute_it_again(costed, monkeypatch):  # noqa: F811
+async def test_requests_during_the_startup_warm_up_do_not_compute_it_again(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
     state = server.brain_state
@@ -175,12 +173,12 @@ async def test_requests_during_the_startup_warm_up_do_not_compute_it_again(coste
         assert slow.calls == 1
 
 
-async def test_brain_agents_is_updated_after_new_usage_once_its_cost_fields_are_refreshed(costed, monkeypatch):  # noqa: F811
+async def test_brain_agents_is_updated_after_new_usage_once_its_cost_fields_are_refreshed(costed, monkeypatch, subscribed, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
     state = server.brain_state
     async with subscribed(server, "legacy", ["brain://agents", "brain://leaderboard"]) as (c, got):
-        spend_before = await support_spend(c)
+        spend_before = await support_spend(call, c)
         notifier = Notifier(server.brain_events, costed, anyio.lowlevel.current_token(), costs=state)
         more_support_usage(costed)
         slow.block()
@@ -192,18 +190,18 @@ async def test_brain_agents_is_updated_after_new_usage_once_its_cost_fields_are_
         await got.wait_for({"brain://agents"})
         agents = json.loads((await c.read_resource("brain://agents")).contents[0].text)["agents"]
         assert next(a for a in agents if a["name"] == "Support Agent")["spend_usd"] > spend_before + 100
-        assert await support_spend(c) > spend_before + 100
+        assert await support_spend(call, c) > spend_before + 100
 
 
-async def test_no_refresh_starts_once_the_server_stops(costed, monkeypatch):  # noqa: F811
+async def test_no_refresh_starts_once_the_server_stops(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
     state = server.brain_state
     async with Client(server) as c:
-        await support_spend(c)
+        await support_spend(call, c)
         expire(state)
         slow.block()
-        await support_spend(c)
+        await support_spend(call, c)
         await slow.wait_started()
         ran = threading.Event()
         state.refresh_costs(then=ran.set)
@@ -214,5 +212,5 @@ async def test_no_refresh_starts_once_the_server_stops(costed, monkeypatch):  # 
         await anyio.to_thread.run_sync(refresher.join, WAIT_S)
         assert not refresher.is_alive() and not ran.is_set() and slow.calls == 2
         expire(state)
-        await support_spend(c)
+        await support_spend(call, c)
         assert state._refresher is None and slow.calls == 2

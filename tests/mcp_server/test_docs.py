@@ -10,10 +10,9 @@ import pytest
 from mcp import Client
 
 from mcp_server import build_server
-from tests.test_mcp import brain, vault  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anyio
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "mcp.md").read_text(encoding="utf-8")
 README = (REPO / "README.md").read_text(encoding="utf-8")
 CALL = re.compile(r"`([a-z_]+)\(([^)`]*)\)`")
@@ -37,7 +36,7 @@ def section(start: str, end: str) -> str:
     return DOC[i : DOC.index("\n" + end, i)]
 
 
-async def test_docs_list_every_tool_with_its_arguments(brain):  # noqa: F811
+async def test_docs_list_every_tool_with_its_arguments(brain):
     async with Client(build_server(brain, allow_writes=True)) as c:
         tools = (await c.list_tools()).tools
         prompts = (await c.list_prompts()).prompts
@@ -48,7 +47,7 @@ async def test_docs_list_every_tool_with_its_arguments(brain):  # noqa: F811
     assert documented(section("| Tools (read-only)", "With `--allow-writes`")) == read_only
     assert documented(section("With `--allow-writes`", "Resources:")) == writes
     listed = section("Resources:", "## Ask it")
-    for uri in resources + [t.replace("{+path}", "{path}") for t in templates]:
+    for uri in resources + templates:  # as the server names them: vault://note/{+path}
         assert f"`{uri}`" in listed
     for p in prompts:
         args = ", ".join(a.name for a in p.arguments or [])

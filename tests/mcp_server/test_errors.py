@@ -16,16 +16,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from mcp_server import build_server
-from tests.test_mcp import brain, fail, vault  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anyio
 BRAIN = str(Path(sys.executable).parent / "brain")
-
-
-@pytest.fixture
-async def client(brain):  # noqa: F811 - the fixture of tests.test_mcp
-    async with Client(build_server(brain)) as c:
-        yield c
 
 
 def _plain(msg: str) -> None:
@@ -45,7 +38,7 @@ def _plain(msg: str) -> None:
         ("get_node", {"name": 5}, "argument 'name' of get_node must be text; got 5."),
     ],
 )
-async def test_tool_argument_errors_are_one_sentence_naming_the_argument(client, caplog, tool, args, expected):
+async def test_tool_argument_errors_are_one_sentence_naming_the_argument(client, caplog, tool, args, expected, fail):
     with caplog.at_level(logging.INFO):
         msg = await fail(client, tool, **args)
     assert msg.startswith(expected), msg
@@ -53,7 +46,7 @@ async def test_tool_argument_errors_are_one_sentence_naming_the_argument(client,
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
-async def test_an_unknown_tool_suggests_the_close_one(client):
+async def test_an_unknown_tool_suggests_the_close_one(client, fail):
     assert (await fail(client, "get_nodes", name="CRM")).startswith("no tool named 'get_nodes'; did you mean 'get_node'")
     assert "this server's tools are 'agent_costs'," in await fail(client, "weather")
 
@@ -79,7 +72,8 @@ async def test_prompt_errors_are_invalid_params_naming_the_prompt_and_argument(c
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
-async def test_prompt_errors_over_stdio_leave_no_traceback_on_stderr(vault, tmp_path):  # noqa: F811
+@pytest.mark.e2e
+async def test_prompt_errors_over_stdio_leave_no_traceback_on_stderr(vault, tmp_path, fail):
     params = StdioServerParameters(command=BRAIN, args=["serve", "--vault", str(vault), "--store", str(tmp_path / "u.duckdb")])
     log = tmp_path / "stderr.log"
     with log.open("w") as errlog:
@@ -91,7 +85,7 @@ async def test_prompt_errors_over_stdio_leave_no_traceback_on_stderr(vault, tmp_
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_resource_reads_a_client_got_wrong_are_invalid_params_not_internal_errors(brain, mode, caplog):  # noqa: F811
+async def test_resource_reads_a_client_got_wrong_are_invalid_params_not_internal_errors(brain, mode, caplog):
     """QA round 2, bug 4: these came back as -32603 Internal error, and suggested a URI with a raw space."""
     async with Client(build_server(brain), mode=mode) as c:
         with caplog.at_level(logging.INFO):

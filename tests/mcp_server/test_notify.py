@@ -3,78 +3,27 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import anyio.lowlevel
 import pytest
-from mcp import Client
-from mcp.server.subscriptions import ResourceUpdated
 
 from brain.live.watch import VaultWatcher
 from mcp_server import build_server
 from mcp_server.transports import Notifier
-from tests.test_mcp import brain, vault  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anyio
 ERAS = ["legacy", "auto"]  # resources/subscribe (handshake era) and subscriptions/listen (2026-07-28)
 
 
-class Updates:
-    """The URIs named by resources/updated notifications, in arrival order, and a way to wait for some."""
-
-    def __init__(self) -> None:
-        self.uris: list[str] = []
-        self._arrived = anyio.Event()
-
-    def add(self, uri: str) -> None:
-        self.uris.append(uri)
-        self._arrived.set()
-        self._arrived = anyio.Event()
-
-    async def wait_for(self, expected: set[str]) -> None:
-        with anyio.fail_after(5):
-            while not expected <= set(self.uris):
-                await self._arrived.wait()
-
-
-@asynccontextmanager
-async def subscribed(server, era: str, uris: list[str]) -> AsyncIterator[tuple[Client, Updates]]:
-    """A client of `server` subscribed to `uris` the way a client of that protocol era does."""
-    got = Updates()
-    if era == "legacy":
-
-        async def on_message(message) -> None:
-            if type(message).__name__ == "ResourceUpdatedNotification":
-                got.add(str(message.params.uri))
-
-        async with Client(server, mode="legacy", message_handler=on_message) as c:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # subscribe_resource is deprecated for 2026-07-28 clients
-                for uri in uris:
-                    await c.subscribe_resource(uri)
-            yield c, got
-        return
-    async def pump(sub) -> None:
-        async for event in sub:
-            if isinstance(event, ResourceUpdated):
-                got.add(event.uri)
-
-    async with Client(server, mode=era) as c, c.listen(resource_subscriptions=uris) as sub, anyio.create_task_group() as tg:
-        tg.start_soon(pump, sub)
-        yield c, got
-        tg.cancel_scope.cancel()
-
-
-async def apply_vault_change(brain, notifier: Notifier, *paths: str) -> None:  # noqa: F811
+async def apply_vault_change(brain, notifier: Notifier, *paths: str) -> None:
     """What the live server does after an edit on disk: bring the graph in line, then notify (from a thread)."""
     change = VaultWatcher(brain.graph, brain.settings.vault, lock=brain._lock).apply(set(paths), set())
     await anyio.to_thread.run_sync(notifier.vault_changed, change)
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_deleting_an_agent_note_updates_brain_agents_and_the_notes_own_uris(brain, vault, era):  # noqa: F811
+async def test_deleting_an_agent_note_updates_brain_agents_and_the_notes_own_uris(brain, vault, era, subscribed):
     """QA round 2, bug 1: only list_changed arrived; brain://agents and the gone agent's URIs were never updated."""
     server = build_server(brain)
     uris = ["brain://agents", "brain://agent/Support%20Agent", "vault://note/Agents/Support%20Agent.md"]
@@ -88,7 +37,7 @@ async def test_deleting_an_agent_note_updates_brain_agents_and_the_notes_own_uri
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_deleting_a_note_that_is_no_agent_leaves_brain_agents_alone(brain, vault, era):  # noqa: F811
+async def test_deleting_a_note_that_is_no_agent_leaves_brain_agents_alone(brain, vault, era, subscribed):
     server = build_server(brain)
     gone, last = "vault://note/People/Alan%20Turing.md", "vault://note/Teams/Platform.md"
     async with subscribed(server, era, ["brain://agents", gone, last]) as (_c, got):
@@ -114,7 +63,7 @@ ALIAS_FORMS = [
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_every_form_a_read_accepts_is_notified_under_the_form_subscribed(brain, vault, era):  # noqa: F811
+async def test_every_form_a_read_accepts_is_notified_under_the_form_subscribed(brain, vault, era, subscribed):
     """QA round 2, bug 2: only the exact canonical URI strings were notified."""
     (vault / "People" / "Tomás Alvarez.md").write_text("---\ntype: person\n---\n", encoding="utf-8")
     server = build_server(brain)
@@ -131,7 +80,7 @@ async def test_every_form_a_read_accepts_is_notified_under_the_form_subscribed(b
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_a_name_subscribed_follows_its_note_when_it_is_renamed(brain, vault, era):  # noqa: F811
+async def test_a_name_subscribed_follows_its_note_when_it_is_renamed(brain, vault, era, subscribed):
     server = build_server(brain)
     by_id, last = "brain://agent/support-agent", "vault://note/Teams/Platform.md"
     async with subscribed(server, era, [by_id, last]) as (_c, got):
@@ -148,7 +97,7 @@ async def test_a_name_subscribed_follows_its_note_when_it_is_renamed(brain, vaul
     assert got.uris == [by_id, last]
 
 
-async def test_a_handshake_era_unsubscribe_by_any_form_stops_its_updates(brain):  # noqa: F811
+async def test_a_handshake_era_unsubscribe_by_any_form_stops_its_updates(brain, subscribed):
     server = build_server(brain)
     last = "vault://note/Teams/Platform.md"
     async with subscribed(server, "legacy", ["brain://agent/Support%20Bot", "brain://agent/support-agent", last]) as (c, got):

@@ -13,7 +13,6 @@ from mcp.shared.exceptions import MCPError
 from brain.facade import Brain
 from brain.settings import Settings
 from mcp_server import build_server
-from tests.test_mcp import call, fail, make_company
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +20,7 @@ OUTSIDE_AGENT = "---\ntype: agent\nowner: \"[[Ada Lovelace]]\"\n---\n# Linked Ag
 
 
 @pytest.fixture
-def linked_vault(tmp_path) -> Path:
+def linked_vault(tmp_path, make_company) -> Path:
     """The test company, with a folder linked in from outside and a link out of an ignored folder."""
     vault = make_company(tmp_path / "vault")
     shared = tmp_path / "shared"
@@ -43,7 +42,7 @@ async def client(linked_vault, tmp_path):
     brain.close()
 
 
-async def test_a_note_in_a_linked_folder_is_served_and_readable_by_its_vault_path(client):
+async def test_a_note_in_a_linked_folder_is_served_and_readable_by_its_vault_path(client, call):
     found = await call(client, "search_notes", query="shared folder outside")
     assert [r["path"] for r in found["results"]] == ["Agents/Shared/Linked Agent.md"]
     node = await call(client, "get_node", name="Linked Agent")
@@ -56,8 +55,8 @@ async def test_a_note_in_a_linked_folder_is_served_and_readable_by_its_vault_pat
     assert "Kept in a shared folder outside the vault." in brief.messages[0].content.text
 
 
-async def test_a_link_out_of_the_vault_the_graph_does_not_hold_is_refused(client):
-    await fail(client, "get_node", name="Secret")
+async def test_a_link_out_of_the_vault_the_graph_does_not_hold_is_refused(client, fail):
+    assert "no note named 'Secret'" in await fail(client, "get_node", name="Secret")
     msg = await fail(client, "read_note", path="Private/Secret.md")
     assert "outside the vault" in msg and "secret" not in msg.split("refused")[0]
     with pytest.raises(MCPError, match="outside the vault"):
@@ -65,5 +64,5 @@ async def test_a_link_out_of_the_vault_the_graph_does_not_hold_is_refused(client
 
 
 @pytest.mark.parametrize("path", ["Agents/Shared/../../../secret.md", "Agents/Shared/%2e%2e/%2e%2e/secret.md", "/etc/passwd"])
-async def test_a_client_path_through_a_linked_folder_still_cannot_leave_the_vault(client, path):
+async def test_a_client_path_through_a_linked_folder_still_cannot_leave_the_vault(client, path, fail):
     assert "refused note path" in await fail(client, "read_note", path=path)

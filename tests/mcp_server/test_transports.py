@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import anyio
@@ -18,22 +15,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.test_mcp import make_company
-
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 BRAIN = str(Path(sys.executable).parent / "brain")
 TOKEN = "s3cret-test-token"
-
-
-@pytest.fixture
-def vault(tmp_path) -> Path:
-    return make_company(tmp_path / "vault")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_http(proc: subprocess.Popen, url: str, deadline_s: float = 20.0) -> None:
@@ -51,7 +35,7 @@ def wait_for_http(proc: subprocess.Popen, url: str, deadline_s: float = 20.0) ->
 
 
 @pytest.fixture
-def http_server(vault, tmp_path):
+def http_server(vault, tmp_path, free_port):
     """Factory: start `brain serve --http` with extra env; yields its /mcp URL; stops it afterwards."""
     procs = []
 
@@ -105,6 +89,9 @@ async def test_python_m_mcp_server_over_stdio(vault, tmp_path):
     async with Client(params) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert "record_change" not in tools
+        assert {"get_node", "dependents", "search_notes", "read_note", "graph_stats"} <= tools  # the read-only ones are served
+        stats = await client.call_tool("graph_stats", {})
+        assert not stats.is_error and stats.structured_content["by_type"]["agent"] == 3
 
 
 async def test_brain_serve_over_http(http_server):
@@ -140,22 +127,7 @@ async def test_both_transports_advertise_the_resource_list_changes_they_send(vau
         assert client.server_capabilities.resources.list_changed is True
 
 
-async def post_otlp_when_up(port: int, doc: dict, failure: str, timeout_s: float = 60.0) -> None:
-    """POST an OTLP/JSON document to a receiver that starts with a server, retrying until it answers."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=json.dumps(doc).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                assert resp.status == 200
-            return
-        except OSError:
-            assert time.monotonic() < deadline, failure
-            await anyio.sleep(0.1)
-
-
-async def test_python_m_mcp_server_honours_no_watch_publish_and_otlp(vault, tmp_path):
+async def test_python_m_mcp_server_honours_no_watch_publish_and_otlp(vault, tmp_path, free_port, post_otlp_when_up):
     """`python -m mcp_server` takes brain serve's options through the same code path: none is dropped."""
     from mcp.client.stdio import stdio_client
 

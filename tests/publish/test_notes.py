@@ -119,10 +119,11 @@ def test_files_of_agents_that_are_gone_are_removed(demo_vault, tmp_path):
 
 def test_publish_folder_must_stay_inside_the_vault(demo_vault):
     brain = Brain.open(Settings.from_env(demo_vault))
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match=r"publish folder '\.\./outside' must be inside the vault"):
         brain.publish(folder="../outside", now=NOW)
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match=r"publish folder '\.hidden' must not be a hidden folder"):
         brain.publish(folder=".hidden", now=NOW)
+    assert not (demo_vault.parent / "outside").exists() and not (demo_vault / ".hidden").exists()
     brain.close()
 
 

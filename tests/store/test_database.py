@@ -87,6 +87,7 @@ def test_transaction_rolls_back_on_error(tmp_path):
     assert store.con.execute("SELECT count(*) FROM anomaly_acks").fetchone()[0] == 0
 
 
+@pytest.mark.e2e
 def test_store_connections_draw_no_progress_bar(tmp_path):
     # With a terminal on stdin DuckDB turns on its own progress bar, drawn on stdout for any
     # statement past 2 s: `brain ingest --json big.parquet > out.json` got it inside its JSON.
@@ -113,7 +114,7 @@ print(Store({str(tmp_path / "u.duckdb")!r}, con=duckdb.connect()).con.execute(as
 def test_unopenable_store_is_a_store_error(tmp_path):
     bad = tmp_path / "not-a-db.duckdb"
     bad.write_text("this is not duckdb")
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError, match=r"cannot open usage store .*not-a-db\.duckdb.*not a valid DuckDB database file"):
         Store(bad)
 
 

@@ -10,9 +10,12 @@ import sys
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from brain.ingest import ingest_files
 from brain.store.database import Store
+
+pytestmark = pytest.mark.e2e
 
 
 def _usage(path, n: int, prefix: str) -> str:

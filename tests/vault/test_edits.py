@@ -77,7 +77,7 @@ def test_symlinked_folder_pointing_outside_is_refused(vault, tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "Note.md").write_text("x", encoding="utf-8")
     (vault / "Linked").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(notes.UnsafePath):
+    with pytest.raises(notes.UnsafePath, match=r"'Linked/Note.md': it resolves \(through a symlink\) outside the vault"):
         notes.read_note_text(vault, "Linked/Note.md")
 
 
@@ -128,15 +128,15 @@ def test_set_owner_refuses_a_note_changed_since_read(vault):
     stamp = notes.read_note_text(vault, "Agents/Support Agent.md")
     path.write_text(AGENT + "edited in Obsidian\n", encoding="utf-8")
     os.utime(path, ns=(stamp.mtime_ns + 10**9, stamp.mtime_ns + 10**9))
-    with pytest.raises(notes.NoteChanged):
+    with pytest.raises(notes.NoteChanged, match="changed on disk since the brain read it; nothing was written"):
         notes.set_owner(vault, "Agents/Support Agent.md", "[[X]]", expected_sha256=stamp.sha256)
-    with pytest.raises(notes.NoteChanged):
+    with pytest.raises(notes.NoteChanged, match="changed on disk since the brain read it; nothing was written"):
         notes.set_owner(vault, "Agents/Support Agent.md", "[[X]]", expected_mtime_ns=stamp.mtime_ns)
     assert path.read_text().endswith("edited in Obsidian\n")
 
 
 def test_record_change_fills_the_vault_template_and_never_overwrites(vault):
-    template = Path(__file__).parents[1] / "vault_template" / "Templates" / "Change.md"
+    template = Path(__file__).resolve().parents[2] / "vault_template" / "Templates" / "Change.md"
     (vault / "Templates").mkdir()
     (vault / "Templates" / "Change.md").write_bytes(template.read_bytes())
     when = dt.datetime(2025, 2, 3, 9, 30, tzinfo=dt.UTC)

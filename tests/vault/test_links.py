@@ -60,9 +60,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def base_vault(tmp_path_factory):
-    from tests.conftest import write_vault
-
+def base_vault(tmp_path_factory, write_vault):
     return write_vault(tmp_path_factory.mktemp("links"), VAULT)
 
 
@@ -94,6 +92,8 @@ IGNORED = [
 @pytest.mark.parametrize(("desc", "markdown"), IGNORED, ids=[c[0] for c in IGNORED])
 def test_no_link_inside_code_comments_or_urls(desc, markdown):
     assert extract_body_links(markdown) == []
+    # the same text beside a real link: that link, and only that one, is found
+    assert [lk.target for lk in extract_body_links(markdown + "\n\nsee [[Real Note]]")] == ["Real Note"]
 
 
 # (description, markdown, targets of the links found) — CommonMark code spans, Obsidian comments.
@@ -171,7 +171,8 @@ def test_parser_never_raises_on_arbitrary_text(text):
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("[]()!#|^%`~-:\n aB.\\/<>*")), max_size=200))
 def test_parser_never_raises_on_link_syntax_soup(text):
-    parse_note("X", "---\n" + text + "\n---\n" + text)
+    note = parse_note("X", "---\n" + text + "\n---\n" + text)
+    assert note.id == "X"
 
 
 NFC, NFD = "Jos\u00e9", "Jose\u0301"  # the same name typed (NFC) and as macOS names files (NFD)

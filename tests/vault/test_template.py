@@ -108,6 +108,33 @@ def test_the_package_data_patterns_ship_every_starter_vault_file():
 # -- `brain init` -----------------------------------------------------------------------------
 
 
+def test_init_copies_the_starter_vault(tmp_path):
+    from brain.cli import main
+
+    assert main(["init", str(tmp_path / "v")]) == 0
+    assert (tmp_path / "v" / "Home.md").is_file()
+    assert (tmp_path / "v" / ".obsidian" / "templates.json").is_file()
+    assert (tmp_path / "v" / ".gitignore").is_file()
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert files(tmp_path / "v") == files(TEMPLATE)  # every starter file, byte for byte, dot-files too
+
+
+def test_init_refuses_a_non_empty_folder_unless_forced(tmp_path, capsys):
+    from brain.cli import main
+
+    (tmp_path / "mine.md").write_text("my notes\n")
+    assert main(["init", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "not empty" in err and err.count("\n") == 1
+    assert not (tmp_path / "Home.md").exists()
+    assert main(["init", str(tmp_path), "--force"]) == 0
+    assert (tmp_path / "Home.md").is_file()
+    assert (tmp_path / "mine.md").read_text() == "my notes\n"
+
+
 def test_init_force_keeps_the_users_files_byte_for_byte(tmp_path, capsys):
     from brain.cli import main
 

@@ -16,7 +16,7 @@ from brain.ingest.detect import (
     read_source,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "exports"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exports"
 
 
 def _price(row: dict) -> float:

@@ -189,7 +189,9 @@ def test_json_body_matches_protobuf_body():
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"resourceSpans": 5}'])
 def test_malformed_json_bodies_are_ingest_errors(body):
-    with pytest.raises(IngestError):
+    problem = {b"{not json": "OTLP JSON body is not valid JSON", b"[1, 2]": "OTLP JSON body must be an object with resourceSpans",
+               b'{"resourceSpans": 5}': "malformed OTLP JSON trace request"}[body]
+    with pytest.raises(IngestError, match=problem):
         decode_json_bytes(body)
 
 

@@ -34,6 +34,7 @@ async def test_deleting_an_agent_note_updates_brain_agents_and_the_notes_own_uri
         await got.wait_for(set(uris))
         agents = (await c.read_resource("brain://agents")).contents[0].text
     assert "Support Agent" not in agents
+    assert set(got.uris) == set(uris)  # under the URIs subscribed, and no others
 
 
 @pytest.mark.parametrize("era", ERAS)
@@ -77,6 +78,7 @@ async def test_every_form_a_read_accepts_is_notified_under_the_form_subscribed(b
                 f.write("\nedited\n")
         await apply_vault_change(brain, notifier, "Agents/Support Agent.md", "People/Tomás Alvarez.md")
         await got.wait_for(set(ALIAS_FORMS))
+    assert set(got.uris) == set(ALIAS_FORMS)  # each under the form subscribed, none under another spelling
 
 
 @pytest.mark.parametrize("era", ERAS)

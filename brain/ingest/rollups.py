@@ -27,7 +27,7 @@ Every ingest pays for this, so:
   (migration 0007): nothing read them and they cost a second exact-quantile pass.
 
 Sums, runs, agent runs and p95s equal a direct aggregate of the events
-(`tests/test_ingest.py::test_rollups_equal_a_direct_aggregate_of_the_events`).
+(`tests/ingest/test_pipeline.py::test_rollups_equal_a_direct_aggregate_of_the_events`).
 
 Measured on the 10M-event benchmark (DuckDB 2.0.1, 1 GB cap, 2 CPUs, ~2M hourly groups): the
 hourly insert 4.2-4.8 s, the daily 1.2-1.5 s (exact per-hour `quantile_cont` took 7-9 s for the

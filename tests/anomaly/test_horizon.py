@@ -93,6 +93,7 @@ def company(tmp_path):
     return Settings.from_env(vault, store_path)
 
 
+@pytest.mark.e2e
 def test_prompt_bloat_is_found_explained_and_linked_to_its_change_note(company):
     brain = Brain.open(company)
     try:
@@ -107,6 +108,7 @@ def test_prompt_bloat_is_found_explained_and_linked_to_its_change_note(company):
     assert a.excess_usd_per_day > 0
 
 
+@pytest.mark.e2e
 def test_cli_lists_then_ack_silences(company, capsys):
     common = ["--vault", str(company.vault), "--store", str(company.store)]
     now = ["--now", (START + timedelta(days=DAYS)).isoformat()]
@@ -143,6 +145,7 @@ def test_planned_change_note_marks_the_anomaly_planned(company):
     ("seed", "now"),
     [(5, datetime(2026, 11, 27, 23, tzinfo=UTC)), (4, datetime(2026, 10, 15, 18, tzinfo=UTC))],
 )
+@pytest.mark.e2e
 def test_issue4_steady_working_hours_agents_raise_no_alarm_on_the_demo(tmp_path, seed, now):
     """Regression: these scans flagged Code Review Copilot every weekday at 09:00 and the Research
     Assistant's working hours as 'expected 0 requests/hour'; only the planted stories may warn."""
@@ -175,6 +178,7 @@ def demo_seed1(tmp_path_factory):
     return Settings.from_env(demo.vault, demo.store), now
 
 
+@pytest.mark.e2e
 def test_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed1, capsys):
     """Regression: figures moved with --days (the scan started --days + 35 days back), the ongoing
     Research Assistant shift was missing at --days 1, and `ack` rescanned 90 days."""
@@ -207,6 +211,7 @@ def test_an_anomaly_has_the_same_id_and_figures_whatever_the_window(demo_seed1, 
     assert capsys.readouterr().err.startswith("Error: --days: must be a whole number of days between 1 and 90 (got '91')")
 
 
+@pytest.mark.e2e
 def test_anomaly_dollars_are_spend_dollars_after_vault_price_notes(company):
     """A negotiated discount in a price note changes an anomaly's $ as it changes `brain spend`."""
     def scan():
@@ -249,6 +254,7 @@ def _weekday_usage(days: int) -> pa.Table:
     })
 
 
+@pytest.mark.e2e
 def test_a_store_longer_than_the_horizon_gives_no_anomalies_at_the_horizon_start(company, tmp_path):
     """Regression: with more than 90 days stored, the horizon's first days were tested against the
     day or two since its start (a weekend of zeros), so a steady agent was flagged there."""
@@ -304,6 +310,7 @@ def test_usage_series_has_the_spend_series_rows_in_its_order(tmp_path):
         r["requests"] for r in expected.to_pylist() if r["agent"] == "Agents/One Key"]
 
 
+@pytest.mark.e2e
 def test_one_agents_scan_finds_what_the_scan_of_everyone_finds_for_it(demo_seed1):
     """`brain agent` scans only that agent's usage: same anomalies, ids and figures as the full scan."""
     settings, now = demo_seed1
@@ -321,6 +328,7 @@ def test_one_agents_scan_finds_what_the_scan_of_everyone_finds_for_it(demo_seed1
         brain.close()
 
 
+@pytest.mark.e2e
 def test_a_served_brain_scans_once_until_usage_acks_or_the_hour_change(company, monkeypatch):
     """Listings, explain_anomaly and attach_costs reuse one horizon scan while nothing it reads changed."""
     from brain import anomaly
@@ -389,6 +397,7 @@ def test_brain_anomalies_and_brain_agent_do_not_import_pandas(tmp_path):
     assert shown["anomalies"]
 
 
+@pytest.mark.e2e
 def test_a_served_brains_scan_reads_the_store_without_holding_the_brains_lock(company, monkeypatch):
     """The series query (~1 s on 10M events) runs on a cursor of the shared store: MCP tools, which
     take the brain's lock, answer meanwhile."""

@@ -50,6 +50,7 @@ def test_missing_vault_is_one_clear_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("Error: vault folder")
 
 
+@pytest.mark.e2e
 def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     import json
 
@@ -91,6 +92,7 @@ def test_check_reports_unclaimed_usage_and_unpriced_models(make_vault, capsys):
     assert "unpriced_model" not in {g["kind"] for g in json.loads(capsys.readouterr().out)["gaps"]}
 
 
+@pytest.mark.e2e
 def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault, capsys):
     """The same calls from a provider usage export and from per-request events: counted twice."""
     import json
@@ -118,6 +120,7 @@ def test_check_warns_when_a_key_is_fed_by_an_export_and_by_telemetry(make_vault,
     assert "counted twice" in gaps[0].message
 
 
+@pytest.mark.e2e
 def test_ingest_of_many_files_lists_those_with_news_and_sums_up_the_rest(make_vault, tmp_path, capsys):
     import json
 
@@ -207,6 +210,7 @@ def test_day_counts_and_dates_out_of_range_are_refused(make_vault, argv, expecte
     assert not (root / ".brain").exists()
 
 
+@pytest.mark.e2e
 def test_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
     root = make_vault(ONE_AGENT)
     _usage_store(root)
@@ -221,6 +225,7 @@ def test_the_widest_accepted_windows_do_not_overflow(make_vault, capsys):
         assert [(r["ResourceName"], r["x_Requests"]) for r in csv.DictReader(fh)] == [("Bot", "3")]
 
 
+@pytest.mark.e2e
 def test_an_export_the_system_refuses_is_one_error_line(make_vault, capsys):
     root = make_vault(ONE_AGENT)
     _usage_store(root)
@@ -288,6 +293,7 @@ def test_show_prints_aliases_and_tags_once(make_vault, capsys):
     assert out.count("tags") == 1 and "  tags: #ops" in out
 
 
+@pytest.mark.e2e
 def test_demo_and_graph_count_the_same_notes(tmp_path, capsys):
     demo = tmp_path / "demo"
     assert main(["demo", str(demo), "--seed", "1", "--days", "3"]) == 0

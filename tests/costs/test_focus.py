@@ -79,6 +79,7 @@ def store(tmp_path):
         yield s
 
 
+@pytest.mark.e2e
 def test_focus_columns_and_types_follow_the_specification(store):
     table = focus_table(store, IDENTITIES, days=3, now=NOW)
     spec_names = [n for n in table.column_names if not n.startswith("x_")]
@@ -98,6 +99,7 @@ def test_focus_columns_and_types_follow_the_specification(store):
         assert isinstance(json.loads(row["Tags"]), dict)
 
 
+@pytest.mark.e2e
 def test_focus_rows_carry_agent_owner_and_team(store):
     rows = focus_table(store, IDENTITIES, days=3, now=NOW).to_pylist()
     support = [r for r in rows if r["x_AgentId"] == "support-agent"]
@@ -112,12 +114,14 @@ def test_focus_rows_carry_agent_owner_and_team(store):
     assert any(r["x_AttributedBy"] == "unattributed" and r["ResourceId"].startswith("unattributed/") for r in rows)
 
 
+@pytest.mark.e2e
 def test_billed_cost_total_equals_the_rollup_estimate(store):
     table = focus_table(store, IDENTITIES, days=3, now=NOW)
     rollup = store.con.execute("SELECT sum(cost_usd) FROM rollup_daily").fetchall()[0][0]
     assert sum(table.column("BilledCost").to_pylist()) == pytest.approx(rollup)
 
 
+@pytest.mark.e2e
 def test_billed_cost_total_equals_spend_total(store):
     from brain.costs import spend
 
@@ -126,6 +130,7 @@ def test_billed_cost_total_equals_spend_total(store):
     assert sum(table.column("BilledCost").to_pylist()) == pytest.approx(report["total_usd"])
 
 
+@pytest.mark.e2e
 def test_price_notes_discount_billed_but_not_list_cost(store):
     notes = [{"model": "gpt-4o-mini-2024-07-18", "provider": "openai", "discount_pct": 50}]
     rows = focus_table(store, IDENTITIES, days=3, now=NOW, price_notes=notes).to_pylist()
@@ -134,6 +139,7 @@ def test_price_notes_discount_billed_but_not_list_cost(store):
     assert mini["BilledCost"] == pytest.approx(0.0135 / 2)
 
 
+@pytest.mark.e2e
 def test_csv_and_parquet_round_trip(store, tmp_path):
     table = focus_table(store, IDENTITIES, days=3, now=NOW)
     write_focus(table, tmp_path / "focus.parquet")
@@ -145,6 +151,7 @@ def test_csv_and_parquet_round_trip(store, tmp_path):
     assert rows[0]["ChargePeriodStart"] == "2025-06-01T00:00:00Z"
 
 
+@pytest.mark.e2e
 def test_export_cli_writes_focus_csv(tmp_path, make_vault):
     vault = make_vault(
         {"Agents/Support Agent.md": "---\ntype: agent\nagent_id: support-agent\napi_keys: [key_support01]\n---\n"}
@@ -197,6 +204,7 @@ def test_focus_attributes_every_row_once_exactly_as_spend_does(tmp_path):
     assert billed[nfc] == pytest.approx(0.30) and billed["Later"] == pytest.approx(0.15)
 
 
+@pytest.mark.e2e
 def test_export_and_reconcile_take_a_past_calendar_window(tmp_path, make_vault, capsys):
     # finance closes a month: --since/--until, as brain spend takes them
     vault = make_vault({"Agents/Support Agent.md": "---\ntype: agent\nagent_id: support-agent\n---\n"})

@@ -29,6 +29,7 @@ def store(tmp_path):
         yield s
 
 
+@pytest.mark.e2e
 def test_usage_exports_reimported_keep_the_same_totals(store):
     _load(store, "openai_usage.json", "anthropic_usage.json", "litellm_spend_logs.csv")
     before = store.con.execute("SELECT sum(requests), sum(cost_usd) FROM rollup_daily").fetchall()
@@ -64,6 +65,7 @@ def test_cost_report_imports_count_like_usage_ingests(tmp_path):
     assert counts == [(4, 0, 0), (0, 4, 0), (0, 3, 1)]
 
 
+@pytest.mark.e2e
 def test_matching_costs_reconcile_and_a_gap_is_flagged(store):
     _load(store, "openai_usage.json", "openai_costs.json", "anthropic_usage.json", "anthropic_costs.json")
     result = reconcile(store, days=3, threshold_pct=5, now=NOW)
@@ -83,6 +85,7 @@ def test_matching_costs_reconcile_and_a_gap_is_flagged(store):
     assert result["totals"]["flagged"] == 1
 
 
+@pytest.mark.e2e
 def test_event_reported_cost_stands_in_without_a_cost_report(store):
     _load(store, "litellm_spend_logs.csv")
     rows = reconcile(store, days=3, now=NOW)["rows"]
@@ -90,6 +93,7 @@ def test_event_reported_cost_stands_in_without_a_cost_report(store):
     assert all(r["estimate_usd"] == pytest.approx(r["reported_usd"], abs=1e-9) for r in rows)
 
 
+@pytest.mark.e2e
 def test_provider_total_without_model_detail_compares_against_all_models(store):
     path = FIXTURES / "anthropic_usage.json"
     ingest_source(store, path, "anthropic_usage")
@@ -109,6 +113,7 @@ def test_provider_total_without_model_detail_compares_against_all_models(store):
     assert row["gap_usd"] == pytest.approx(0, abs=1e-6)
 
 
+@pytest.mark.e2e
 def test_reconcile_cli_prints_json(tmp_path, capsys):
     store_path = tmp_path / "usage.duckdb"
     with Store(store_path) as store:
@@ -120,6 +125,7 @@ def test_reconcile_cli_prints_json(tmp_path, capsys):
     assert any(r["flagged"] and r["model"] == "gpt-4o-2024-08-06" for r in out["rows"])
 
 
+@pytest.mark.e2e
 def test_reconcile_estimates_as_brain_spend_does_after_price_notes(tmp_path, make_vault, capsys):
     """Regression: reconcile summed list prices, so a discount note made it differ from `brain spend`."""
     vault = make_vault({
@@ -146,6 +152,7 @@ def test_reconcile_estimates_as_brain_spend_does_after_price_notes(tmp_path, mak
     assert estimate < listed - 1e-6  # the discount applies
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("days", ["0", "-3", "99999999", "x"])
 def test_reconcile_refuses_a_day_count_out_of_range(tmp_path, days, capsys):
     with Store(tmp_path / "usage.duckdb") as store:

@@ -57,6 +57,7 @@ def _by_group(report: dict) -> dict:
     return {r["group"]: r for r in report["rows"]}
 
 
+@pytest.mark.e2e
 def test_attribution_follows_agent_field_then_key_then_service(store):
     day = NOW - timedelta(days=1)
     ingest_table(store, _rows([
@@ -112,6 +113,7 @@ def test_run_rate_projection_and_change_vs_previous(store):
     assert row["cost_per_request_usd"] == pytest.approx(one)
 
 
+@pytest.mark.e2e
 def test_run_rate_is_the_trailing_seven_days_whatever_the_window(store):
     specs = [{"timestamp": datetime(2025, 6, 30, 1, tzinfo=UTC) - timedelta(days=d, minutes=k), "agent": "support-agent"}
              for d in range(20) for k in range(d % 3 + 1)]
@@ -136,6 +138,7 @@ def test_attribution_matches_either_unicode_form(store):
     assert [r["group"] for r in report["rows"]] == ["\u00c4rzte Bot"] and report["unattributed_usd"] == 0
 
 
+@pytest.mark.e2e
 def test_wholly_unattributed_spend_leaves_exactly_nothing_attributed(tmp_path):
     """Rounding each group's figure must not leave a stray -$0.000000001 "attributed"."""
     notes = [{"provider": "openai", "model": "gpt-4o-mini", "discount_pct": 13},
@@ -173,6 +176,7 @@ def test_groupings_by_owner_team_model_provider_key(store):
         spend_report(store, IDENTITIES, by="colour", now=NOW)
 
 
+@pytest.mark.e2e
 def test_price_notes_override_discount_and_price_unknown_models(store):
     ingest_table(store, _rows([
         {"timestamp": datetime(2025, 6, 10, tzinfo=UTC), "agent": "support-agent"},
@@ -219,6 +223,7 @@ def test_a_group_of_unpriced_usage_has_an_unknown_cost_not_zero(store):
     assert agent_cost_fields(store, IDENTITIES, now=NOW)[RESEARCH.node_id]["spend_usd"] is None
 
 
+@pytest.mark.e2e
 def test_agent_card_and_cost_fields(store):
     ingest_table(store, _rows([{"timestamp": NOW - timedelta(days=d, hours=1), "agent": "support-agent",
                                 "run_id": f"x{d}"} for d in range(10)]), "t")
@@ -279,6 +284,7 @@ _event = st.fixed_dictionaries({
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(_event, min_size=1, max_size=30), by=st.sampled_from(
     ["agent", "owner", "team", "model", "provider", "key"]), days=st.integers(1, 60))
+@pytest.mark.e2e
 def test_totals_always_add_up(tmp_path_factory, events, by, days):
     store = Store(tmp_path_factory.mktemp("p") / "u.duckdb")
     specs = [{**{k: v for k, v in e.items() if k != "hours_ago"},
@@ -313,6 +319,7 @@ def _vault(tmp_path):
     return vault
 
 
+@pytest.mark.e2e
 def test_cli_ingest_spend_agent_and_quarantine(tmp_path, capsys):
     import json
 
@@ -372,6 +379,7 @@ def test_cli_spend_on_a_store_without_usage_says_how_to_get_some(tmp_path, capsy
     assert "no usage has been ingested" in out.err and "brain ingest" in out.err
 
 
+@pytest.mark.e2e
 def test_an_exact_agent_name_beats_another_agents_alias(store):
     # Alpha has the alias "Beta", yet usage naming Beta (or beta-bot's id) is Beta's.
     alpha = AgentIdentity(node_id="Agents/Alpha", name="Alpha", agent_id="alpha", aliases=("Beta", "beta-bot"))

@@ -33,6 +33,7 @@ def demo(tmp_path_factory) -> tuple[Path, dict]:
     return path, json.loads(out.getvalue())
 
 
+@pytest.mark.e2e
 def test_demo_vault_holds_the_company_and_only_the_gaps_we_planted(demo):
     from brain.graph.company import CompanyGraph
     from brain.vault.reader import read_vault
@@ -126,6 +127,7 @@ def test_demo_prints_tables_on_a_terminal_run(demo, capsys):
         assert needle in out
 
 
+@pytest.mark.e2e
 def test_demo_rebuilds_its_own_folder_but_refuses_someone_elses(demo, tmp_path):
     from brain.demo.build import build_demo
     from brain.errors import VaultError
@@ -171,6 +173,7 @@ def _real_events(vault: Path) -> int:
         con.close()
 
 
+@pytest.mark.e2e
 def test_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
     """Regression (QA safety bug 6): `brain demo` again on a demo vault deleted the whole store,
     the user's own usage with it, and overwrote demo notes they had edited; --force does not either."""
@@ -190,6 +193,7 @@ def test_demo_rerun_never_deletes_usage_the_user_ingested(tmp_path):
     assert _tree(vault) == before
 
 
+@pytest.mark.e2e
 def test_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
     """A changed demo vault is rebuilt only with --force, and then around the user's notes."""
     from brain.cli import main
@@ -215,6 +219,7 @@ def test_demo_rerun_keeps_edited_notes_and_needs_force(tmp_path, capsys):
         assert con.execute("SELECT count(*) FROM events").fetchone()[0] == again.accepted != first.accepted
 
 
+@pytest.mark.e2e
 def test_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
     """`python3 run.py demo` twice: an untouched demo vault is rebuilt without --force; notes the user
     added beside it are kept."""
@@ -232,6 +237,7 @@ def test_demo_runs_twice_in_a_row_as_run_py_does(tmp_path, monkeypatch):
     assert (tmp_path / "demo-vault" / "Mine.md").read_text(encoding="utf-8") == "my note\n"
 
 
+@pytest.mark.e2e
 def test_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
     """Migration: a marker without hashes (notes, seed, days, now) is read by making those notes again."""
     from brain.demo.build import DEMO_MARKER, build_demo
@@ -251,6 +257,7 @@ def test_demo_rebuilds_a_vault_the_previous_version_made(tmp_path):
         build_demo(vault, seed=3, **SMALL)
 
 
+@pytest.mark.e2e
 def test_demo_force_refuses_a_folder_that_is_not_a_demo_vault(tmp_path, capsys):
     """Regression (QA safety bug 7): `brain demo --force` on a real vault overwrote same-named notes,
     added synthetic usage to its store and marked it a demo vault."""

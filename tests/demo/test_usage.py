@@ -55,6 +55,7 @@ def _cost_per_run(table: pa.Table, where: str, runs: int) -> float:
     return sum(per_run.values()) / len(ids)
 
 
+@pytest.mark.e2e
 def test_same_seed_and_now_give_the_same_events(usage):
     again = generate_usage(NOW, days=60, seed=7)
     assert again.equals(usage)

@@ -263,6 +263,7 @@ def _apply(root: Path, op: tuple, clock: Clock) -> None:
         (root / op[1]).unlink(missing_ok=True)
 
 
+@pytest.mark.e2e
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(start=st.lists(edit, min_size=3, max_size=10), rounds=st.lists(st.lists(edit, min_size=1, max_size=3), min_size=1, max_size=4))
 def test_random_edit_sequences_load_as_fresh(tmp_path_factory, start, rounds):

@@ -95,6 +95,7 @@ FORMAT_SETS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("fmts", FORMAT_SETS.values(), ids=FORMAT_SETS.keys())
 def test_files_read_together_give_what_one_by_one_gives(tmp_path, spy, fmts):
     paths = _files(tmp_path / "usage", fmts)
@@ -193,6 +194,7 @@ CSV_HEADS = {  # file text -> the delimiter read without sniffing (None: DuckDB'
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("text", "delim"), CSV_HEADS.values(), ids=CSV_HEADS.keys())
 def test_a_plain_csv_header_is_read_without_sniffing_and_the_rest_is_sniffed(tmp_path, text, delim):
     path = tmp_path / "u.csv"
@@ -205,6 +207,7 @@ def test_a_plain_csv_header_is_read_without_sniffing_and_the_rest_is_sniffed(tmp
         assert store.con.execute("SELECT model, input_tokens FROM events").fetchall() == [("gpt-4o", 5)]
 
 
+@pytest.mark.e2e
 def test_a_broken_row_of_a_sniffed_csv_is_quarantined_at_its_line(tmp_path):
     # spaces after the commas: the dialect is left to DuckDB's sniffer, which samples the first
     # 20,480 rows; the broken ones come after them

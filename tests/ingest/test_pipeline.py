@@ -71,6 +71,7 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("change", "reason"), BAD_ROWS, ids=[r for _, r in BAD_ROWS])
 def test_each_bad_row_kind_is_quarantined_with_its_reason_and_line(store, tmp_path, change, reason):
     good = [{**BASE, "request_id": f"g{i}"} for i in range(3)]
@@ -83,6 +84,7 @@ def test_each_bad_row_kind_is_quarantined_with_its_reason_and_line(store, tmp_pa
     assert raw == json.dumps(bad)  # the line as written, to fix it by
 
 
+@pytest.mark.e2e
 def test_quarantine_report_counts_by_file_and_reason_and_filters(store, tmp_path, capsys):
     from brain.cli import main
     from brain.ingest.quarantine import quarantine_report
@@ -108,6 +110,7 @@ def test_quarantine_report_counts_by_file_and_reason_and_filters(store, tmp_path
     assert "1 of 4 rows shown" in out
 
 
+@pytest.mark.e2e
 def test_a_reingested_file_shows_its_current_bad_rows_and_keeps_the_old_ones(store, tmp_path, monkeypatch):
     from brain.ingest.quarantine import quarantine_report
 
@@ -147,6 +150,7 @@ def test_malformed_json_lines_are_quarantined_and_the_rest_kept(store, tmp_path)
     assert store.con.execute("SELECT source_line, reason, raw FROM quarantine").fetchone() == (2, "malformed JSON line", "{not json")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("also_malformed", [False, True], ids=["typed reader", "line-exact reader"])
 def test_json_lines_that_are_not_objects_say_so(store, tmp_path, also_malformed):
     lines = [json.dumps({**BASE, "request_id": "a"}), "[1, 2]", "42", ' "text"', json.dumps({**BASE, "request_id": "b"})]
@@ -170,6 +174,7 @@ def test_double_ingest_leaves_totals_unchanged(store, tmp_path):
     assert before == after
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("filler", [0, 200_000])
 def test_duplicates_within_one_file_keep_the_first(store, tmp_path, filler):
     # Text files are read in parallel chunks without line numbers (filler makes ~40 MB, several
@@ -185,6 +190,7 @@ def test_duplicates_within_one_file_keep_the_first(store, tmp_path, filler):
     assert store.con.execute("SELECT count(*) FROM events WHERE request_id = 'twin'").fetchall() == [(1,)]
 
 
+@pytest.mark.e2e
 def test_models_first_seen_after_the_price_sample_are_priced_the_same(tmp_path, monkeypatch):
     import brain.ingest.pipeline as ingest_mod
 
@@ -216,6 +222,7 @@ def test_parquet_events_keep_their_row_number(store, tmp_path):
         ("r0", 1), ("r1", 2), ("r2", 3)]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "arrow", "csv"])
 def test_bad_rows_are_quarantined_at_their_lines_whatever_the_reader(store, tmp_path, fmt):
     # Parquet and Arrow rows carry their row numbers, and so does a JSONL file whose typed read
@@ -270,6 +277,7 @@ def test_a_parquet_file_with_its_own_file_row_number_column_is_read(store, tmp_p
     assert store.con.execute("SELECT reason FROM quarantine").fetchall() == [("negative input_tokens",)]
 
 
+@pytest.mark.e2e
 def test_failure_mid_ingest_leaves_the_store_as_before(store, tmp_path):
     ingest_files(store, [_jsonl(tmp_path / "old.jsonl", [{**BASE, "request_id": "old"}])])
     before = (_totals(store), _rollup_totals(store, "rollup_daily"), store.con.execute("SELECT count(*) FROM ingests").fetchone())
@@ -300,6 +308,7 @@ def test_csv_and_parquet_read_the_same_rows(store, tmp_path):
     assert store.con.execute("SELECT sum(error_requests) FROM rollup_daily").fetchone()[0] == 2
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("eol", ["\n", "\r\n"])
 def test_csv_rows_that_cannot_be_parsed_are_quarantined_and_the_rest_kept(store, tmp_path, eol):
     head = "timestamp,model,input_tokens,request_id"
@@ -439,6 +448,7 @@ def test_rollups_count_runs_errors_and_p95(store):
     assert r[4] == pytest.approx(1900.0) and r[5] == 0.2
 
 
+@pytest.mark.e2e
 def test_later_ingest_recomputes_touched_buckets_with_old_events(store):
     t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     row = {"agent": "a", "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1, "run_id": "R"}
@@ -495,6 +505,7 @@ def _rounded(rows: list[tuple]) -> list[tuple]:
     return [tuple(round(x, 9) if isinstance(x, float) else x for x in r) for r in rows]
 
 
+@pytest.mark.e2e
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(_row, min_size=1, max_size=40), split=st.integers(0, 40))
 def test_rollups_do_not_depend_on_how_usage_was_split_into_ingests(tmp_path_factory, rows, split):
@@ -555,6 +566,7 @@ def _stored_rollup(store: Store, table: str, bucket: str, p95: bool) -> list[tup
         FROM {table} ORDER BY ALL""").fetchall())
 
 
+@pytest.mark.e2e
 def test_rollups_equal_a_direct_aggregate_of_the_events(store):
     # Hours of 1 to 45 events (p95 from the two largest values up to 20, from the events beyond),
     # runs spanning hours, days, keys and (in half the combinations) models, requests without a run id, unknown
@@ -592,6 +604,7 @@ def test_rollups_equal_a_direct_aggregate_of_the_events(store):
     assert agent_runs < runs  # runs that used two models count once in agent_runs
 
 
+@pytest.mark.e2e
 def test_rows_not_kept_leave_with_the_ingest_and_the_next_ingest_clears_left_overs(store, tmp_path):
     # Untrusted rows and duplicates are marked with the negated ingest id and deleted once the
     # ingest has committed. If that cleanup never ran (the process died in between), the next
@@ -646,6 +659,7 @@ def _store_state(store: Store) -> tuple:
     )
 
 
+@pytest.mark.e2e
 def test_reimported_grown_bucket_replaces_the_stored_one(store):
     ingest_table(store, _buckets(("b:00", 0, 10, 1000, 100), ("b:01", 1, 4, 400, 40)), "export-morning", bucketed=True)
     later = _buckets(("b:00", 0, 10, 1000, 100), ("b:01", 1, 9, 900, 90), ("b:02", 2, 2, 200, 20))
@@ -670,6 +684,7 @@ def test_identical_bucket_reimport_changes_nothing(store):
     assert _store_state(store)[:3] == before
 
 
+@pytest.mark.e2e
 def test_per_request_sources_stay_insert_only_first_wins(store):
     ingest_table(store, _buckets(("r1", 0, 1, 1000, 100)), "spans")
     report = ingest_table(store, _buckets(("r1", 0, 1, 5000, 500)), "spans-again")
@@ -680,6 +695,7 @@ def test_per_request_sources_stay_insert_only_first_wins(store):
     assert store.con.execute("SELECT input_tokens, bucketed FROM events").fetchall() == [(1000, False)]
 
 
+@pytest.mark.e2e
 def test_replacing_a_bucket_that_moved_recomputes_both_hours(store):
     ingest_table(store, _buckets(("b:x", 0, 5, 500, 50)), "old", bucketed=True)
     ingest_table(store, _buckets(("b:x", 3, 6, 600, 60)), "new", bucketed=True)
@@ -687,6 +703,7 @@ def test_replacing_a_bucket_that_moved_recomputes_both_hours(store):
         (BUCKET["timestamp"] + timedelta(hours=3), 6)]
 
 
+@pytest.mark.e2e
 def test_an_older_download_ingested_later_is_a_duplicate_not_a_shrink(store):
     """QA otlp2 bug 3: the last file ingested won, so re-ingesting an older download shrank a grown bucket."""
     grown = _buckets(("b:00", 0, 15, 3000, 300), ("b:01", 24, 5, 1000, 100))
@@ -712,6 +729,7 @@ def test_an_older_download_ingested_later_is_a_duplicate_not_a_shrink(store):
         ((5, 1000, 100), (5, 1000, 100), False),  # equal: a duplicate
     ],
 )
+@pytest.mark.e2e
 def test_a_stored_bucket_is_replaced_only_by_a_larger_one(store, stored, new, replaced):
     ingest_table(store, _buckets(("b:00", 0, *stored)), "first", bucketed=True)
     report = ingest_table(store, _buckets(("b:00", 0, *new)), "second", bucketed=True)
@@ -726,6 +744,7 @@ def test_within_one_ingest_the_largest_copy_of_a_bucket_wins(store):
     assert store.con.execute("SELECT requests FROM events").fetchall() == [(15,)]
 
 
+@pytest.mark.e2e
 def test_crash_while_replacing_buckets_leaves_the_store_unchanged(store):
     ingest_table(store, _buckets(("b:00", 0, 10, 1000, 100)), "morning", bucketed=True)
     before = _store_state(store)
@@ -741,6 +760,7 @@ def test_crash_while_replacing_buckets_leaves_the_store_unchanged(store):
     assert ingest_table(store, grown, "evening", bucketed=True).replaced == 1  # and it can be retried
 
 
+@pytest.mark.e2e
 def test_overlapping_sources_lists_keys_fed_by_an_export_and_by_telemetry(store):
     from brain.ingest import overlapping_sources
 
@@ -825,6 +845,7 @@ def test_a_parquet_file_damaged_inside_is_reported_with_its_reason_and_the_other
     assert store.con.execute(q).fetchone() == before
 
 
+@pytest.mark.e2e
 def test_provider_names_are_lower_cased_so_one_provider_is_one_group(store, tmp_path):
     """QA otlp2 bug 7: `Anthropic` (OpenLLMetry's gen_ai.system) and `anthropic` were two providers."""
     rows = [{**BASE, "provider": p, "model": "claude-sonnet-4-5", "request_id": f"r{i}"}

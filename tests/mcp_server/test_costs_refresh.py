@@ -87,6 +87,7 @@ async def support_spend(call, client) -> float:
     return (await call(client, "get_node", name="Support Agent"))["costs"]["spend_usd"]
 
 
+@pytest.mark.e2e
 async def test_expired_cost_fields_answer_from_previous_values_while_refreshed_in_background(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
@@ -112,6 +113,7 @@ async def test_expired_cost_fields_answer_from_previous_values_while_refreshed_i
         assert slow.calls == 2  # current again: nothing more to compute
 
 
+@pytest.mark.e2e
 async def test_new_usage_is_served_after_the_background_refresh_and_never_waited_for(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
@@ -127,6 +129,7 @@ async def test_new_usage_is_served_after_the_background_refresh_and_never_waited
         assert await support_spend(call, c) > spend_before + 100
 
 
+@pytest.mark.e2e
 async def test_a_failed_background_refresh_is_kept_and_logged_and_the_server_keeps_answering(costed, monkeypatch, caplog, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
@@ -150,6 +153,7 @@ async def test_a_failed_background_refresh_is_kept_and_logged_and_the_server_kee
         assert state.costs_error is None and "costs_note" not in await call(c, "list_agents")
 
 
+@pytest.mark.e2e
 async def test_requests_during_the_startup_warm_up_do_not_compute_it_again(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
@@ -173,6 +177,7 @@ async def test_requests_during_the_startup_warm_up_do_not_compute_it_again(coste
         assert slow.calls == 1
 
 
+@pytest.mark.e2e
 async def test_brain_agents_is_updated_after_new_usage_once_its_cost_fields_are_refreshed(costed, monkeypatch, subscribed, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)
@@ -193,6 +198,7 @@ async def test_brain_agents_is_updated_after_new_usage_once_its_cost_fields_are_
         assert await support_spend(call, c) > spend_before + 100
 
 
+@pytest.mark.e2e
 async def test_no_refresh_starts_once_the_server_stops(costed, monkeypatch, call):
     slow = SlowCosts(monkeypatch)
     server = build_server(costed)

@@ -84,6 +84,7 @@ async def test_prompt_errors_over_stdio_leave_no_traceback_on_stderr(vault, tmp_
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_resource_reads_a_client_got_wrong_are_invalid_params_not_internal_errors(brain, mode, caplog):
     """QA round 2, bug 4: these came back as -32603 Internal error, and suggested a URI with a raw space."""

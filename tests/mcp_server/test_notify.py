@@ -22,6 +22,7 @@ async def apply_vault_change(brain, notifier: Notifier, *paths: str) -> None:
     await anyio.to_thread.run_sync(notifier.vault_changed, change)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("era", ERAS)
 async def test_deleting_an_agent_note_updates_brain_agents_and_the_notes_own_uris(brain, vault, era, subscribed):
     """QA round 2, bug 1: only list_changed arrived; brain://agents and the gone agent's URIs were never updated."""
@@ -63,6 +64,7 @@ ALIAS_FORMS = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("era", ERAS)
 async def test_every_form_a_read_accepts_is_notified_under_the_form_subscribed(brain, vault, era, subscribed):
     """QA round 2, bug 2: only the exact canonical URI strings were notified."""

@@ -437,6 +437,7 @@ async def cclient(costed):
         yield c
 
 
+@pytest.mark.e2e
 async def test_agent_nodes_carry_cost_fields_and_open_anomalies(cclient, call):
     node = await call(cclient, "get_node", name="Support Agent")
     costs = node["costs"]
@@ -463,6 +464,7 @@ async def test_agent_costs_errors(cclient, fail):
     assert "argument 'days' of agent_costs must be a whole number from 1 to 366; got 0." in await fail(cclient, "agent_costs", name="Support Agent", days=0)
 
 
+@pytest.mark.e2e
 async def test_cost_leaderboard_groupings(cclient, call, fail):
     board = await call(cclient, "cost_leaderboard", days=30)
     assert board["rows"][0]["group"] == "Support Agent"
@@ -481,6 +483,7 @@ async def test_unattributed_usage_names_the_key_to_claim(cclient, call):
     assert "api_keys" in out["rows"][0]["how_to_claim"]
 
 
+@pytest.mark.e2e
 async def test_quarantined_usage_counts_and_lists_rows_left_out(cclient, costed, tmp_path, call, fail):
     assert await call(cclient, "quarantined_usage") == {"total": 0, "by_reason": [], "superseded": 0, "rows": []}
     bad = tmp_path / "late.jsonl"
@@ -497,6 +500,7 @@ async def test_quarantined_usage_counts_and_lists_rows_left_out(cclient, costed,
     assert "argument 'limit' of quarantined_usage must be a whole number from 0 to 500; got -1." in await fail(cclient, "quarantined_usage", limit=-1)
 
 
+@pytest.mark.e2e
 async def test_anomalies_and_explain(cclient, call, fail):
     found = await call(cclient, "anomalies", days=7)
     assert found["count"] == 1
@@ -510,6 +514,7 @@ async def test_anomalies_and_explain(cclient, call, fail):
     assert "argument 'min_severity' of anomalies must be one of 'info', 'warn', 'critical'" in await fail(cclient, "anomalies", min_severity="apocalyptic")
 
 
+@pytest.mark.e2e
 async def test_acknowledged_anomalies_leave_the_listing_unless_asked_for(costed, call):
     async with Client(build_server(costed)) as c:
         a = (await call(c, "anomalies"))["anomalies"][0]
@@ -521,6 +526,7 @@ async def test_acknowledged_anomalies_leave_the_listing_unless_asked_for(costed,
         assert [(x["id"], x["status"]) for x in everything["anomalies"]] == [(a["id"], "acknowledged")]
 
 
+@pytest.mark.e2e
 async def test_cost_resources(cclient):
     board = json.loads(await read_text(cclient, "brain://leaderboard"))
     assert board["rows"][0]["group"] == "Support Agent"
@@ -530,6 +536,7 @@ async def test_cost_resources(cclient):
     assert agent["cost_card"]["spend_usd"] > 100 and len(agent["cost_card"]["daily"]) == 30
 
 
+@pytest.mark.e2e
 async def test_investigate_anomaly_prompt(cclient, call):
     a = (await call(cclient, "anomalies"))["anomalies"][0]
     text = (await cclient.get_prompt("investigate_anomaly", {"id": a["id"]})).messages[0].content.text
@@ -538,11 +545,13 @@ async def test_investigate_anomaly_prompt(cclient, call):
         await cclient.get_prompt("investigate_anomaly", {"id": "000000000000"})
 
 
+@pytest.mark.e2e
 async def test_monthly_cost_review_prompt_embeds_the_numbers(cclient):
     text = (await cclient.get_prompt("monthly_cost_review", {})).messages[0].content.text
     assert "Support Agent" in text and "key_mystery_99" in text and "critical" in text
 
 
+@pytest.mark.e2e
 async def test_cost_tools_on_a_store_without_usage_say_so(client, brain, call):
     # What a served vault gets before anything was ingested: an empty store, figures of 0.
     board = await call(client, "cost_leaderboard")

@@ -90,6 +90,7 @@ def _sample(n: int, seed: int = 7) -> list[dict]:
     return rows
 
 
+@pytest.mark.e2e
 def test_sql_price_equals_calc_price_on_a_large_random_sample(tmp_path):
     rows = _sample(12_000)
     store = Store(tmp_path / "u.duckdb")
@@ -199,6 +200,7 @@ def _spend(store: Store, notes: list[dict], by: str = "model") -> dict:
     return {r["group"]: r for r in spend_report(store, [BOT], by=by, price_notes=notes, now=NOTE_NOW)["rows"]}
 
 
+@pytest.mark.e2e
 def test_a_note_for_a_base_model_applies_to_its_dated_id(tmp_path):
     day = datetime(2026, 11, 20, 13, tzinfo=UTC)
     store = _noted_store(tmp_path, [
@@ -218,6 +220,7 @@ def test_a_note_for_a_base_model_applies_to_its_dated_id(tmp_path):
     store.close()
 
 
+@pytest.mark.e2e
 def test_a_note_valid_from_a_time_of_day_applies_from_that_hour(tmp_path):
     store = _noted_store(tmp_path, [
         {"timestamp": datetime(2026, 11, 15, h, tzinfo=UTC)} for h in (8, 13)
@@ -235,6 +238,7 @@ def test_a_note_valid_from_a_time_of_day_applies_from_that_hour(tmp_path):
     store.close()
 
 
+@pytest.mark.e2e
 def test_a_partial_note_leaves_other_token_types_to_genai_prices_or_unpriced(tmp_path):
     day = datetime(2026, 11, 20, 14, tzinfo=UTC)
     store = _noted_store(tmp_path, [
@@ -269,6 +273,7 @@ def test_a_partial_note_leaves_other_token_types_to_genai_prices_or_unpriced(tmp
         ("ibm.watsonx.ai", "gpt-4o", None),  # a provider genai-prices does not know: the model alone
     ],
 )
+@pytest.mark.e2e
 def test_semconv_provider_names_are_priced_as_their_genai_prices_provider(tmp_path, provider, model, prices_as):
     """QA otlp2 bug 4: `gcp.gen_ai`, `x_ai`, `azure.ai.inference` ... left known models unpriced."""
     row = {"timestamp": datetime(2025, 9, 1, tzinfo=UTC), "provider": provider, "model": model,

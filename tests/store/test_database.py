@@ -184,6 +184,7 @@ def _old_rollups(con, table: str, bucket: str) -> None:
     con.execute(f"INSERT INTO {table} SELECT {picks} FROM events WHERE ingest_id > 0 GROUP BY ALL")
 
 
+@pytest.mark.e2e
 def test_migration_0008_fills_agent_runs_of_existing_rollups_from_the_events(tmp_path):
     # A run on two models of one agent counted in each model's `runs`; `agent_runs` counts it once
     # per bucket and (agent, key, service), on the row with the smallest (provider, model).

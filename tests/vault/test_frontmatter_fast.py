@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -101,6 +102,7 @@ _line = st.one_of(
 )
 
 
+@pytest.mark.e2e
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_line, min_size=1, max_size=6).map("\n".join))
 @example('type: "cost"\nagent: "[[Agents/X|X]]"\ntags: ["brain/cost"]')
@@ -118,6 +120,7 @@ _common_value = st.one_of(
 )
 
 
+@pytest.mark.e2e
 @settings(max_examples=1000, deadline=None)
 @given(st.dictionaries(_common_key, _common_value, min_size=1, max_size=8))
 def test_common_obsidian_shapes_take_the_fast_path(props):

@@ -107,6 +107,7 @@ def test_type_from_property_folder_or_note():
     assert parse_note("A", "x").type == "note"
 
 
+@pytest.mark.e2e
 def test_bad_files_are_reported_and_the_rest_loads(make_vault, tmp_path):
     root = make_vault(
         {
@@ -266,6 +267,7 @@ _lines = st.tuples(
 )
 
 
+@pytest.mark.e2e
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_lines, min_size=1, max_size=6))
 def test_fast_frontmatter_agrees_with_yaml(lines):

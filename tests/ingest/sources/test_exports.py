@@ -250,6 +250,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
         read_source(tmp_path / "nope.json", "openai_usage")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("name", "fmt"), [("openai_usage.json", "openai_usage"), ("anthropic_usage.json", "anthropic_usage")])
 def test_export_downloaded_again_with_a_grown_bucket_replaces_it(tmp_path, name, fmt):
     from brain.ingest.detect import ingest_source
@@ -272,6 +273,7 @@ def test_export_downloaded_again_with_a_grown_bucket_replaces_it(tmp_path, name,
         assert twice.con.execute("SELECT bool_and(bucketed) FROM events").fetchall() == [(True,)]
 
 
+@pytest.mark.e2e
 def test_a_fixed_export_named_by_a_relative_path_clears_its_quarantine(tmp_path, monkeypatch):
     """Export rows keep the file's absolute path, as canonical files do: the same file named two
     ways is one source, and ingesting it fixed supersedes its quarantined rows."""

@@ -6,8 +6,9 @@ The public API, for scripts: `Brain` (the facade: vault + graph + usage store), 
 each (docs/internals.md).
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from brain.exports import lazy
 
 if TYPE_CHECKING:
     from brain.errors import AmbiguousName as AmbiguousName
@@ -40,8 +41,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'brain' has no attribute {name!r}")
+__getattr__ = lazy(__name__, _EXPORTS)

@@ -7,15 +7,11 @@ options (the serve options shared with `brain serve`) · common, arguments, even
 
 from typing import TYPE_CHECKING
 
+from brain.exports import lazy
+
 if TYPE_CHECKING:
     from mcp_server.server import build_server
 
 __all__ = ["build_server"]
 
-
-def __getattr__(name: str):
-    if name == "build_server":
-        from mcp_server.server import build_server
-
-        return build_server
-    raise AttributeError(f"module 'mcp_server' has no attribute {name!r}")
+__getattr__ = lazy(__name__, {"build_server": "mcp_server.server"})

@@ -9,8 +9,9 @@ Re-exported lazily: the CLI reads `brain.anomaly.config` to build its parser and
 numpy, pyarrow and the store to do so.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from brain.exports import lazy
 
 if TYPE_CHECKING:
     from brain.anomaly.acks import load_acks as load_acks
@@ -55,8 +56,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'brain.anomaly' has no attribute {name!r}")
+__getattr__ = lazy(__name__, _EXPORTS)

@@ -10,8 +10,9 @@ Re-exported lazily: the CLI reads `brain.ingest.formats` to build its parser and
 pipeline (DuckDB, pyarrow, genai-prices: ~0.3 s) to do so.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from brain.exports import lazy
 
 if TYPE_CHECKING:
     from brain.ingest.pipeline import FileReport as FileReport
@@ -22,8 +23,4 @@ if TYPE_CHECKING:
 
 __all__ = ["FileReport", "IngestReport", "ingest_files", "ingest_table", "overlapping_sources"]
 
-
-def __getattr__(name: str):
-    if name in __all__:
-        return getattr(import_module("brain.ingest.pipeline"), name)
-    raise AttributeError(f"module 'brain.ingest' has no attribute {name!r}")
+__getattr__ = lazy(__name__, dict.fromkeys(__all__, "brain.ingest.pipeline"))

@@ -372,7 +372,7 @@ class Brain:
         until = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
         with self._lock:
             daily = spend.daily_agent_series(self.store, self.identities(), until - dt.timedelta(days=chart_days),
-                                             until, self.graph.price_notes())
+                                             until, self.price_notes())
         data = PublishData(fields, by_agent, by_team, anomalies, gaps, unattributed, daily)
         return write(root, folder, self.graph, data, days=days, chart_days=chart_days, now=now)
 

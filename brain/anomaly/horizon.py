@@ -8,7 +8,6 @@ never from the Brain facade that builds them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,6 @@ from brain.anomaly.usage import usage_series
 from brain.errors import BrainError, NotFound
 from brain.graph.identity import AgentIdentity
 
-log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -3,14 +3,11 @@ there is one (it writes while its clients keep reading), else straight into the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from brain.errors import StoreError
 from brain.live.control import remote_call, remote_ingest, running_server, stdin_to_file
 from brain.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def ingest_anywhere(settings: Settings, paths: Sequence[str], fmt: str | None = None, progress=None,

@@ -93,7 +93,6 @@ class LiveBrain:
                 self.control = None
 
     def _ack(self, req: dict) -> dict:
-
         a = self.brain.acknowledge(str(req.get("id", "")), note=str(req.get("note", "")), planned=bool(req.get("planned")))
         return a.to_dict()
 

@@ -23,11 +23,13 @@ from brain.errors import BrainError
 from brain.store.database import session
 
 FOCUS_VERSION = "1.2"
-_DEC = pa.float64()
+# FOCUS Decimal columns as exact decimals: money to 10 places (a token's unit price is ~1e-7 $),
+# rounded from the stored doubles so no binary noise (0.8447197999999999) reaches a FinOps tool.
+_DEC = pa.decimal128(38, 10)
 _TS = pa.timestamp("us", tz="UTC")
 _STR = pa.string()
 
-# FOCUS 1.2 columns in spec order (Decimal -> float64, DateTime -> UTC timestamp, JSON -> string).
+# FOCUS 1.2 columns in spec order (Decimal -> decimal128(38, 10), DateTime -> UTC timestamp, JSON -> string).
 FOCUS_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("AvailabilityZone", _STR), ("BilledCost", _DEC), ("BillingAccountId", _STR),
     ("BillingAccountName", _STR), ("BillingAccountType", _STR), ("BillingCurrency", _STR),
@@ -95,11 +97,18 @@ def focus_table(
             table = con.sql(sql, params=params).to_arrow_table()
     finally:
         con.close()
-    cols = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in FOCUS_SCHEMA
-    ]
+    cols = [_column(table, f) for f in FOCUS_SCHEMA]
     return pa.Table.from_arrays(cols, schema=FOCUS_SCHEMA)
+
+
+def _column(table: pa.Table, f: pa.Field) -> pa.Array | pa.ChunkedArray:
+    """A FOCUS column from the query's result: decimals rounded to their scale, then cast."""
+    if f.name not in table.column_names:
+        return pa.nulls(table.num_rows, f.type)
+    col = table.column(f.name)
+    if pa.types.is_decimal(f.type) and pa.types.is_floating(col.type):
+        col = pc.round(col, f.type.scale)
+    return col.cast(f.type)
 
 
 # `{rows}`: `brain.costs.attribution.attributed_sql` rows (costs after price notes, `cost_usd` the list estimate).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ import pytest
 from brain.cli import main
 from brain.costs.focus import focus_table, write_focus
 from brain.graph.identity import AgentIdentity
+from brain.ingest import ingest_table
 from brain.ingest.detect import detect_format, ingest_source
 from brain.store.database import Store
 
@@ -56,7 +58,7 @@ SERVICE_CATEGORIES = {
     "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things", "Management and Governance",
     "Media", "Migration", "Mobile", "Networking", "Security", "Storage", "Web", "Other",
 }  # fmt: skip
-_ARROW_TYPE = {"String": pa.string(), "JSON": pa.string(), "Decimal": pa.float64(),
+_ARROW_TYPE = {"String": pa.string(), "JSON": pa.string(), "Decimal": pa.decimal128(38, 10),
                "Date/Time": pa.timestamp("us", tz="UTC")}  # fmt: skip
 
 IDENTITIES = [
@@ -118,7 +120,7 @@ def test_focus_rows_carry_agent_owner_and_team(store):
 def test_billed_cost_total_equals_the_rollup_estimate(store):
     table = focus_table(store, IDENTITIES, days=3, now=NOW)
     rollup = store.con.execute("SELECT sum(cost_usd) FROM rollup_daily").fetchall()[0][0]
-    assert sum(table.column("BilledCost").to_pylist()) == pytest.approx(rollup)
+    assert float(sum(table.column("BilledCost").to_pylist())) == pytest.approx(rollup)
 
 
 @pytest.mark.e2e
@@ -127,7 +129,7 @@ def test_billed_cost_total_equals_spend_total(store):
 
     table = focus_table(store, IDENTITIES, days=3, now=NOW)
     report = spend.spend_report(store, IDENTITIES, days=3, now=NOW)
-    assert sum(table.column("BilledCost").to_pylist()) == pytest.approx(report["total_usd"])
+    assert float(sum(table.column("BilledCost").to_pylist())) == pytest.approx(report["total_usd"])
 
 
 @pytest.mark.e2e
@@ -135,8 +137,8 @@ def test_price_notes_discount_billed_but_not_list_cost(store):
     notes = [{"model": "gpt-4o-mini-2024-07-18", "provider": "openai", "discount_pct": 50}]
     rows = focus_table(store, IDENTITIES, days=3, now=NOW, price_notes=notes).to_pylist()
     mini = next(r for r in rows if r["SkuId"] == "gpt-4o-mini-2024-07-18")
-    assert mini["ListCost"] == pytest.approx(0.0135)
-    assert mini["BilledCost"] == pytest.approx(0.0135 / 2)
+    assert mini["ListCost"] == Decimal("0.0135")
+    assert mini["BilledCost"] == Decimal("0.00675")
 
 
 @pytest.mark.e2e
@@ -190,7 +192,8 @@ def test_focus_attributes_every_row_once_exactly_as_spend_does(tmp_path):
              "output_tokens": 0, "request_id": f"r{i}", **h} for i, h in enumerate(hints)]
     with Store(tmp_path / "usage.duckdb") as store:
         ingest_table(store, pa.Table.from_pylist(rows), "t")
-        table = focus_table(store, idents, days=3, now=NOW).to_pylist()
+        table = [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()}
+                 for r in focus_table(store, idents, days=3, now=NOW).to_pylist()]
         spend = spend_report(store, idents, days=3, now=NOW)
     assert sum(r["BilledCost"] for r in table) == pytest.approx(spend["total_usd"]) == pytest.approx(0.15 * 9)
     unattributed = sum(r["BilledCost"] for r in table if r["x_AttributedBy"] == "unattributed")
@@ -225,3 +228,22 @@ def test_export_and_reconcile_take_a_past_calendar_window(tmp_path, make_vault, 
     assert main(["reconcile", "--vault", str(vault), "--store", str(store_path), *window, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [r["day"] for r in result["rows"]] == ["2025-04-10"]
+
+
+def test_money_is_exact_decimals_with_no_binary_noise(tmp_path):
+    """0.1 + 0.2 style float noise must not reach a FinOps tool: money is decimal(38, 10)."""
+    rows = [{"timestamp": datetime(2025, 6, 2, 12, tzinfo=UTC), "agent": "Beta", "provider": "openai",
+             "model": "gpt-4o-mini", "input_tokens": 1_407_866, "output_tokens": 3, "request_id": f"r{i}"}
+            for i in range(3)]
+    idents = [AgentIdentity(node_id="Agents/Beta", name="Beta", agent_id="beta")]
+    with Store(tmp_path / "usage.duckdb") as store:
+        ingest_table(store, pa.Table.from_pylist(rows), "t")
+        table = focus_table(store, idents, days=3, now=NOW)
+    assert table.schema.field("BilledCost").type == pa.decimal128(38, 10)
+    out = tmp_path / "focus.csv"
+    write_focus(table, out)
+    with out.open(encoding="utf-8") as f:
+        row = next(csv.DictReader(f))
+    for column in ("BilledCost", "ListCost", "EffectiveCost", "ContractedCost"):
+        value = row[column]
+        assert Decimal(value) > 0 and len(value.split(".")[1]) <= 10, (column, value)

@@ -191,7 +191,7 @@ def _columns(con: duckdb.DuckDBPyConnection, path: str, fmt: str, src: str) -> d
     except duckdb.Error as exc:
         raise IngestError(f"cannot read {path} as {fmt}: {_first_line(exc)}") from exc
     if "timestamp" not in present:
-        raise IngestError(f"{path} has no 'timestamp' column; see the canonical fields in DESIGN.md")
+        raise IngestError(f"{path} has no 'timestamp' column; canonical usage rows carry timestamp, provider, model, input_tokens and output_tokens (docs/usage.md)")
     return present
 
 

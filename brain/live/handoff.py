@@ -14,9 +14,15 @@ def ingest_anywhere(settings: Settings, paths: Sequence[str], fmt: str | None = 
                     announce=None) -> dict:
     """Ingest files (and '-' for stdin) through the running server, or into the store directly.
     `announce(server_info, n_paths)` is called before a hand-off, so a CLI can say where its files went."""
+    from pathlib import Path
+
+    from brain.errors import IngestError
     from brain.ingest.paths import ingest_paths
     from brain.store.shared import open_store
 
+    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    if paths and len(missing) == len(paths):  # nothing to read: say so before any store is made
+        raise IngestError(f"no such file: {', '.join(missing)}")
     server = running_server(settings.store_path, slow_is_gone=True)
     if server is None:
         store = open_store(settings.store_path)

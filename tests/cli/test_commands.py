@@ -340,12 +340,27 @@ def test_tables_right_align_figures_only(capsys):
 
 def test_ingest_of_nothing_readable_says_why_in_one_error_line(make_vault, tmp_path, capsys):
     vault = make_vault({"Agents/Bot.md": "---\ntype: agent\n---\n"})
-    common = ["--vault", str(vault), "--store", str(tmp_path / "u.duckdb")]
+    store = tmp_path / "u.duckdb"
+    common = ["--vault", str(vault), "--store", str(store)]
     assert main(["ingest", *common, "--json", str(tmp_path / "missing.parquet")]) == 1
     err = capsys.readouterr().err
-    assert err.splitlines() == [f"Error: nothing could be read: no such file: {tmp_path / 'missing.parquet'}"]
+    assert err.splitlines() == [f"Error: no such file: {tmp_path / 'missing.parquet'}"]
+    assert not store.exists()  # nothing to read makes no store (after which `spend` would say $0)
     assert main(["ingest", *common, str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")]) == 1
-    assert capsys.readouterr().err.strip().endswith("(and 1 other file)")
+    assert capsys.readouterr().err.strip() == f"Error: no such file: {tmp_path / 'a.parquet'}, {tmp_path / 'b.csv'}"
+    assert main(["spend", *common]) == 1  # still no store: an error, not "Total $0"
+    capsys.readouterr()
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    assert main(["ingest", *common, str(tmp_path / "x.csv")]) == 1
+    out = capsys.readouterr()
+    assert out.out == ""  # one unreadable file: the error once, not also in a table
+    assert out.err.startswith("Error: nothing could be read: ")
+    assert "timestamp" in out.err and "DESIGN" not in out.err and "docs/usage.md" in out.err
+    (tmp_path / "missing.csv").unlink(missing_ok=True)
+    assert main(["ingest", *common, str(tmp_path / "x.csv"), str(tmp_path / "missing.csv")]) == 1
+    out = capsys.readouterr()
+    assert "x.csv" in out.out and "missing.csv" in out.out  # several files: the table says which is which
+    assert out.err.strip().endswith("(and 1 other file)")
 
 
 def test_since_and_until_take_iso_times_in_utc_and_refuse_anything_else(make_vault, capsys):

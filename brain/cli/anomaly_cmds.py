@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=False)
     a = acts.add_parser("ack", help="acknowledge an anomaly (or mark it planned); it stops alerting")
     a.add_argument("anomaly_id", metavar="ID", help="the anomaly id shown by `brain anomalies`")
-    a.add_argument("--note", required=True, help="why it is fine (kept with the ack)")
+    a.add_argument("--note", default="", help="why it is fine (kept with the ack; optional)")
     a.add_argument("--planned", action="store_true", help="mark the cost change as planned")
     a.add_argument("--vault", default=argparse.SUPPRESS, help="vault folder (default: $BRAIN_VAULT or .)")
     a.add_argument("--store", default=argparse.SUPPRESS, help="usage store file")
@@ -92,5 +92,5 @@ def cmd_ack(args) -> int:
     if getattr(args, "json", False):
         print_json(d)
     else:
-        print(f"{d['id']} ({d['agent']}, {d['cause']}, onset {d['onset']}) is now {d['status']}: {d.get('note')}")
+        print(f"{d['id']} ({d['agent']}, {d['cause']}, onset {d['onset']}) is now {d['status']}" + (f": {d['note']}" if d.get("note") else ""))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -111,15 +112,57 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
-    """Print rows as an aligned text table; columns are (key, header) pairs."""
+def terminal_width() -> int | None:
+    """The terminal's width when standard output is one; None when piped or captured (full width)."""
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size().columns
+
+
+_MIN_TEXT_WIDTH = 12  # a text column is not cut below this (or its header)
+
+
+def fit_widths(widths: list[int], shrinkable: list[bool], total: int) -> list[int]:
+    """Column widths that fit `total` characters (two spaces between columns): the widest text
+    columns give way first, none below its floor; the widths as they were when nothing can give."""
+    out = list(widths)
+    floors = [min(w, _MIN_TEXT_WIDTH) if s else w for w, s in zip(widths, shrinkable, strict=True)]
+    excess = sum(out) + 2 * (len(out) - 1) - total
+    while excess > 0:
+        room = [i for i, w in enumerate(out) if w > floors[i]]
+        if not room:
+            break
+        widest = max(room, key=lambda i: out[i])
+        others = [out[i] for i in room if i != widest]
+        step = min(excess, out[widest] - max(floors[widest], max(others, default=0)) or 1)
+        out[widest] -= step
+        excess -= step
+    return out
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str]], width: int | None = None) -> None:
+    """Print rows as an aligned text table; columns are (key, header) pairs. On a terminal (or with
+    `width`) the widest text columns are cut with `…` so that each line fits; piped: full width."""
     cells = [[_fmt(r.get(k)) for k, _ in columns] for r in rows]
     headers = [h for _, h in columns]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    width = width or terminal_width()
+    if width:
+        text = [not all(_numeric(c[i]) or c[i] == "-" for c in cells) for i in range(len(headers))]
+        floors = [max(len(h), 1) for h in headers]
+        widths = [max(w, f) if t else w for w, f, t in zip(fit_widths(widths, text, width), floors, text, strict=True)]
+    print("  ".join(_cut(h, w).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     print("  ".join("-" * w for w in widths))
     for c in cells:
-        print("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
+        print("  ".join(_cut(v, w).rjust(w) if _numeric(v) else _cut(v, w).ljust(w)
+                        for v, w in zip(c, widths, strict=True)).rstrip())
 
 
 _NUMBER = re.compile(r"[-+]?\$?[-+]?[\d,]*\.?\d+(e[-+]?\d+)?[%x]?")

@@ -27,6 +27,27 @@ _COMMAND_MODULES = [
 ]
 
 
+# One example per command, shown under its --help (a command without one fails tests/cli).
+EXAMPLES = {
+    "graph": "brain graph --vault demo-vault",
+    "show": 'brain show "Support Agent" --vault demo-vault',
+    "check": "brain check --vault demo-vault --json",
+    "ingest": "brain ingest usage.jsonl exports/ --vault my-vault",
+    "quarantine": "brain quarantine --vault my-vault --reason unknown_model",
+    "spend": "brain spend --by team --days 7 --vault demo-vault",
+    "agent": 'brain agent "Research Assistant" --vault demo-vault',
+    "anomalies": "brain anomalies --min-severity warn --vault demo-vault   (then: brain anomalies ack ID)",
+    "alerts": "brain alerts --dry-run --vault demo-vault   (then: brain alerts test CHANNEL)",
+    "reconcile": "brain reconcile --days 30 --vault demo-vault",
+    "export": "brain export --days 30 --out focus.parquet --vault demo-vault",
+    "init": "brain init my-vault",
+    "demo": "brain demo demo-vault --seed 7",
+    "serve": "brain serve --vault demo-vault   (stdio; --http --port 8765 for streamable HTTP)",
+    "collect": "brain collect --vault my-vault --port 4318",
+    "publish": "brain publish --vault demo-vault",
+}
+
+
 class UsageError(Exception):
     """A command line argparse refused; `main` prints it as one `Error: ...` line."""
 
@@ -52,11 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Company Brain: your Obsidian vault of agents joined with what they cost.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output to stderr")
+    parser.add_argument("--version", action="version", version=f"brain (company-brain) {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for action in sub._choices_actions:  # each command's help opens with what it does and an example
+        command = sub.choices[action.dest]
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        summary = action.help or ""
+        command.description = command.description or (summary[:1].upper() + summary[1:] + ("" if summary.endswith(".") else "."))
+        if action.dest in EXAMPLES:
+            command.epilog = f"example:\n  {EXAMPLES[action.dest]}"
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (the source tree's when run from a checkout without one)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("company-brain")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def os_error_line(exc: OSError) -> str:
@@ -118,6 +157,9 @@ def _pipe_safe_stdout() -> io.TextIOWrapper | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brain` console script; returns the exit code."""
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `brain`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # named after the subcommand they were given to, not after `brain`

@@ -37,6 +37,40 @@ def test_every_command_has_help_and_is_in_the_readme(command, capsys):
     assert re.search(rf"\bbrain {command}\b", README), f"`brain {command}` is not in the README"
 
 
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_help_says_what_it_does_and_shows_an_example(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    usage_end = out.index("\n\n")
+    description = out[usage_end + 2 :].splitlines()[0]
+    assert description[:1].isupper() and description.endswith("."), description
+    example = out[out.index("\nexample:\n") :].splitlines()[2]
+    assert example.strip().startswith(f"brain {command}"), example
+
+
+def test_bare_brain_prints_help_and_version_is_known(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: brain") and "spend" in out and "--version" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert re.fullmatch(r"brain \(company-brain\) \S+\n", capsys.readouterr().out)
+
+
+def test_tables_fit_the_width_by_cutting_the_widest_text_columns(capsys):
+    from brain.cli.common import print_table
+
+    rows = [{"node": "Agents/" + "Very Long Agent Name " * 8, "usd": 1234.5, "why": "a reason " * 20}]
+    print_table(rows, [("node", "note"), ("usd", "usd"), ("why", "problem")], width=80)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert "1,234.50" in lines[2] and lines[2].count("…") == 2
+    print_table(rows, [("node", "note"), ("usd", "usd"), ("why", "problem")])  # piped: full width
+    assert "…" not in capsys.readouterr().out
+
+
 def test_unknown_name_is_one_clear_line(make_vault, capsys):
     root = make_vault({"Agents/Support Agent.md": "---\ntype: agent\n---\n"})
     assert main(["show", "Suport Agent", "--vault", str(root)]) == 1
@@ -177,9 +211,8 @@ def _usage_store(root: Path) -> Path:
     ("argv", "help_of"),
     [(["spend", "--by", "foo"], "brain spend"), (["spend", "--no-such-flag"], "brain spend"),
      (["anomalies", "--now", "garbage"], "brain anomalies"), (["ingest"], "brain ingest"),
-     (["anomalies", "ack", "0123456789ab"], "brain anomalies ack"),
      (["anomalies", "ack", "0123456789ab", "--note", "x", "--nope"], "brain anomalies ack"),
-     ([], "brain"), (["no-such-command"], "brain")],
+     (["no-such-command"], "brain")],
 )
 def test_usage_errors_are_one_error_line_and_exit_1(argv, help_of, capsys):
     assert main(argv) == 1
@@ -272,6 +305,7 @@ def test_read_only_commands_make_no_store(tmp_path, capsys):
     empty.mkdir()
     missing = f"usage store {empty / '.brain' / 'usage.duckdb'} does not exist"
     for argv in (["anomalies"], ["anomalies", "ack", "0123456789ab", "--note", "x"], ["spend"],
+                 ["anomalies", "ack", "0123456789ab"],  # --note is optional
                  ["quarantine"], ["reconcile"], ["export"], ["spend"]):
         assert main([*argv, "--vault", str(empty)]) == 1, argv
         assert missing in _one_error_line(capsys), argv

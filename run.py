@@ -23,14 +23,18 @@ def sh(*cmd: str) -> None:
         sys.exit(rc)
 
 
-def setup() -> None:
-    """Create .venv and install the project with its test extras (idempotent)."""
+def setup(extras: str = "") -> None:
+    """Create .venv and install the project, with `extras` (e.g. "test"); again only after
+    pyproject.toml changes. pip shows its own progress: the first run downloads for a minute."""
     if not (BIN / "python").exists():
+        print(f"Creating {VENV.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
         venv.create(VENV, with_pip=True)
-    stamp = VENV / ".installed"
+    stamp = VENV / (f".installed-{extras}" if extras else ".installed")
     if not stamp.exists() or stamp.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
+        print(f"Installing company-brain{f' with its {extras} tools' if extras else ''} into .venv ...",
+              file=sys.stderr, flush=True)
         sh(str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip")
-        sh(str(BIN / "python"), "-m", "pip", "install", "-q", "-e", ".[test]")
+        sh(str(BIN / "python"), "-m", "pip", "install", "--progress-bar", "on", "-e", f".[{extras}]" if extras else ".")
         stamp.touch()
 
 
@@ -39,7 +43,7 @@ def main() -> None:
     extra arguments go to brain demo / pytest."""
     what = sys.argv[1] if len(sys.argv) > 1 else "demo"
     rest = sys.argv[2:]
-    setup()
+    setup("test" if what in ("test", "setup") else "")  # the demo needs only the package itself
     if what == "demo":
         sh(str(BIN / "brain"), "demo", *rest)
     elif what == "test":

@@ -5,6 +5,7 @@ starts, in the caller."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from brain.errors import VaultError
 from brain.settings import Settings
@@ -38,6 +39,9 @@ def serve_options(args: argparse.Namespace) -> tuple[Settings, dict]:
     settings = Settings.from_env(args.vault, args.store)
     if not settings.vault.is_dir():
         raise VaultError(f"vault folder {str(settings.vault)!r} does not exist or is not a folder")
+    problem = settings.vault_problem(explicit=bool(args.vault or os.environ.get("BRAIN_VAULT")))
+    if problem:
+        raise VaultError(problem)
     return settings, {
         "http": args.http,
         "host": args.host,

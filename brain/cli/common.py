@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -92,13 +93,25 @@ def day_count(most: int = MAX_DAYS) -> Callable[[str], int]:
     return parse
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from parsed arguments and the environment; a vault folder that is missing is an error
-    here, before any command reports what it lacks inside it (its usage store, its notes)."""
+def settings_from(args: argparse.Namespace, vault: bool = True) -> Settings:
+    """Settings from parsed arguments and the environment; a vault folder that is missing, or is
+    no vault (Settings.vault_problem), is an error here, before any command reports what it lacks
+    inside it (its usage store, its notes). `vault=False`: a command that reads only the store."""
     settings = Settings.from_env(getattr(args, "vault", None), getattr(args, "store", None))
     if not settings.vault.is_dir():
         raise VaultError(f"vault folder {str(settings.vault)!r} does not exist or is not a folder")
+    if vault:
+        explicit = bool(getattr(args, "vault", None) or os.environ.get("BRAIN_VAULT"))
+        problem = settings.vault_problem(explicit)
+        if problem:
+            raise VaultError(problem)
     return settings
+
+
+def store_given(args: argparse.Namespace) -> bool:
+    """Whether the usage store was named (--store, BRAIN_STORE): a command that reads only the store
+    then needs no vault around it."""
+    return bool(getattr(args, "store", None) or os.environ.get("BRAIN_STORE"))
 
 
 def notes_line(notes: int, templates: int) -> str:

@@ -169,4 +169,30 @@ def _print_summary(s: dict) -> None:
         print(f"Kept {count(len(s['kept']), 'note')} of yours as they were (the demo's version is not written): "
               + ", ".join(s["kept"]))
     print()
-    print(f"Next: open {s['vault']} in Obsidian, or run `brain spend --vault {_quote(Path(s['vault']))}`.")
+    vault = _quote(_shown_path(Path(s["vault"])))
+    brain = brain_command()
+    print(f"Next: open {vault} in Obsidian (Open folder as vault), or run:")
+    print(f"  {brain} spend --vault {vault}")
+    print(f"  {brain} anomalies --vault {vault}")
+
+
+def _shown_path(path: Path) -> Path:
+    """A path as short as it is right from the current folder."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
+def brain_command() -> str:
+    """How to run `brain` from here: `brain` when that is on PATH and is this one, else the path of
+    the script that is running (`.venv/bin/brain` after `python3 run.py demo`)."""
+    import shutil
+
+    me = Path(sys.argv[0])
+    if me.name != "brain" or not me.exists():
+        return "brain"
+    on_path = shutil.which("brain")
+    if on_path and Path(on_path).resolve() == me.resolve():
+        return "brain"
+    return str(_shown_path(me.absolute()))

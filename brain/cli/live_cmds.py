@@ -47,7 +47,7 @@ def cmd_collect(args) -> int:
     """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
     from brain.live.server import Collecting
 
-    run = Collecting(settings_from(args).store_path, host=args.host, port=args.port,
+    run = Collecting(settings_from(args, vault=False).store_path, host=args.host, port=args.port,
                      batch_rows=args.batch_rows, flush_interval_s=args.flush_interval).start()
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())

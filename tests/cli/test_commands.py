@@ -302,7 +302,7 @@ def test_read_only_commands_make_no_store(tmp_path, capsys):
     """Regression: `brain anomalies` in an empty folder made .brain/usage.duckdb; `brain spend` then
     showed zeros instead of saying there is no usage store."""
     empty = tmp_path / "empty"
-    empty.mkdir()
+    (empty / ".obsidian").mkdir(parents=True)  # a vault, as Obsidian makes one, with no store yet
     missing = f"usage store {empty / '.brain' / 'usage.duckdb'} does not exist"
     for argv in (["anomalies"], ["anomalies", "ack", "0123456789ab", "--note", "x"], ["spend"],
                  ["anomalies", "ack", "0123456789ab"],  # --note is optional
@@ -310,6 +310,34 @@ def test_read_only_commands_make_no_store(tmp_path, capsys):
         assert main([*argv, "--vault", str(empty)]) == 1, argv
         assert missing in _one_error_line(capsys), argv
         assert not (empty / ".brain").exists(), argv
+
+
+def test_a_folder_that_is_no_vault_is_refused_with_a_hint(tmp_path, monkeypatch, capsys):
+    """Regression: `brain check` in a folder of many subfolders crawled them all (936 lines, a 43 MB
+    cache); in the repository root, the package's template and the demo vault made names ambiguous."""
+    root = tmp_path / "repo"
+    for i in range(30):
+        (root / f"src{i}").mkdir(parents=True)
+        (root / f"src{i}" / "README.md").write_text("# not a note\n", encoding="utf-8")
+    (root / "README.md").write_text("# a repository\n", encoding="utf-8")
+    (root / "demo-vault" / ".obsidian").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("BRAIN_VAULT", raising=False)
+    for argv in (["check"], ["graph"], ["show", "Support Agent"], ["spend"], ["serve"]):
+        assert main(argv) == 1, argv
+        line = _one_error_line(capsys)
+        assert "is not a vault" in line and "--vault demo-vault" in line and "brain init" in line, line
+    assert not (root / ".brain").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["graph", "--vault", str(empty)]) == 1
+    assert "brain init" in _one_error_line(capsys)
+    # a plain folder of notes named on purpose is read (Obsidian would open it too)
+    notes = tmp_path / "notes"
+    (notes / "Agents").mkdir(parents=True)
+    (notes / "Agents" / "Bot.md").write_text("---\ntype: agent\n---\n", encoding="utf-8")
+    assert main(["graph", "--vault", str(notes)]) == 0
+    capsys.readouterr()
 
 
 def test_a_missing_vault_is_reported_before_a_missing_store(tmp_path, capsys):

@@ -67,7 +67,7 @@ def cmd_show(args) -> int:
     for k, v in (d.get("properties") or {}).items():
         if _SHOWN_APART.fullmatch(k):  # aliases and tags get their own lines below, as Obsidian reads them
             continue
-        print(f"  {k}: {v}")
+        print(f"  {k}: {_value(v)}")
     if d.get("aliases"):
         print(f"  aliases: {', '.join(d['aliases'])}")
     if d.get("tags"):
@@ -82,6 +82,19 @@ def cmd_show(args) -> int:
         for e in links["in"]:
             print(f"  <-{e['relation']}- {e['name']} ({e['type']})")
     return 0
+
+
+def _value(v) -> str:
+    """A property as Obsidian shows it: a list as its items, a map as key: value pairs, not reprs."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_value(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def cmd_check(args) -> int:

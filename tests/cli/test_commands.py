@@ -355,6 +355,15 @@ def test_show_prints_aliases_and_tags_once(make_vault, capsys):
     assert out.count("tags") == 1 and "  tags: #ops" in out
 
 
+def test_show_prints_list_properties_as_items_not_python_reprs(make_vault, capsys):
+    root = make_vault({"Agents/Bot.md": "---\ntype: agent\napi_keys: [key_a, key_b]\nlimits: {rpm: 60}\n"
+                                        "paused: false\n---\n"})
+    assert main(["show", "Bot", "--vault", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "  api_keys: key_a, key_b" in out and "  limits: rpm: 60" in out and "  paused: false" in out
+    assert "[" not in out and "{" not in out
+
+
 @pytest.mark.e2e
 def test_demo_and_graph_count_the_same_notes(tmp_path, capsys):
     demo = tmp_path / "demo"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from brain.cli.common import add_common, add_window, print_json, print_table, settings_from
+from brain.cli.common import add_common, add_window, print_json, print_table, settings_from, store_given
+from brain.money import count, usd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def cmd_reconcile(args) -> int:
     from brain.costs.reconcile import reconcile
     from brain.facade import Brain
 
-    brain = Brain.open(settings_from(args), read_only=True)
+    brain = Brain.open(settings_from(args, vault=not store_given(args)), read_only=True)
     try:
         result = reconcile(brain.store, days=args.days, since=args.since, until=args.until, threshold_pct=args.threshold_pct,
                            threshold_usd=args.threshold_usd, price_notes=brain.price_notes())
@@ -51,9 +52,9 @@ def cmd_reconcile(args) -> int:
         [
             {
                 **r,
-                "estimate_usd": f"${r['estimate_usd']:,.4f}",
-                "reported_usd": "-" if r["reported_usd"] is None else f"${r['reported_usd']:,.4f}",
-                "gap_usd": "-" if r["gap_usd"] is None else f"{r['gap_usd']:+,.4f}",
+                "estimate_usd": _estimate(r),
+                "reported_usd": usd(r["reported_usd"]),
+                "gap_usd": _signed_usd(r["gap_usd"]),
                 "gap_pct": "-" if r["gap_pct"] is None else f"{r['gap_pct']:+.1f}%",
                 "flag": "GAP" if r["flagged"] else "",
             }
@@ -66,9 +67,9 @@ def cmd_reconcile(args) -> int:
             ("estimate_usd", "our estimate"),
             ("reported_usd", "reported"),
             ("reported_source", "source"),
-            ("gap_usd", "gap $"),
+            ("gap_usd", "gap"),
             ("gap_pct", "gap %"),
-            ("flag", ""),
+            ("flag", "flag"),
         ],
     )
     t = result["totals"]
@@ -79,12 +80,30 @@ def cmd_reconcile(args) -> int:
     return 0
 
 
+def _estimate(row: dict) -> str:
+    """Our estimate, never a bare $0 for usage we could not price: `unpriced` when none of the
+    row's requests had a price, `$X + N unpriced` when some had none."""
+    unpriced = int(row.get("unpriced_requests") or 0)
+    if not unpriced:
+        return usd(row["estimate_usd"])
+    if unpriced >= int(row.get("requests") or 0):
+        return f"unpriced ({count(unpriced, 'request')})"
+    return f"{usd(row['estimate_usd'])} + {unpriced:,} unpriced"
+
+
+def _signed_usd(x: float | None) -> str:
+    """+$1.23 / -$0.0420: a gap with its sign before the dollar."""
+    if x is None:
+        return "-"
+    return ("+" if x > 0 else "") + usd(x)
+
+
 def cmd_export(args) -> int:
     """Write FOCUS rows to --out (CSV or Parquet by extension) or CSV on stdout."""
     from brain.costs.focus import focus_table, write_focus
     from brain.facade import Brain
 
-    brain = Brain.open(settings_from(args), read_only=True)
+    brain = Brain.open(settings_from(args, vault=not store_given(args)), read_only=True)
     try:
         table = focus_table(brain.store, brain.identities(), days=args.days, since=args.since, until=args.until,
                             price_notes=brain.graph.price_notes())

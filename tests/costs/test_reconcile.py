@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from brain.cli import main
 from brain.costs.reconcile import reconcile
+from brain.ingest import ingest_table
 from brain.ingest.detect import detect_format, ingest_source
 from brain.store.database import Store
 
@@ -168,3 +171,23 @@ def test_reconcile_core_refuses_days_below_one(store):
 
     with pytest.raises(BrainError, match="days must be at least 1"):
         reconcile(store, days=0, now=NOW)
+
+
+@pytest.mark.e2e
+def test_reconcile_table_reads_as_money(tmp_path, make_vault, capsys):
+    """Regression: gaps without `$` and with four decimals, a flag column with no header, and
+    unpriced usage shown as $0.0000."""
+    vault = make_vault({"Agents/Bot.md": "---\ntype: agent\n---\n"})
+    with Store(vault / ".brain" / "usage.duckdb") as store:
+        _load(store, "openai_usage.json", "openai_costs.json")
+        ingest_table(store, pa.Table.from_pylist([
+            {"timestamp": datetime(2025, 1, 2, 12, tzinfo=UTC), "provider": "openai", "model": "gpt-unknown-9",
+             "input_tokens": 1000, "output_tokens": 10, "request_id": "u1"}]), "t")
+    assert main(["reconcile", "--vault", str(vault), "--days", "100000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert header[-1] == "flag" and "gap" in header
+    body = "\n".join(lines[2:])
+    assert "unpriced (1 request)" in body and "$0.0000" not in body
+    gaps = [c for line in lines[2:] for c in line.split() if c.startswith(("+$", "-$"))]
+    assert gaps and all(re.fullmatch(r"[+-]\$[\d,]+(\.\d+)?", g) for g in gaps)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-REFERENCE_DOCS = ("docs/cli.md", "docs/mcp.md", "README.md")  # parts written by cog from the code
+REFERENCE_DOCS = ("docs/cli.md", "docs/mcp.md", "docs/internals.md", "README.md")  # parts written by cog from the code
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 

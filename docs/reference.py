@@ -1,6 +1,7 @@
-"""Writes the reference parts of docs/cli.md and docs/mcp.md from the code, through cog:
-`cog -r docs/cli.md docs/mcp.md` rewrites them, `cog --check` (run by `python3 run.py test`) fails
-when they are stale. Run from the repository root."""
+"""Writes the reference parts of docs/cli.md, docs/mcp.md, docs/internals.md (the layout table) and
+the README (the MCP counts) from the code, through cog: `cog -r docs/cli.md docs/mcp.md
+docs/internals.md README.md` rewrites them, `cog --check` (run by `python3 run.py test`) fails when
+they are stale. Run from the repository root."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def mcp() -> str:
 
 def layout() -> str:
     """Every entry of brain/ (packages, then modules) with the first line of its docstring, so the
-    map in the README is `ls brain/` by construction."""
+    layout table in docs/internals.md is `ls brain/` by construction."""
     import ast
 
     root = Path("brain")
@@ -121,6 +122,7 @@ def layout() -> str:
     rows += [("mcp_server/", first_line(Path("mcp_server/__init__.py"))),
              ("vault_template/", "the starter vault `brain init` copies (installed as the package data brain.vault_template)"),
              ("tests/", "tests mirroring brain/ (`-m 'not e2e'`: the fast subset); benchmarks/ on demand"),
-             ("docs/", "internals.md (layers, paths, decisions), cli.md and mcp.md (generated reference)")]
+             ("docs/", "the reference beyond the README: cli.md and mcp.md (generated), vault, usage, anomalies, "
+                      "live, demo, commands and benchmarks; internals.md (layout, layers, paths, decisions)")]
     return "\n".join(f"| `{name.strip()}` | {text} |" if not name.startswith("  ") else f"| &nbsp;&nbsp;`{name.strip()}` | {text} |"
                      for name, text in rows) + "\n"

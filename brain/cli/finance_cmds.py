@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from brain.cli.common import add_common, add_window, print_json, print_table, settings_from, store_given
+from brain.cli.common import (
+    add_common,
+    add_window,
+    print_json,
+    print_table,
+    settings_from,
+    store_given,
+)
 from brain.money import count, usd
 
 

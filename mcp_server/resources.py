@@ -1,7 +1,8 @@
-"""Resources: brain://agents, brain://agent/{name}, brain://leaderboard, brain://anomalies, vault://note/{path}.
+"""Resources: brain://agents, brain://agent/{name}, brain://leaderboard, brain://anomalies,
+brain://alerts, brain://budgets, vault://note/{path}.
 
 Each one is also reachable through a tool (list_agents, get_node/agent_costs, cost_leaderboard,
-anomalies, read_note) because Cursor and Cline use tools only.
+anomalies, alerts, budgets, read_note) because Cursor and Cline use tools only.
 """
 
 # No `from __future__ import annotations`: the SDK reads these signatures at runtime.
@@ -15,6 +16,7 @@ from brain.errors import BrainError
 from brain.facade import Brain
 from mcp_server.common import BrainState, resource_errors, state_of, template_resource_errors
 from mcp_server.events import agent_uri, note_uri
+from mcp_server.tools.alerts import budget_view, open_alerts
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"
@@ -63,6 +65,19 @@ def register(server: MCPServer, state: BrainState) -> None:
         """Open cost anomalies active in the last 7 days (same as the anomalies tool)."""
         found = [a for a in state.brain.anomalies(days=7) if a.get("status") == "open"]
         return {"days": 7, "count": len(found), "anomalies": found}
+
+    @server.resource("brain://alerts", name="alerts", title="Alerts standing now: anomalies and budgets", mime_type=JSON)
+    @resource_errors
+    def alerts() -> dict[str, Any]:
+        """Open anomalies at or above the settings note's min_severity, and budgets past a threshold
+        this period (the `open` part of the alerts tool)."""
+        return open_alerts(state.brain)
+
+    @server.resource("brain://budgets", name="budgets", title="Budgets in their current period", mime_type=JSON)
+    @resource_errors
+    def budgets() -> dict[str, Any]:
+        """Every budget on agent, team and person notes: spent, projected and % used (same as the budgets tool)."""
+        return budget_view(state.brain)
 
     @server.resource("vault://note/{+path}", name="note", title="A vault note's Markdown", mime_type=MARKDOWN)
     @template_resource_errors

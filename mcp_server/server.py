@@ -26,7 +26,7 @@ from mcp_server.arguments import (
 )
 from mcp_server.common import BrainState
 from mcp_server.events import ServerEvents
-from mcp_server.tools import anomalies, costs, graph, notes
+from mcp_server.tools import alerts, anomalies, costs, graph, notes
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ def build_server(brain: Brain, allow_writes: bool = False, name: str = "company-
     costs.register(server)
     anomalies.register(server)
     notes.register(server, allow_writes=allow_writes)
+    alerts.register(server, allow_writes=allow_writes)
     resources.register(server, state)
     prompts.register(server, state)
     events.install(server, canonical=lambda uri: resources.canonical_uri(server, brain, uri))

@@ -8,17 +8,17 @@ never from the Brain facade that builds them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from brain.anomaly.acks import ANOMALY_ID, load_acks, record_ack
+from brain.anomaly.acks import ANOMALY_ID, load_acks, merge_acks, record_ack
 from brain.anomaly.changes import AgentInfos, change_notes, utc
 from brain.anomaly.config import SEVERITIES, AnomalyConfig
 from brain.anomaly.detect import PREDATES_WINDOW_DAYS
-from brain.anomaly.scan import Anomaly, scan_series
+from brain.anomaly.scan import Ack, Anomaly, scan_series
 from brain.anomaly.usage import usage_series
 from brain.errors import BrainError, NotFound
 from brain.graph.identity import AgentIdentity
@@ -30,13 +30,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class ScanInputs:
     """What a scan reads: the usage store, the company graph (CompanyGraph), the agents' identities
     and the vault's price notes, and the lock that guards graph and store when a served brain shares
-    them with a watcher and writers (the graph is read under it; the scan runs without it)."""
+    them with a watcher and writers (the graph is read under it; the scan runs without it).
+    `note_acks`: acks people wrote in the published anomaly notes (brain.anomaly.acks.note_acks),
+    merged over the store's (`scan_acks`)."""
 
     store: Any
     graph: Any
     identities: Sequence[AgentIdentity]
     price_notes: Sequence[dict] = ()
     lock: AbstractContextManager = field(default_factory=nullcontext)
+    note_acks: Mapping[str, Ack] = field(default_factory=dict)
+
+
+def scan_acks(inputs: ScanInputs, store=None) -> dict[str, Ack]:
+    """The acks a scan applies: the store's (`store`, default the inputs' store) with those
+    written in anomaly notes over them (brain.anomaly.acks.merge_acks)."""
+    return merge_acks(load_acks(inputs.store if store is None else store), inputs.note_acks)
 
 
 @contextmanager
@@ -107,7 +116,7 @@ def scan_horizon(
     with _reading(inputs) as store:
         first = _first_usage(store, since, until)
         table = usage_series(store, identities, since, until, price_notes, agents=agents)
-        acks = load_acks(store)
+        found_acks = scan_acks(inputs, store)
     if first is not None:
         # Usage that starts later is read from a week before its first day: every agent is then new
         # at its first sighting, exactly as when reading from further back.
@@ -120,7 +129,7 @@ def scan_horizon(
         config=cfg,
         agents=infos,
         changes=changes,
-        acks=acks,
+        acks=found_acks,
         evaluate_from=max(horizon, since),
     )
 
@@ -180,7 +189,7 @@ def scan_newest_hour(inputs: ScanInputs, now: datetime | None = None, config: An
     with inputs.lock:
         identities, agents, changes = _context(inputs, cfg)
         table = spend.hourly_agent_series(inputs.store, identities, since, until, inputs.price_notes)
-        acks = load_acks(inputs.store)
+        found_acks = scan_acks(inputs)
     return scan_series(
         table,
         since,
@@ -188,20 +197,21 @@ def scan_newest_hour(inputs: ScanInputs, now: datetime | None = None, config: An
         config=cfg,
         agents=agents,
         changes=changes,
-        acks=acks,
+        acks=found_acks,
         evaluate_from=until - timedelta(hours=1),
     )
 
 
 def acknowledge(
-    inputs: ScanInputs, anomaly_id: str, note: str = "", planned: bool = False, now: datetime | None = None
+    inputs: ScanInputs, anomaly_id: str, note: str = "", planned: bool = False, now: datetime | None = None,
+    config: AnomalyConfig | None = None,
 ) -> Anomaly:
     """Record an ack (or planned) for an anomaly id found in the horizon (any that a listing shows);
-    it then stops alerting."""
+    it then stops alerting. `config`: the thresholds the listing used (the severity returned)."""
     anomaly_id = anomaly_id.strip().lower()
     if not ANOMALY_ID.match(anomaly_id):
         raise NotFound("anomaly", anomaly_id)
-    found = {a.id: a for a in detect_anomalies(inputs, days=None, now=now)}
+    found = {a.id: a for a in detect_anomalies(inputs, days=None, now=now, config=config)}
     if anomaly_id not in found:
         close = [i for i in found if i.startswith(anomaly_id[:4])]
         raise NotFound("anomaly", anomaly_id, close[:3])

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The `brain` command: parses arguments, calls the core, formats output.
 
 main (the parser and the entry point) · common (options, tables, JSON) · one module of commands

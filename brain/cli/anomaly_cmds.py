@@ -69,7 +69,8 @@ def cmd_anomalies(args) -> int:
 
     brain = Brain.open(settings_from(args), read_only=True)
     try:
-        found = detect_anomalies(brain.scan_inputs(), days=args.days, now=args.now, min_severity=args.min_severity)
+        found = detect_anomalies(brain.scan_inputs(), days=args.days, now=args.now, min_severity=args.min_severity,
+                                 config=brain.anomaly_config(args.now))  # the settings note's floors
     finally:
         brain.close()
     rows = [a.to_dict() for a in found if args.all or a.status == "open"]

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete finds the brain command's completions here)
 """The `brain` command's entry: the parser (each command module registers its subcommands) and
 `main`, which turns every domain error into one `Error:` line and an exit code. No logic lives here."""
 
@@ -24,6 +25,7 @@ _COMMAND_MODULES = [
     "brain.cli.demo_cmds",
     "brain.cli.live_cmds",
     "brain.cli.publish_cmds",
+    "brain.cli.alert_cmds",
 ]
 
 
@@ -157,6 +159,10 @@ def _pipe_safe_stdout() -> io.TextIOWrapper | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brain` console script; returns the exit code."""
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asking for completions (docs/commands.md): answer, exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     if not (sys.argv[1:] if argv is None else argv):  # a bare `brain`: what it can do, not an error
         parser.print_help()
         return 0

@@ -12,6 +12,7 @@ from brain.cli.common import (
     print_json,
     print_table,
     settings_from,
+    store_given,
 )
 from brain.errors import BrainError
 from brain.facade import Brain
@@ -79,7 +80,7 @@ class _Bar:
 def _store(args, read_only: bool = False):
     from brain.store.shared import open_store
 
-    return open_store(settings_from(args).store_path, read_only=read_only)
+    return open_store(settings_from(args, vault=not store_given(args)).store_path, read_only=read_only)
 
 
 def _one_line(text: str) -> str:
@@ -114,7 +115,7 @@ def cmd_ingest(args) -> int:
 
     bar = _Bar()
     try:
-        result = ingest_anywhere(settings_from(args), args.files, args.format, progress=bar, announce=announce)
+        result = ingest_anywhere(settings_from(args, vault=not store_given(args)), args.files, args.format, progress=bar, announce=announce)
     finally:
         bar.close()
     files = result["files"]
@@ -122,7 +123,7 @@ def cmd_ingest(args) -> int:
     readable = any(not x.get("error") for x in files)
     if args.json:
         print_json({**totals, "files": files})
-    else:
+    elif readable or len(files) > 1:  # one unreadable file: its error line below says it all
         print_table(
             [{**x, "error": x.get("error") or ""} for x in _file_rows(files)],
             [("source", "file"), ("format", "format"), ("accepted", "accepted"), ("replaced", "replaced"), ("duplicates", "duplicates"),
@@ -198,12 +199,14 @@ def cmd_spend(args) -> int:
             price_notes=brain.graph.price_notes(),
         )
         note = brain.usage_note()
+        budgets = brain.budgets()
     finally:
         brain.close()
     if note:
         print(f"brain: {note}", file=sys.stderr)
+    budgeted = _budgets_of_rows(report, budgets)
     if args.json:
-        print_json(report)
+        print_json({**report, "budgets": budgets})
         return 0
     top = max((r["spend_usd"] or 0 for r in report["rows"]), default=0)
     table = []
@@ -235,7 +238,41 @@ def cmd_spend(args) -> int:
         f" · unpriced {count(report['unpriced_requests'], 'request')} ({count(report['unpriced_tokens'], 'token')})"
         f" · run-rate {usd(report['run_rate_usd_per_day'])}/day"
     )
+    if budgeted:
+        rows = [{"group": group, "budget": f"{usd(b['budget_usd'])}/{b['period']}", "spent": usd(b["spent_usd"]),
+                 "used": f"{b['used_pct']:.0f}%", "projected": usd(b["projected_usd"]), "status": _budget_state(b)}
+                for group, b in budgeted]
+        print("\nBudgets: spent this month (or today) and projected to its end, UTC\n")
+        print_table(rows, [("group", args.by), ("budget", "budget"), ("spent", "spent"), ("used", "used"),
+                           ("projected", "projected end"), *([("status", "")] if any(r["status"] for r in rows) else [])])
     return 0
+
+
+def _budgets_of_rows(report: dict, budgets: list[dict]) -> list[tuple[str, dict]]:
+    """Attach each row's budget (`budget`: its month budget, else its day budget, else None) and
+    return (group, budget) for every budget of the rows shown: agent budgets by agent, team budgets
+    by team, person (and team) budgets by owner."""
+    kinds = {"agent": ("agent",), "team": ("team",), "owner": ("person", "team")}.get(report["by"], ())
+    out = []
+    for row in report["rows"]:
+        if report["by"] == "agent":
+            mine = [b for b in budgets if b["kind"] == "agent" and b["node"] == row.get("node_id")]
+        else:
+            mine = [b for b in budgets if b["kind"] in kinds and b["name"] == row["group"]]
+        mine.sort(key=lambda b: b["period"] != "month")
+        row["budget"] = mine[0] if mine else None
+        out += [(row["group"], b) for b in mine]
+    return out
+
+
+def _budget_state(b: dict) -> str:
+    """What a budget's figures say, in words."""
+    end = "month" if b["period"] == "month" else "day"
+    if b["spent_usd"] >= b["budget_usd"]:
+        return "over budget"
+    if b["projected_usd"] > b["budget_usd"]:
+        return f"projected over by the {end}'s end"
+    return ""
 
 
 def cmd_agent(args) -> int:
@@ -257,6 +294,8 @@ def cmd_agent(args) -> int:
             anomalies = [a for a in brain.anomalies(days=14, agent=node_id) if a.get("status") == "open"]
         except BrainError as exc:
             anomalies = [{"error": str(exc)}]
+        budgets = sorted((b for b in brain.budgets() if b["kind"] == "agent" and b["node"] == node_id),
+                         key=lambda b: b["period"] != "month")
     finally:
         brain.close()
     props = node.get("properties") or {}
@@ -267,6 +306,8 @@ def cmd_agent(args) -> int:
         "team": owner.get("team") or card.get("team"),
         "depends_on": [d["name"] for d in deps],
         "anomalies": anomalies,
+        "budget": budgets[0] if budgets else None,  # the month budget, else the day budget
+        "budgets": budgets,
     }
     if args.json:
         print_json(card)
@@ -306,6 +347,13 @@ def _print_card(c: dict) -> None:
         f"  run-rate    {usd(c['run_rate_usd_per_day'])}/day   next 30 days {usd(c['projected_30d_usd'])}"
         f"   this quarter {usd(c['projected_quarter_usd'])}"
     )
+    for b in c.get("budgets") or []:
+        this, end = ("this month", "month end") if b["period"] == "month" else ("today", "day end")
+        state = _budget_state(b)
+        print(
+            f"  budget      {usd(b['budget_usd'])}/{b['period']}   spent {this} {usd(b['spent_usd'])} ({b['used_pct']:.0f}%)"
+            f"   projected {end} {usd(b['projected_usd'])}" + (f"   {state}" if state else "")
+        )
     if c["change_vs_previous_pct"] is not None:
         print(f"  vs prev     {c['change_vs_previous_pct']:+.1f}% (previous {usd(c['previous_spend_usd'])})")
     if c["unpriced_requests"]:

@@ -260,7 +260,8 @@ def _open_anomalies(brain_: Brain, now: datetime) -> list[dict]:
     """Open anomalies of the last two weeks at warn or above, most severe first."""
     from brain.anomaly import detect_anomalies
 
-    found = detect_anomalies(brain_.scan_inputs(), days=14, now=now, min_severity="warn", include_closed=False)
+    found = detect_anomalies(brain_.scan_inputs(), days=14, now=now, min_severity="warn", include_closed=False,
+                             config=brain_.anomaly_config(now))
     order = {"critical": 0, "warn": 1, "info": 2}
     return sorted(
         (a.to_dict() for a in found), key=lambda a: (order.get(a["severity"], 3), -a["excess_usd_per_day"])

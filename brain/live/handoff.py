@@ -59,3 +59,21 @@ def ack_anywhere(settings: Settings, anomaly_id: str, note: str = "", planned: b
         return brain.acknowledge(anomaly_id, note=note, planned=planned, now=now).to_dict()
     finally:
         brain.close()
+
+
+def alerts_anywhere(settings: Settings, now=None, dry_run: bool = False) -> dict:
+    """One alert pass (brain.facade.Brain.alert_pass) by the running server, which owns the store
+    and the delivery records, or on the store directly (`now` set: always directly, since a server
+    scans at its own clock); returns the pass report as a dict."""
+    server = running_server(settings.store_path, slow_is_gone=True)
+    if server is not None and now is None and server.get("command", "serve") == "serve":  # a `brain collect` reads no vault: run here
+        return remote_call(server, "/alerts", {"dry_run": dry_run})
+    if not settings.store_path.exists():  # delivery records are kept in the store; never make an empty one
+        raise StoreError(f"usage store {settings.store_path} does not exist; ingest usage first")
+    from brain.facade import Brain
+
+    brain = Brain.open(settings, read_only=dry_run)  # a dry run records nothing
+    try:
+        return brain.alert_pass(now=now, dry_run=dry_run)
+    finally:
+        brain.close()

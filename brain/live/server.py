@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from brain.store.shared import SharedStore
 log = logging.getLogger(__name__)
 
 CLAIM_EVERY_S = 2.0  # how often a server that defers checks that the announced one is still there
+ALERT_TICK_S = 60.0  # how often a server looks whether the settings note's `every_minutes` asks for an alert pass
 
 
 class LiveBrain:
@@ -45,6 +47,8 @@ class LiveBrain:
         self.collector: Any = None
         self.publisher: Debounced | None = None
         self.claimer: Every | None = None
+        self.alerter: Every | None = None
+        self._last_alert_pass = time.monotonic()
         self._claim_lock = threading.Lock()
         self._stopped = False
 
@@ -59,6 +63,7 @@ class LiveBrain:
         self.shared.listeners.append(self._store_changed)
         self.claim()
         self.claimer = Every(self.claim, CLAIM_EVERY_S, name="brain-claim")
+        self.alerter = Every(self._alert_tick, ALERT_TICK_S, name="brain-alerts")
         if self.publish_folder:
 
             folder = self.publish_folder
@@ -85,7 +90,7 @@ class LiveBrain:
                 return
             info = running_server(self.shared.path)
             if self.control is None and info is None:
-                self.control = ControlServer(self.shared, handlers={"/ack": self._ack}).start()
+                self.control = ControlServer(self.shared, handlers={"/ack": self._ack, "/alerts": self._alerts}).start()
                 log.info("taking the writes handed to %s (pid %d, control port %d)", self.shared.path, os.getpid(), self.control.port)
             elif self.control is not None and info is not None and info.get("token") != self.control.token:
                 log.info("server pid %s takes the writes handed to %s; this one defers to it", info.get("pid"), self.shared.path)
@@ -96,12 +101,24 @@ class LiveBrain:
         a = self.brain.acknowledge(str(req.get("id", "")), note=str(req.get("note", "")), planned=bool(req.get("planned")))
         return a.to_dict()
 
+    def _alerts(self, req: dict) -> dict:
+        return self.brain.alert_pass(dry_run=bool(req.get("dry_run")))
+
+    def _alert_tick(self) -> None:
+        """An alert pass every `every_minutes` of the settings note, by the server that takes the hand-offs."""
+        every = self.brain.alert_settings()[0].every_minutes
+        if not every or self.control is None or time.monotonic() - self._last_alert_pass < every * 60 - ALERT_TICK_S / 2:
+            return
+        self._last_alert_pass = time.monotonic()
+        counts = self.brain.alert_pass()["counts"]
+        log.info("alert pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing owed")
+
     def stop(self) -> None:
         """Stop everything started, flushing OTLP spans first, and withdraw the announcement (twice is harmless)."""
         with self._claim_lock:
             self._stopped = True
-        parts, self.claimer, self.collector, self.watcher, self.publisher = (
-            (self.claimer, self.collector, self.watcher, self.publisher), None, None, None, None)
+        parts, self.claimer, self.alerter, self.collector, self.watcher, self.publisher = (
+            (self.claimer, self.alerter, self.collector, self.watcher, self.publisher), None, None, None, None, None)
         for part in parts:
             if part is not None:
                 try:

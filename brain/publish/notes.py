@@ -14,6 +14,8 @@ import yaml
 
 from brain.errors import VaultError
 from brain.money import usd
+from brain.publish.anomaly_notes import SUBFOLDER as ANOMALY_FOLDER
+from brain.publish.anomaly_notes import anomaly_note_path, write_anomaly_notes
 from brain.publish.files import PublishReport, apply, check_real_folders
 
 __all__ = ["PublishData", "PublishReport", "check_target", "publish"]
@@ -113,7 +115,9 @@ def _xml(s: str) -> str:
 class PublishData:
     """The figures a publish writes, all taken at one moment by the caller (the Brain facade):
     agent cost fields by node id, spend by agent and by team, open anomalies, inventory gaps, the
-    unattributed usage, and the daily per-agent series (spend.daily_agent_series) for the charts."""
+    unattributed usage, and the daily per-agent series (spend.daily_agent_series) for the charts.
+    `recent_anomalies`: every anomaly of the last 14 days whatever its status, one note each in
+    `Anomalies/` (None: the scan failed, so anomaly notes are neither written nor removed)."""
 
     fields: dict
     by_agent: dict
@@ -122,6 +126,7 @@ class PublishData:
     gaps: list
     unattributed: dict
     daily_series: Any
+    recent_anomalies: list | None = None
 
 
 def check_target(root: Path, folder: str, has_notes: bool) -> str:
@@ -136,14 +141,14 @@ def check_target(root: Path, folder: str, has_notes: bool) -> str:
         raise VaultError(f"{root} is not a vault: it has no .obsidian/ folder and no notes; "
                          "publish into your vault (--vault, or run it there)")
     # a way out of the vault, a symbolic link or a file where a folder must be: say so before writing anything
-    check_real_folders(root, folder, ("Costs", "Costs/charts"))
+    check_real_folders(root, folder, ("Costs", "Costs/charts", ANOMALY_FOLDER))
     return folder
 
 
 def publish(root: Path, folder: str, graph, data: PublishData, days: int = 30, chart_days: int = 60,
             now: dt.datetime | None = None) -> PublishReport:
-    """Write cost notes, the dashboard, the Bases table and charts under `folder` (checked by
-    `check_target`); nothing else. Unchanged files are not rewritten."""
+    """Write cost notes, the dashboard, the Bases tables, charts and anomaly notes under `folder`
+    (checked by `check_target`); nothing else. Unchanged files are not rewritten."""
     report = PublishReport(folder=folder)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     fields, by_agent, by_team, anomalies, gaps, unattributed = (
@@ -203,9 +208,18 @@ def publish(root: Path, folder: str, graph, data: PublishData, days: int = 30, c
         files[f"{folder}/Costs/{note_file}"] = "\n".join(lines).encode()
         agent_rows.append((name, nid, props))
 
-    files[f"{folder}/Cost Dashboard.md"] = _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, now).encode()
+    notes = data.recent_anomalies is not None
+    files[f"{folder}/Cost Dashboard.md"] = _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, now, notes).encode()
     files[f"{folder}/Agents by cost.base"] = _bases_file(folder).encode()
+    if notes:
+        files[f"{folder}/Anomalies.base"] = _anomalies_base(folder).encode()
     apply(root, folder, files, ("Costs", "Costs/charts"), report)
+    if data.recent_anomalies is not None:
+        done = write_anomaly_notes(root, folder, data.recent_anomalies, g)
+        report.written += done.written
+        report.unchanged += done.unchanged
+        report.removed += done.removed
+        report.kept += done.kept
     return report
 
 
@@ -234,7 +248,7 @@ def _daily_spend(table) -> dict[str, list[dict]]:
     return out
 
 
-def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, now) -> str:
+def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, now, notes: bool = False) -> str:
     props = {"type": "dashboard", GENERATED_KEY: True, "period_days": days, "total_usd": _round(by_agent.get("total_usd"), 2),
              "unattributed_usd": _round(by_agent.get("unattributed_usd"), 2), "open_anomalies": len(anomalies)}
     out = [_yaml_block(props), "# Cost dashboard\n", BANNER + "\n"]
@@ -256,7 +270,8 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
         changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
         out.append(f"- **{a.get('severity')}** [[{folder}/Costs/{cost_note_name(str(a.get('agent')))}|{a.get('agent')}]] since {a.get('onset')}: "
                    f"cause **{a.get('cause')}**, {usd(a.get('expected_usd_per_day'))}/day expected vs {usd(a.get('actual_usd_per_day'))}/day; "
-                   f"30-day impact {usd(a.get('projected_30d_impact_usd'))}; changes: {changes}")
+                   f"30-day impact {usd(a.get('projected_30d_impact_usd'))}; changes: {changes}"
+                   + (f" ([[{anomaly_note_path(folder, a)[:-3]}|note]])" if notes else ""))
     out += ["", "## Unattributed usage\n", "Claim a key by adding it to an agent note's `api_keys`.\n", "| key / service | spend | requests |", "|---|---:|---:|"]
     for r in unattributed.get("rows", []):
         out.append(f"| `{r.get('seen_as')}` | {usd(r.get('spend_usd'))} | {r.get('requests', 0):,} |")
@@ -288,6 +303,29 @@ def _bases_file(folder: str) -> str:
                           "note.cost_per_request_usd", "note.cost_per_1k_runs_usd", "note.projected_30d_usd", "note.open_anomalies"],
                 "sort": [{"property": "note.spend_usd", "direction": "DESC"}],
                 "summaries": {"note.spend_usd": "Sum", "note.projected_30d_usd": "Sum"},
+            }
+        ],
+    }
+    return "# Generated by Company Brain (brain publish); an edited copy is kept and no longer updated.\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def _anomalies_base(folder: str) -> str:
+    """A Bases table of the anomaly notes, newest first: `status` and `ack_note` can be edited in it."""
+    doc = {
+        "filters": {"and": [f'file.inFolder("{folder}/{ANOMALY_FOLDER}")', f"{GENERATED_KEY} == true"]},
+        "properties": {
+            "note.impact": {"displayName": "30-day impact ($)"},
+            "note.expected_usd_per_day": {"displayName": "Expected ($/day)"},
+            "note.actual_usd_per_day": {"displayName": "Actual ($/day)"},
+            "note.ack_note": {"displayName": "Ack note"},
+        },
+        "views": [
+            {
+                "type": "table",
+                "name": "Anomalies",
+                "order": ["file.name", "note.status", "note.severity", "note.agent", "note.owner", "note.cause", "note.onset",
+                          "note.impact", "note.expected_usd_per_day", "note.actual_usd_per_day", "note.change", "note.ack_note"],
+                "sort": [{"property": "note.onset", "direction": "DESC"}],
             }
         ],
     }

@@ -207,6 +207,35 @@ def _m0008_agent_runs(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _m0009_alerts(con: duckdb.DuckDBPyConnection) -> None:
+    # One row per message and channel (brain.alerts.state): `key` names the message (an anomaly's
+    # new/update/resolution, a budget threshold, a digest), `ref` what it is about (anomaly id or
+    # budget). A row is 'sending' (committed before Apprise is called: a crash leaves it, and the
+    # next pass sends again), 'sent', 'failed' (retried from `next_attempt_at`), 'held' (quiet
+    # hours or the digest), or 'digested' (went out inside the digest `digest_key`).
+    con.execute(
+        """CREATE TABLE alert_deliveries (
+        key VARCHAR NOT NULL,
+        channel VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        ref VARCHAR NOT NULL,
+        severity VARCHAR,
+        title VARCHAR NOT NULL,
+        body VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL,
+        first_attempt_at TIMESTAMPTZ,
+        last_attempt_at TIMESTAMPTZ,
+        next_attempt_at TIMESTAMPTZ,
+        error VARCHAR,
+        sent_at TIMESTAMPTZ,
+        digest_key VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (key, channel)
+    )"""
+    )
+
+
 MIGRATIONS = (
     ("0001_events", _m0001_events),
     ("0002_ingests_quarantine", _m0002_ingests_quarantine),
@@ -216,6 +245,7 @@ MIGRATIONS = (
     ("0006_bucketed_events", _m0006_bucketed_events),
     ("0007_lean_events", _m0007_lean_events),
     ("0008_agent_runs", _m0008_agent_runs),
+    ("0009_alerts", _m0009_alerts),
 )
 
 

@@ -353,6 +353,38 @@ def set_owner(
     return WriteResult(rel, False, mtime, sha256(data), summary)
 
 
+def set_properties(
+    root: str | os.PathLike,
+    path: str,
+    values: dict[str, str],
+    summary: str,
+    seen: Note | None = None,
+    settle: Settle = Settle(),
+) -> WriteResult:
+    """Set top-level frontmatter properties of one note (`values`: key -> YAML value text), keeping
+    every other byte, in one write; refuses stale (`seen`, as set_owner), mid-save and read-only notes."""
+    rel, full = safe_note_path(root, path)
+    try:
+        st, raw = _read_settled(full, rel, settle)
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFound("note", path, _near_paths(root, rel)) from None
+    except OSError as exc:
+        raise VaultError(f"cannot read note {rel!r}: {exc.strerror or exc}") from exc
+    _check_writable(full, st, rel)
+    _check_unchanged(rel, st, raw, None, None, seen)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VaultError(f"note {rel!r} is not valid UTF-8; the brain does not edit it") from None
+    for key, value_yaml in values.items():
+        text = edit_property(text, key, value_yaml).text
+    data = text.encode("utf-8")
+    if data == raw:
+        return WriteResult(rel, False, st.st_mtime_ns, sha256(data), f"{summary} (it already was)")
+    mtime = _atomic_write(full, data, expect_sha=sha256(raw))
+    return WriteResult(rel, False, mtime, sha256(data), summary)
+
+
 def render_change_note(template: str, agent_link: str, kind: str, summary: str, when: dt.datetime, title: str) -> str:
     """Fill the vault's change template: type, agent, date, kind, summary and title; drop the usage tip."""
     iso = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,6 +6,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+_URL_REST = r"[^\s\"'<>)\]]{10,}"  # the rest of a URL up to a space, quote or closing bracket
+# Apprise schemes whose URL carries the service's token or webhook key in its path.
+_APPRISE_SCHEMES = "|".join((
+    "slack", "discord", "msteams", "workflows?", "tgram", "ntfys?", "pover", "pushover", "gotifys?", "matrixs?",
+    "mmosts?", "rockets?", "signals?", "opsgenie", "pagerduty", "pbul", "join", "twilio", "gchat", "zulip",
+    "lametric", "spush", "ifttt", "apprises?",
+))
+
 # (kind, pattern). Key *ids* such as `key_abc123` or `apikey_01...` are fine; secrets are not.
 _PATTERNS = [
     ("Anthropic API key", re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")),
@@ -16,6 +24,22 @@ _PATTERNS = [
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    # Alert channel URLs (brain.alerts.channels): whoever has one can post to the channel. A note
+    # names a channel (`notify: finops-slack`); its URL belongs in the environment or the channels file.
+    ("Slack webhook URL", re.compile(r"https?://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/" + _URL_REST)),
+    ("Discord webhook URL", re.compile(
+        r"https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]{20,}")),
+    ("Teams webhook URL", re.compile(
+        r"https?://(?:[A-Za-z0-9-]+\.)*(?:webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/"
+        + _URL_REST)),
+    ("Teams workflow URL", re.compile(r"https?://[A-Za-z0-9.-]+\.logic\.azure\.com[^\s\"'<>)\]]*[?&]sig=[\w%-]{20,}")),
+    ("Telegram bot token", re.compile(r"\b\d{8,10}:[A-Za-z0-9_-]{35}\b")),
+    ("ntfy access token", re.compile(r"\btk_[A-Za-z0-9]{29}\b")),
+    ("Apprise channel URL", re.compile(rf"\b(?:{_APPRISE_SCHEMES})://" + _URL_REST)),
+    ("password in a URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'<>\[\]]+:[^\s/@\"'<>\[\]]+@[^\s\"'<>)\]]+")),
+    ("token in a URL", re.compile(
+        r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*[?&](?:token|pass|password|apikey|api_key|key|secret)=[^\s&\"'<>]{6,}",
+        re.IGNORECASE)),
 ]
 
 
@@ -40,12 +64,12 @@ def scan_text(text: str) -> Iterator[tuple[str, str, int]]:
     """(kind, value, 1-based line) for every secret-looking value in text."""
     if not text:
         return
-    seen: set[int] = set()
+    seen: list[tuple[int, int]] = []  # spans reported: a match inside one (a token in its URL) is the same secret
     for kind, pat in _PATTERNS:
         for m in pat.finditer(text):
-            if m.start() in seen:
+            if any(m.start() < end and start < m.end() for start, end in seen):
                 continue
-            seen.add(m.start())
+            seen.append(m.span())
             yield kind, m.group(0), text.count("\n", 0, m.start()) + 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -447,3 +448,17 @@ def test_since_and_until_take_iso_times_in_utc_and_refuse_anything_else(make_vau
     for bad in ("2026-11-28x", "2026-11-28T25:00", "28/11/2026"):
         assert main(["spend", "--vault", str(root), "--until", bad]) == 1
         assert _one_error_line(capsys).startswith(f"Error: --until: not a date: {bad!r}")
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path):
+    """As a shell asks (argcomplete's protocol), in a process of its own: completion exits it."""
+    import os
+    import subprocess
+
+    out = tmp_path / "completions"
+    for line, expected in (("brain ano", "anomalies"), ("brain spend --b", "--by")):
+        env = {**os.environ, "_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+               "_ARGCOMPLETE_COMP_WORDBREAKS": " ", "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+        subprocess.run([sys.executable, "-c", "from brain.cli import main; main()"], env=env, check=True,
+                       timeout=60, stdin=subprocess.DEVNULL, capture_output=True)
+        assert expected in out.read_text(encoding="utf-8").split(), out.read_text(encoding="utf-8")

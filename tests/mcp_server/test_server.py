@@ -35,7 +35,7 @@ async def test_read_only_tools_are_annotated_and_writes_are_absent(client):
     assert set(tools) == {
         "search_notes", "get_node", "list_agents", "dependencies", "dependents", "owner_of", "impact",
         "agent_costs", "cost_leaderboard", "unattributed_usage", "quarantined_usage", "anomalies", "explain_anomaly",
-        "inventory_gaps", "graph_stats", "read_note",
+        "inventory_gaps", "graph_stats", "read_note", "alerts", "budgets",
     }  # fmt: skip
     for t in tools.values():
         assert t.annotations.read_only_hint is True
@@ -229,7 +229,7 @@ async def read_text(client, uri: str) -> str:
 
 
 async def test_resources_are_listed(client):
-    assert {str(r.uri) for r in (await client.list_resources()).resources} == {"brain://agents", "brain://leaderboard", "brain://anomalies"}
+    assert {str(r.uri) for r in (await client.list_resources()).resources} == {"brain://agents", "brain://leaderboard", "brain://anomalies", "brain://alerts", "brain://budgets"}
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
     assert templates == {"brain://agent/{name}", "vault://note/{+path}"}
 

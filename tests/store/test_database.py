@@ -9,6 +9,11 @@ from brain.store.database import GROUP_COLUMNS, MIGRATIONS, Store
 
 BLANK_SCHEMA = {
     "anomaly_acks": ["anomaly_id", "status", "note", "acked_at"],
+    "alert_deliveries": [
+        "key", "channel", "kind", "ref", "severity", "title", "body", "status", "attempts",
+        "first_attempt_at", "last_attempt_at", "next_attempt_at", "error", "sent_at", "digest_key",
+        "created_at",
+    ],
     "events": [
         "timestamp", "agent", "api_key_id", "service_name", "provider", "model",
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",

@@ -1,7 +1,8 @@
 """Brain: the vault, its graph and the usage store joined; the one facade adapters use.
 
-Over 400 lines on purpose: one short method per question an adapter asks (CLI, MCP, publish),
-each taking the brain's lock around the graph and store; the work itself lives in the packages.
+One short method per question an adapter asks (CLI, MCP, publish), each taking the brain's lock
+around the graph and store; the work itself lives in the packages. What concerns alerts (settings,
+budgets, the alert pass, anomaly notes and budget writes) is the Alerting part (alerting.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from functools import cached_property
 
 from brain.errors import BrainError, NotFound
+from brain.facade.alerting import Alerting
 from brain.graph.cache import cache_dir_for, load_vault_graph
 from brain.graph.company import CompanyGraph
 from brain.graph.identity import AGENT_COST_FIELDS, AgentIdentity
@@ -26,7 +28,7 @@ COST_FIELDS = (*AGENT_COST_FIELDS, "anomalies")
 AGENT_SORT_KEYS = ("name", "spend_usd", "run_rate_usd_per_day", "projected_30d_usd", "cost_per_request_usd")
 
 
-class Brain:
+class Brain(Alerting):
     """One company brain: `graph` (CompanyGraph) from the vault, `store` (Store) opened lazily."""
 
     def __init__(self, settings: Settings, read_only: bool = False):
@@ -98,7 +100,7 @@ class Brain:
         """Graph gaps plus usage gaps: unclaimed keys, unpriced models, keys fed by two sources."""
         from brain.costs.gaps import usage_gaps
 
-        gaps = list(self.graph.inventory_gaps())
+        gaps = self._with_alert_gaps(list(self.graph.inventory_gaps())) + self.channel_gaps()
         if not self.settings.store_path.exists():
             return gaps
         with self._lock:
@@ -285,10 +287,12 @@ class Brain:
         from brain import anomaly
 
         anomaly.select([], days, now, min_severity=min_severity)  # check the arguments first
+        cfg = self.anomaly_config(now)
         if agent is not None:
-            found = anomaly.detect_anomalies(self.scan_inputs(), days=days, now=now, min_severity=min_severity, agents=[agent])
+            found = anomaly.detect_anomalies(self.scan_inputs(), days=days, now=now, min_severity=min_severity,
+                                             agents=[agent], config=cfg)
         else:
-            found = anomaly.select(self._anomaly_scan(now, days), days, now, min_severity=min_severity)
+            found = anomaly.select(self._anomaly_scan(now, days), days, now, min_severity=min_severity, config=cfg)
         return [a.to_dict() for a in found]
 
     def scan_inputs(self):
@@ -297,13 +301,15 @@ class Brain:
         from brain.anomaly import ScanInputs
 
         with self._lock:
-            return ScanInputs(self.store, self.graph, self.identities(), self.price_notes(), self._lock)
+            return ScanInputs(self.store, self.graph, self.identities(), self.price_notes(), self._lock,
+                              note_acks=self.note_acks())
 
     def acknowledge(self, anomaly_id: str, note: str = "", planned: bool = False, now=None):
         """Acknowledge (or mark planned) an anomaly by id; it then stops alerting."""
         from brain import anomaly
 
-        return anomaly.acknowledge(self.scan_inputs(), anomaly_id, note=note, planned=planned, now=now)
+        return anomaly.acknowledge(self.scan_inputs(), anomaly_id, note=note, planned=planned, now=now,
+                                   config=self.anomaly_config(now))
 
     def _anomaly_scan(self, now=None, days: int | None = None) -> list:
         """The horizon scan, kept while what it reads is unchanged (usage, identities, price and
@@ -311,18 +317,19 @@ class Brain:
         served store does). Without that, a scan explains only what a `days` listing can show."""
         from brain import anomaly
 
+        cfg = self.anomaly_config(now)
         with self._lock:
             store = self.store
             if getattr(store, "version", None) is None:
-                return anomaly.scan_horizon(self.scan_inputs(), now, days=days)
+                return anomaly.scan_horizon(self.scan_inputs(), now, days=days, config=cfg)
             key = (anomaly.scan_until(now), self.costs_version(), self.graph.version,
-                   tuple(sorted(anomaly.load_acks(store).items())))
+                   tuple(sorted(anomaly.load_acks(store).items())), cfg)
         if self._lock._is_owned():  # type: ignore[attr-defined]  # waiting on a scan that needs our lock would deadlock
-            return anomaly.scan_horizon(self.scan_inputs(), now, days=days)
+            return anomaly.scan_horizon(self.scan_inputs(), now, days=days, config=cfg)
         with self._scan_lock:  # one scan at a time; a caller that waited finds it cached
             cached = self.__dict__.get("_scan")
             if cached is None or cached[0] != key:
-                cached = (key, anomaly.scan_horizon(self.scan_inputs(), now))
+                cached = (key, anomaly.scan_horizon(self.scan_inputs(), now, config=cfg))
                 self._scan = cached
             return cached[1]
 
@@ -334,7 +341,7 @@ class Brain:
         from brain import anomaly
 
         key = (anomaly_id or "").strip().lower()
-        found = anomaly.select(self._anomaly_scan(now), None, now)
+        found = anomaly.select(self._anomaly_scan(now), None, now, config=self.anomaly_config(now))
         for a in found:
             if a.id == key:
                 return a.to_dict()
@@ -344,7 +351,8 @@ class Brain:
     # -- publish ---------------------------------------------------------------------------------
 
     def publish(self, folder: str = "Brain", days: int = 30, chart_days: int = 60, now=None):
-        """Write cost notes, the dashboard, the Bases table and charts under `folder` of the vault.
+        """Write cost notes, the dashboard, the Bases tables, charts and one note per anomaly of the
+        last 14 days (acknowledged by hand there: brain.publish.anomaly_notes) under `folder`.
 
         The figures are `brain spend`'s at the same moment (the daily rollups hold every event so
         far, so a run-rate over the hours up to an earlier `now` would overstate it); anomalies are
@@ -362,19 +370,21 @@ class Brain:
         fields = self.agent_cost_fields(days=days, now=now)
         by_agent = self.cost_leaderboard(group_by="agent", days=days, now=now)
         by_team = self.cost_leaderboard(group_by="team", days=days, now=now)
+        recent: list | None
         try:
-            anomalies = [a for a in self.anomalies(days=14, now=now) if a.get("status") == "open"]
+            recent = self.anomalies(days=14, now=now)  # every one gets a note; the dashboard lists the open ones
+            anomalies = [a for a in recent if a.get("status") == "open"]
         except Exception:  # anomalies are an addition; a failure there must not block the costs
             log.exception("anomaly scan failed; publishing costs without anomalies")
-            anomalies = []
+            anomalies, recent = [], None
         gaps = [g.as_dict() if hasattr(g, "as_dict") else g for g in self.inventory_gaps()]
         unattributed = self.unattributed_usage(days=days, now=now)
         until = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
         with self._lock:
             daily = spend.daily_agent_series(self.store, self.identities(), until - dt.timedelta(days=chart_days),
                                              until, self.price_notes())
-        data = PublishData(fields, by_agent, by_team, anomalies, gaps, unattributed, daily)
-        return write(root, folder, self.graph, data, days=days, chart_days=chart_days, now=now)
+        data = PublishData(fields, by_agent, by_team, anomalies, gaps, unattributed, daily, recent)
+        return self._published(write(root, folder, self.graph, data, days=days, chart_days=chart_days, now=now))
 
     # -- notes -----------------------------------------------------------------------------------
 

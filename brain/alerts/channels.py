@@ -161,7 +161,9 @@ def check_url(url: str) -> str | None:
 
 def channel_findings(graph, default_channel: str | None, book: ChannelBook | None = None) -> list[Gap]:
     """`brain check` findings: the channels file refused or broken, each channel a note (or the
-    settings note's default_channel) names that has no URL, and URLs Apprise cannot use."""
+    settings note's default_channel) names that has no URL, and URLs Apprise cannot use. A channel
+    without a URL is a warning: its alerts wait, owed, and go once it has one; a URL that cannot
+    work or a refused channels file is an error."""
     book = load_channels() if book is None else book
     gaps = [Gap("channels_file", "error", str(book.file), p) for p in book.problems]
     named: dict[str, list[str]] = {}
@@ -175,7 +177,7 @@ def channel_findings(graph, default_channel: str | None, book: ChannelBook | Non
         if url is None:
             for nid in nodes:
                 what = "default_channel" if nid == SETTINGS_NODE else "notify"
-                gaps.append(Gap("channel_without_url", "error", nid, (
+                gaps.append(Gap("channel_without_url", "warning", nid, (
                     f"{what}: {name!r} names a channel with no URL: set ${env_var(name)} or add "
                     f"`{name} = \"apprise-url\"` to {book.file} (mode 0600); nothing is sent to it until then")))
             continue

@@ -73,10 +73,13 @@ def cmd_demo(args) -> int:
     settings = Settings(vault=demo.vault, store=demo.store)
     brain = Brain.open(settings)
     try:
+        _progress("Publishing cost notes and the dashboard into Brain/ ...")
+        published = brain.publish(now=demo.timeline.now)
         summary = demo_summary(brain, demo)
-        stats = brain.graph.stats()
     finally:
         brain.close()
+    stats = Brain.open(settings).graph.stats()  # the vault as `brain graph` reads it, published notes included
+    summary["published"] = {"folder": published.folder, "written": len(published.written)}
     # the vault's notes as `brain graph` counts them: the company's and the starter templates
     summary["notes"] = stats["notes"]
     summary["templates"] = stats["by_type"].get("template", 0)
@@ -104,9 +107,9 @@ def _print_summary(s: dict) -> None:
         f"next 30 days; {usd(s['unattributed_usd'])} nobody claims."
     )
     print(
-        f"Research Assistant: {usd(h['research_cost_per_request_usd'])} per request (a 12-step chain), "
-        f"{usd(h['research_cost_per_request_since_prompt_v4_usd'])} since prompt v4; "
-        f"Support Agent: {usd(h['support_cost_per_conversation_usd'])} per conversation."
+        f"Research Assistant: {usd(h['research_cost_per_run_usd'])} per run (a chain of 12 requests), "
+        f"{usd(h['research_cost_per_run_since_prompt_v4_usd'])} since prompt v4; "
+        f"Support Agent: {usd(h['support_cost_per_conversation_usd'])} per run (one conversation)."
     )
     print()
     print(f"Spend by agent, last {s['window_days']} days")
@@ -164,6 +167,17 @@ def _print_summary(s: dict) -> None:
                 ("changes", "explained by"),
             ],
         )
+    if s.get("alerts"):
+        print()
+        print("Where the alerts would go (brain alerts --dry-run; nothing is sent until a channel has a URL)")
+        print_table([{**a, "channel": a["channel"] or "-", "why": _alert_why(a)} for a in s["alerts"]],
+                    [("alert", "alert"), ("channel", "channel"), ("via", "via"), ("why", "status")])
+        print("Connect one: export BRAIN_CHANNEL_FINOPS_ALERTS='slack://TokenA/TokenB/TokenC/#finops' "
+              "(any Apprise URL; docs/alerts.md).")
+    if s.get("published"):
+        print()
+        print(f"Published {count(s['published']['written'], 'file')} into {s['published']['folder']}/: "
+              f"open {s['published']['folder']}/Cost Dashboard.md in Obsidian.")
     if s.get("kept"):
         print()
         print(f"Kept {count(len(s['kept']), 'note')} of yours as they were (the demo's version is not written): "
@@ -174,6 +188,12 @@ def _print_summary(s: dict) -> None:
     print(f"Next: open {vault} in Obsidian (Open folder as vault), or run:")
     print(f"  {brain} spend --vault {vault}")
     print(f"  {brain} anomalies --vault {vault}")
+
+
+def _alert_why(a: dict) -> str:
+    if a["outcome"] == "would send":
+        return "would send"
+    return a["reason"] or a["outcome"]
 
 
 def _shown_path(path: Path) -> Path:

@@ -15,6 +15,7 @@ from brain.demo import company as co
 from brain.demo.usage import generate_usage
 from brain.errors import VaultError
 from brain.files import sha256
+from brain.alerts.settings import SETTINGS_NOTE
 from brain.vault.template import init_vault, is_empty, template_path
 
 if TYPE_CHECKING:
@@ -107,14 +108,26 @@ def _count(n: int, what: str) -> str:
     return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
+def _demo_settings(template_settings: str) -> str:
+    """The starter settings note with a default channel (finance hears about what no owner claims):
+    the demo shows where each alert would go; a channel's URL stays out of the vault."""
+    text, n = re.subn(r"(?m)^default_channel:[ \t]*$", "default_channel: finops-alerts", template_settings, count=1)
+    if n != 1:
+        raise ValueError("the starter settings note has no empty default_channel line")
+    return text
+
+
 def _demo_home(template_home: str) -> str:
     """The template's Home note with its examples paragraph replaced by the demo's story."""
     story = (
         "This is the **demo company**: a [[Support Agent]] answering ~40,000 conversations a month, "
         "a [[Research Assistant]] that runs a 12-step chain per request, a [[Daily Summariser]] that "
         "has been running every hour since a scheduler change, three internal copilots, weekend "
-        "scripts nobody owns and twelve developers' personal keys. Try `brain spend`, "
-        "`brain agent \"Research Assistant\"`, `brain anomalies` and `brain check` in this folder."
+        "scripts nobody owns and twelve developers' personal keys. Its costs are published in "
+        "[[Brain/Cost Dashboard]] (leaderboards, open anomalies, unclaimed keys) with a cost note per "
+        "agent under `Brain/Costs/` and a note per anomaly under `Brain/Anomalies/`; alert settings "
+        "are in [[Brain/Settings]]. Try `brain spend`, `brain agent \"Research Assistant\"`, "
+        "`brain anomalies`, `brain alerts --dry-run` and `brain check` with `--vault` set to this folder."
     )
     return re.sub(r"The example notes .*?\n\n", story + "\n\n", template_home, count=1, flags=re.S)
 
@@ -148,6 +161,7 @@ def build_demo(
     tl = co.Timeline(now=now, days=days)
     notes = co.company_notes(tl, seed)
     notes["Home.md"] = _demo_home((template_path() / "Home.md").read_text(encoding="utf-8"))
+    notes[SETTINGS_NOTE] = _demo_settings((template_path() / SETTINGS_NOTE).read_text(encoding="utf-8"))
 
     # What a rebuild may replace: the demo's own notes, unchanged since it wrote them, and a store
     # holding nothing but its own usage. Everything else is the user's and stays as it is.
@@ -239,10 +253,10 @@ def demo_summary(brain_: Brain, demo: DemoVault, window_days: int = 30) -> dict:
         "unattributed_usd": by_agent["unattributed_usd"],
         "headline": {
             "support_cost_per_conversation_usd": per_run("Support Agent", days=window_days),
-            "research_cost_per_request_usd": per_run(
+            "research_cost_per_run_usd": per_run(
                 "Research Assistant", since=prompt_day - timedelta(days=window_days), until=prompt_day - timedelta(days=1)
             ),
-            "research_cost_per_request_since_prompt_v4_usd": per_run(
+            "research_cost_per_run_since_prompt_v4_usd": per_run(
                 "Research Assistant", since=prompt_day + timedelta(days=1), until=tl.now.date()
             ),
         },
@@ -253,7 +267,14 @@ def demo_summary(brain_: Brain, demo: DemoVault, window_days: int = 30) -> dict:
         ],
         "gaps": [g.as_dict() for g in graph.inventory_gaps()],
         "anomalies": _open_anomalies(brain_, tl.now),
+        "alerts": [_alert_row(i) for i in brain_.alert_pass(now=tl.now, dry_run=True)["items"]],
     }
+
+
+def _alert_row(item: dict) -> dict:
+    """Where a dry-run pass would send one alert, and what stops it (a channel without a URL)."""
+    return {"alert": item["title"], "channel": item["channel"], "via": item["via"],
+            "outcome": item["outcome"], "reason": item["reason"]}
 
 
 def _open_anomalies(brain_: Brain, now: datetime) -> list[dict]:

@@ -161,7 +161,8 @@ def company_notes(tl: Timeline, seed: int) -> dict[str, str]:
 
     for team, lead in TEAMS.items():
         notes[f"Teams/{team}.md"] = _note(
-            {"type": "team", "lead": f"[[{lead}]]", "slack": "#team-" + team.lower().replace(" ", "-")},
+            {"type": "team", "lead": f"[[{lead}]]", "slack": "#team-" + team.lower().replace(" ", "-"),
+             "notify": team.lower().replace(" ", "-") + "-alerts"},
             f"# {team}\n",
         )
     for d in DEVELOPERS:

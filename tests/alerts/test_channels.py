@@ -85,7 +85,7 @@ def test_check_names_each_note_whose_channel_has_no_url_and_the_variable_to_set(
     by_node = {g.node: g.message for g in gaps}
     assert "$BRAIN_CHANNEL_LOUD_HOOK" in by_node["Agents/Loud Agent"]
     assert "default_channel: 'ops-default'" in by_node["Brain/Settings"]
-    assert all(g.severity == "error" for g in gaps)
+    assert all(g.severity == "warning" for g in gaps)  # not lost: owed until the channel has a URL
 
 
 def test_a_url_apprise_cannot_use_is_a_finding_with_the_url_masked(company, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
@@ -312,5 +313,7 @@ def test_the_demo_vault_has_the_settings_note(tmp_path, capsys):
     from brain.cli import main
 
     assert main(["demo", str(tmp_path / "demo"), "--seed", "1", "--days", "3"]) == 0
-    assert (tmp_path / "demo" / SETTINGS_NOTE).read_bytes() == (template_path() / SETTINGS_NOTE).read_bytes()
-    assert read_alert_settings(tmp_path / "demo") == (DEFAULTS, [])
+    demo = (tmp_path / "demo" / SETTINGS_NOTE).read_text(encoding="utf-8")
+    starter = (template_path() / SETTINGS_NOTE).read_text(encoding="utf-8")
+    assert demo == starter.replace("default_channel:\n", "default_channel: finops-alerts\n", 1) != starter
+    assert read_alert_settings(tmp_path / "demo") == (replace(DEFAULTS, default_channel="finops-alerts"), [])

@@ -89,6 +89,9 @@ def demo(tmp_path_factory) -> Path:
         note = root / "People" / f"{person}.md"
         note.write_text(note.read_text(encoding="utf-8").replace("type: person\n", f"type: person\nnotify: {channel}\n", 1),
                         encoding="utf-8")
+    settings = root / "Brain" / "Settings.md"  # no default channel: the ownerless story has nowhere to go
+    settings.write_text(settings.read_text(encoding="utf-8").replace("default_channel: finops-alerts\n", "default_channel:\n"),
+                        encoding="utf-8")
     return root
 
 

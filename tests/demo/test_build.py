@@ -89,8 +89,8 @@ def test_demo_prints_leaderboards_and_headline_costs(demo):
     assert agents[:2] == ["Support Agent", "Research Assistant"]
     support = summary["by_agent"][0]
     assert support["team"] == "Platform" and 35_000 <= support["runs"] <= 45_000
-    assert summary["headline"]["research_cost_per_request_usd"] == pytest.approx(0.42, rel=0.1)
-    assert summary["headline"]["research_cost_per_request_since_prompt_v4_usd"] == pytest.approx(0.84, rel=0.1)
+    assert summary["headline"]["research_cost_per_run_usd"] == pytest.approx(0.42, rel=0.1)
+    assert summary["headline"]["research_cost_per_run_since_prompt_v4_usd"] == pytest.approx(0.84, rel=0.1)
     assert summary["headline"]["support_cost_per_conversation_usd"] == pytest.approx(0.03, rel=0.15)
     teams = {r["group"] for r in summary["by_team"]}
     assert {"Platform", "Research", "Data", "Developer Experience", "Sales", "unattributed"} <= teams

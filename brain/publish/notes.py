@@ -173,7 +173,7 @@ def publish(root: Path, folder: str, graph, data: PublishData, days: int = 30, c
             "agent": f"[[{nid}|{name}]]",
             "agent_id": d.get("agent_id"),
             "owner": f"[[{own['person_id'] or own['team_id']}|{own['person'] or own['team']}]]" if (own["person_id"] or own["team_id"]) else None,
-            "team": own["team"],
+            "team": f"[[{own['team_id']}|{own['team']}]]" if own.get("team_id") else own["team"],
             "period_days": days,
             "spend_usd": _round(f.get("spend_usd"), 4),
             "run_rate_usd_per_day": _round(f.get("run_rate_usd_per_day"), 4),
@@ -187,7 +187,7 @@ def publish(root: Path, folder: str, graph, data: PublishData, days: int = 30, c
             _yaml_block(props),
             f"# {name} — cost\n",
             BANNER + "\n",
-            f"Agent: [[{nid}|{name}]] · owner: {props['owner'] or '**none**'} · team: {own['team'] or '-'}\n",
+            f"Agent: [[{nid}|{name}]] · owner: {props['owner'] or '**none**'} · team: {props['team'] or '-'}\n",
             f"![[{fname} spend.svg]]\n",
             "| figure | value |",
             "|---|---|",
@@ -268,7 +268,10 @@ def _dashboard(folder, days, by_agent, by_team, anomalies, unattributed, gaps, n
         out.append("None open.")
     for a in anomalies:
         changes = ", ".join(f"[[{c}]]" for c in a.get("changes") or []) or "no change note nearby"
-        out.append(f"- **{a.get('severity')}** [[{folder}/Costs/{cost_note_name(str(a.get('agent')))}|{a.get('agent')}]] since {a.get('onset')}: "
+        # usage no agent note claims has no cost note: its label, not a link that resolves nowhere
+        who = (f"[[{folder}/Costs/{cost_note_name(str(a.get('agent')))}|{a.get('agent')}]]" if a.get("agent_id")
+               else f"`{a.get('agent')}`")
+        out.append(f"- **{a.get('severity')}** {who} since {a.get('onset')}: "
                    f"cause **{a.get('cause')}**, {usd(a.get('expected_usd_per_day'))}/day expected vs {usd(a.get('actual_usd_per_day'))}/day; "
                    f"30-day impact {usd(a.get('projected_30d_impact_usd'))}; changes: {changes}"
                    + (f" ([[{anomaly_note_path(folder, a)[:-3]}|note]])" if notes else ""))

@@ -331,3 +331,24 @@ def test_brain_alerts_sends_nothing_for_a_hand_acknowledged_anomaly(company, mon
     assert [i["subject"] for i in sent] == ["Meeting Notes Bot"]  # the channel works: the other one went
     assert len(got) == 1 and "Meeting Notes Bot" in json.dumps(got[0])
     assert "Support Agent" not in json.dumps(got)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("now", ["2026-12-07T19:58:23Z", "2026-11-29T04:56:12Z"])
+def test_a_published_demo_has_no_finding_caused_by_the_brains_own_output(tmp_path, capsys, now):
+    """Regression: the dashboard linked `[[Brain/Costs/unattributed-apikey_... cost]]`, a note publish
+    never writes (unattributed usage has no cost note), and `brain check` reported it as broken."""
+    import json
+
+    from brain.cli import main
+
+    demo = tmp_path / "demo"
+    assert main(["demo", str(demo), "--now", now]) == 0  # builds and publishes
+    capsys.readouterr()
+    main(["check", "--vault", str(demo), "--json"])
+    gaps = json.loads(capsys.readouterr().out)["gaps"]
+    ours = [g for g in gaps if g.get("node") != "Brain/Settings"  # the settings note is the people's
+            and (str(g.get("node", "")).startswith("Brain/") or "'Brain/" in g.get("message", ""))]
+    assert ours == []
+    cost_note = next((demo / "Brain" / "Costs").glob("Research Assistant cost.md")).read_text(encoding="utf-8")
+    assert "team: \"[[Teams/Research|Research]]\"" in cost_note or "team: '[[Teams/Research|Research]]'" in cost_note

@@ -110,10 +110,14 @@ class Timeline:
 
     @property
     def research_prompt_change(self) -> datetime:
-        """The research assistant's prompt v4 that doubled tokens per request: a workday, 3-5 days ago."""
-        day = self.today - timedelta(days=3)
-        while day.weekday() >= 5:  # the assistant is used on workdays; ship the prompt on one
+        """The research assistant's prompt v4 that doubled tokens per request: shipped on the third
+        workday before today (3-5 days ago), so that two whole workdays show it whatever the weekday
+        of today: the assistant is used on workdays, and a shift is judged on whole days (shipped on
+        a Friday and seen on a Monday evening, it had one, and the demo missed its own headline)."""
+        day, workdays = self.today, 0
+        while workdays < 3:
             day -= timedelta(days=1)
+            workdays += day.weekday() < 5
         return day + timedelta(hours=10, minutes=5)
 
     @property

@@ -282,3 +282,27 @@ def test_demo_force_refuses_a_folder_that_is_not_a_demo_vault(tmp_path, capsys):
                  "--now", NOW.isoformat()]) == 1
     assert "not the demo's" in capsys.readouterr().err
     assert _real_events(vault) == 1 and (vault / ".brain" / "usage.duckdb").read_bytes() == store_before
+
+
+STORY_AGENTS = ["Daily Summariser", "Lead Enricher", "Research Assistant"]
+# the clock the demo missed a story at (a Monday evening), and four more over the week before it
+STORY_CLOCKS = [datetime(2026, 12, 7, 19, 58, 23, tzinfo=UTC) - timedelta(hours=h) for h in (0, 31, 58, 97, 140)]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_the_demo_tells_its_three_stories_for_every_seed_at_any_time_of_the_week(tmp_path, seed):
+    """Regression: with seed 7 at 2026-12-07T19:58:23Z the research assistant's prompt-v4 story was
+    missing (shipped on the Friday, one whole workday to see it by Monday evening)."""
+    from brain.demo.build import _open_anomalies, build_demo
+    from brain.facade import Brain
+    from brain.settings import Settings
+
+    for now in STORY_CLOCKS:
+        demo = build_demo(tmp_path / now.strftime("%a%H"), seed=seed, now=now)
+        brain = Brain.open(Settings(vault=demo.vault, store=demo.store))
+        try:
+            found = _open_anomalies(brain, now)
+        finally:
+            brain.close()
+        assert sorted(a["agent"] for a in found) == STORY_AGENTS, (seed, now.isoformat())

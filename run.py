@@ -38,6 +38,32 @@ def setup(extras: str = "") -> None:
         stamp.touch()
 
 
+def java_works() -> bool:
+    """Whether a Java runtime answers `java -version` (PySpark's JVM; tests/lake/test_spark.py)."""
+    try:
+        return subprocess.run(["java", "-version"], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def ensure_java(pytest_args: list[str]) -> None:
+    """Give a fresh machine the Java runtime the Spark tests need: openjdk-17-jre-headless from apt-get
+    when run as root with apt. Otherwise (or when it fails) those tests skip, saying how to enable them.
+    Nothing to do when the run deselects them (-m "not e2e") or Java is there."""
+    if "not e2e" in " ".join(pytest_args) or java_works():
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        print("Java not found: the Spark tests will be skipped (install a Java 17+ runtime, e.g. "
+              "`apt-get install openjdk-17-jre-headless`, to run them)", file=sys.stderr, flush=True)
+        return
+    print("Installing a Java runtime for the Spark tests (openjdk-17-jre-headless) ...", file=sys.stderr, flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", "openjdk-17-jre-headless"]):
+        if subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL) != 0:
+            print(f"`{' '.join(cmd)}` failed: the Spark tests will be skipped", file=sys.stderr, flush=True)
+            return
+
+
 def main() -> None:
     """Dispatch: demo (default) or test (ruff, mypy, import contracts, generated docs, pytest);
     extra arguments go to brain demo / pytest."""
@@ -51,6 +77,7 @@ def main() -> None:
         sh(str(BIN / "mypy"))
         sh(str(BIN / "lint-imports"))  # imports run one way (pyproject's [tool.importlinter])
         sh(str(BIN / "cog"), "--check", *REFERENCE_DOCS)  # generated docs match the code
+        ensure_java(rest)
         sh(str(BIN / "python"), "-m", "pytest", *rest)
     elif what == "setup":
         pass

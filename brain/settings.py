@@ -14,12 +14,17 @@ class Settings:
     vault: Path
     store: Path | None = None
     publish_folder: str = "Brain"
+    # A rollups folder (or object-store URL; a Path would turn `s3://b` into `s3:/b`) whose Parquet
+    # rollups the brain reads instead of its store's (brain.lake.catalog, docs/lake.md).
+    rollups: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
     def store_path(self) -> Path:
-        """The DuckDB usage store: `--store`/`BRAIN_STORE`, else `<vault>/.brain/usage.duckdb`."""
-        return self.store if self.store is not None else self.vault / ".brain" / "usage.duckdb"
+        """The DuckDB usage store: `--store`/`BRAIN_STORE`, else `<vault>/.brain/usage.duckdb`; with
+        `rollups`, the rollup catalog beside it (`rollups.duckdb`: views over the folder's Parquet)."""
+        store = self.store if self.store is not None else self.vault / ".brain" / "usage.duckdb"
+        return store.with_name("rollups.duckdb") if self.rollups is not None else store
 
     def vault_problem(self, explicit: bool) -> str | None:
         """Why the vault folder is not one to read, or None. A folder with `.obsidian/` (or a
@@ -38,11 +43,14 @@ class Settings:
                 "pass --vault PATH (or set BRAIN_VAULT), or make a vault with `brain init PATH`")
 
     @classmethod
-    def from_env(cls, vault: str | os.PathLike | None = None, store: str | os.PathLike | None = None) -> Settings:
-        """Build settings from explicit values, falling back to BRAIN_VAULT / BRAIN_STORE / cwd."""
+    def from_env(cls, vault: str | os.PathLike | None = None, store: str | os.PathLike | None = None,
+                 rollups: str | None = None) -> Settings:
+        """Build settings from explicit values, falling back to BRAIN_VAULT / BRAIN_STORE / BRAIN_ROLLUPS / cwd."""
         v = vault or os.environ.get("BRAIN_VAULT") or "."
         s = store or os.environ.get("BRAIN_STORE") or None
-        return cls(vault=Path(v).expanduser().resolve(), store=Path(s).expanduser().resolve() if s else None)
+        r = rollups or os.environ.get("BRAIN_ROLLUPS") or None
+        return cls(vault=Path(v).expanduser().resolve(), store=Path(s).expanduser().resolve() if s else None,
+                   rollups=r if r is None or "://" in r else str(Path(r).expanduser().resolve()))
 
 
 def _subfolders(root: Path) -> list[Path]:

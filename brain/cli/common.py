@@ -30,6 +30,10 @@ def add_common(parser: argparse.ArgumentParser, json_flag: bool = True, store: b
         parser.add_argument(
             "--store", help="usage store file (default: $BRAIN_STORE or <vault>/.brain/usage.duckdb)"
         )
+        parser.add_argument(
+            "--rollups", metavar="ROLLUPS",
+            help="read usage from this rollups folder (`brain rollup --out`) instead of the store (default: $BRAIN_ROLLUPS)",
+        )
     if json_flag:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -97,7 +101,7 @@ def settings_from(args: argparse.Namespace, vault: bool = True) -> Settings:
     """Settings from parsed arguments and the environment; a vault folder that is missing, or is
     no vault (Settings.vault_problem), is an error here, before any command reports what it lacks
     inside it (its usage store, its notes). `vault=False`: a command that reads only the store."""
-    settings = Settings.from_env(getattr(args, "vault", None), getattr(args, "store", None))
+    settings = Settings.from_env(getattr(args, "vault", None), getattr(args, "store", None), getattr(args, "rollups", None))
     if not settings.vault.is_dir():
         raise VaultError(f"vault folder {str(settings.vault)!r} does not exist or is not a folder")
     if vault:
@@ -105,7 +109,18 @@ def settings_from(args: argparse.Namespace, vault: bool = True) -> Settings:
         problem = settings.vault_problem(explicit)
         if problem:
             raise VaultError(problem)
+    if settings.rollups is not None:  # the brain reads the folder's rollups (docs/lake.md)
+        if getattr(args, "command", None) in USAGE_WRITERS and not getattr(args, "lake", None):
+            raise VaultError(f"--rollups (or BRAIN_ROLLUPS) is for reading; `brain {args.command}` writes usage: "
+                             "send it to the event lake (`brain lake write`, `brain collect --lake`)")
+        from brain.lake.catalog import attach_rollups
+
+        attach_rollups(settings)
     return settings
+
+
+# Commands that write usage into the store: a rollups folder is read-only to the brain.
+USAGE_WRITERS = ("ingest", "collect")
 
 
 def store_given(args: argparse.Namespace) -> bool:

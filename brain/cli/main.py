@@ -26,6 +26,7 @@ _COMMAND_MODULES = [
     "brain.cli.live_cmds",
     "brain.cli.publish_cmds",
     "brain.cli.alert_cmds",
+    "brain.cli.lake_cmds",
 ]
 
 
@@ -47,6 +48,8 @@ EXAMPLES = {
     "serve": "brain serve --vault demo-vault   (stdio; --http --port 8765 for streamable HTTP)",
     "collect": "brain collect --vault my-vault --port 4318",
     "publish": "brain publish --vault demo-vault",
+    "lake": "brain lake write s3://acme-usage/lake usage/2026-12-07/   (then: brain rollup --lake ... --out ...)",
+    "rollup": "brain rollup --lake lake/ --out rollups/ --engine spark   (then: brain spend --rollups rollups/)",
 }
 
 

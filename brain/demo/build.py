@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from brain.alerts.settings import SETTINGS_NOTE
 from brain.demo import company as co
 from brain.demo.usage import generate_usage
 from brain.errors import VaultError
 from brain.files import sha256
-from brain.alerts.settings import SETTINGS_NOTE
 from brain.vault.template import init_vault, is_empty, template_path
 
 if TYPE_CHECKING:

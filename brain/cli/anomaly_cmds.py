@@ -14,6 +14,7 @@ from brain.cli.common import (
     settings_from,
 )
 from brain.facade import Brain
+from brain.money import usd
 
 _COLUMNS = [
     ("id", "id"),
@@ -22,14 +23,26 @@ _COLUMNS = [
     ("agent", "agent"),
     ("owner", "owner"),
     ("onset", "onset"),
-    ("granularity", "per"),
+    ("family", "kind"),
+    ("state", "state"),
     ("cause", "cause"),
-    ("expected_usd_per_day", "expected $/day"),
-    ("actual_usd_per_day", "actual $/day"),
-    ("excess_usd_per_day", "excess $/day"),
-    ("projected_30d_impact_usd", "30d impact $"),
-    ("changes", "changes"),
+    ("expected", "expected/day"),
+    ("actual", "actual/day"),
+    ("excess", "excess/day"),
+    ("impact", "impact"),
+    ("changes", "explained by"),
 ]
+
+
+def table_row(a: dict) -> dict:
+    """An anomaly as a table row: dollars with `$`, and its impact said for what it is: the next 30
+    days at its excess while it goes on, what it cost in all once it is over."""
+    ongoing = a.get("ongoing", True)
+    impact = usd(a["projected_30d_impact_usd"])
+    state = "ongoing" if ongoing else ("ended" + (f": {a['end']}" if a.get("end") else ""))
+    return {**a, "state": state, "expected": usd(a["expected_usd_per_day"]), "actual": usd(a["actual_usd_per_day"]),
+            "excess": usd(a["excess_usd_per_day"]),
+            "impact": f"{impact} next 30d" if ongoing else f"{impact} in all"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +93,7 @@ def cmd_anomalies(args) -> int:
     if not rows:
         print(f"No open anomalies in the last {args.days} days.")
         return 0
-    print_table(rows, _COLUMNS)
+    print_table([table_row(a) for a in rows], _COLUMNS)
     return 0
 
 

@@ -4,6 +4,7 @@ from mcp_server.options) and `brain collect` (the OTLP/HTTP receiver)."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -47,8 +48,14 @@ def cmd_collect(args) -> int:
     """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
     from brain.live.server import Collecting
 
-    run = Collecting(settings_from(args, vault=False).store_path, host=args.host, port=args.port,
-                     batch_rows=args.batch_rows, flush_interval_s=args.flush_interval).start()
+    settings = settings_from(args, vault=False)
+    brain = None
+    if settings.vault_problem(explicit=bool(args.vault or os.environ.get("BRAIN_VAULT"))) is None:
+        from brain.facade import Brain
+
+        brain = Brain.open(settings)  # the vault's settings note may ask for alert passes (every_minutes)
+    run = Collecting(settings.store_path, host=args.host, port=args.port, batch_rows=args.batch_rows,
+                     flush_interval_s=args.flush_interval, brain=brain).start()
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     print(f"brain collect: listening on {run.endpoint} (store {run.store_path})", file=sys.stderr, flush=True)

@@ -23,6 +23,32 @@ CLAIM_EVERY_S = 2.0  # how often a server that defers checks that the announced 
 ALERT_TICK_S = 60.0  # how often a server looks whether the settings note's `every_minutes` asks for an alert pass
 
 
+class AlertPasses:
+    """An alert pass every `every_minutes` of the vault's settings note (looked at every `tick_s`),
+    run while `owner()` says this process takes the hand-offs (one sender per store). A pass that
+    fails is logged and tried again at the next tick; it never stops the server."""
+
+    def __init__(self, brain, owner: Callable[[], bool], tick_s: float = ALERT_TICK_S):
+        self.brain, self.owner, self.tick_s = brain, owner, tick_s
+        self.last = time.monotonic()
+        self.timer = Every(self.tick, tick_s, name="brain-alerts")
+
+    def tick(self, now=None) -> dict | None:
+        """Run a pass when one is due (as of `now`, default the clock); its report (None when none was)."""
+        every = self.brain.alert_settings()[0].every_minutes
+        if not every or not self.owner() or time.monotonic() - self.last < every * 60 - self.tick_s / 2:
+            return None
+        self.last = time.monotonic()
+        report = self.brain.alert_pass(now=now)
+        counts = report["counts"]
+        log.info("alert pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing owed")
+        return report
+
+    def stop(self) -> None:
+        """Stop the timer (a pass under way finishes)."""
+        self.timer.stop()
+
+
 class LiveBrain:
     """Keeps a served Brain current: vault watcher, shared store + control endpoint, OTLP, publish."""
 
@@ -47,8 +73,7 @@ class LiveBrain:
         self.collector: Any = None
         self.publisher: Debounced | None = None
         self.claimer: Every | None = None
-        self.alerter: Every | None = None
-        self._last_alert_pass = time.monotonic()
+        self.alerter: AlertPasses | None = None
         self._claim_lock = threading.Lock()
         self._stopped = False
 
@@ -63,7 +88,7 @@ class LiveBrain:
         self.shared.listeners.append(self._store_changed)
         self.claim()
         self.claimer = Every(self.claim, CLAIM_EVERY_S, name="brain-claim")
-        self.alerter = Every(self._alert_tick, ALERT_TICK_S, name="brain-alerts")
+        self.alerter = AlertPasses(brain, lambda: self.control is not None)
         if self.publish_folder:
 
             folder = self.publish_folder
@@ -103,15 +128,6 @@ class LiveBrain:
 
     def _alerts(self, req: dict) -> dict:
         return self.brain.alert_pass(dry_run=bool(req.get("dry_run")))
-
-    def _alert_tick(self) -> None:
-        """An alert pass every `every_minutes` of the settings note, by the server that takes the hand-offs."""
-        every = self.brain.alert_settings()[0].every_minutes
-        if not every or self.control is None or time.monotonic() - self._last_alert_pass < every * 60 - ALERT_TICK_S / 2:
-            return
-        self._last_alert_pass = time.monotonic()
-        counts = self.brain.alert_pass()["counts"]
-        log.info("alert pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing owed")
 
     def stop(self) -> None:
         """Stop everything started, flushing OTLP spans first, and withdraw the announcement (twice is harmless)."""
@@ -165,15 +181,31 @@ class Collecting:
     stays read-only between batches (CLI readers work beside it), and `brain ingest` hands its files
     to this process through .brain/server.json."""
 
-    def __init__(self, store_path: Path, host: str, port: int, batch_rows: int = 5000, flush_interval_s: float = 1.0):
+    def __init__(self, store_path: Path | None, host: str, port: int, batch_rows: int = 5000, flush_interval_s: float = 1.0,
+                 lake: str | None = None, brain=None):
         self.store_path = store_path
+        self.brain = brain  # a Brain over the vault around the store: alert passes (`every_minutes`) from here too
+        self.alerter: AlertPasses | None = None
         self.host, self.port, self.batch_rows, self.flush_interval_s = host, port, batch_rows, flush_interval_s
+        self.lake = lake  # write batches to this event lake (brain.lake.writer) instead of the store
         self.endpoint = ""
+        self._shared: SharedStore | None = None
+        self._control: ControlServer | None = None
 
     def start(self) -> Collecting:
         """Refuse when a server or collector already owns the store, else start receiving."""
         from brain.live.collector import start_collector
 
+        if self.lake is not None:  # no store: each batch is a lake batch (one file per day it covers)
+            from brain.lake.writer import LakeWriter
+
+            LakeWriter(self.lake).close()  # a lake that cannot be made fails here, not in the writer thread
+            lake = self.lake
+            self._collector = start_collector(lambda: LakeWriter(lake), host=self.host, port=self.port,
+                                              batch_rows=self.batch_rows, flush_interval_s=self.flush_interval_s)
+            self.endpoint = self._collector.endpoint
+            return self
+        assert self.store_path is not None
         server = running_server(self.store_path)
         if server is not None:
             if server.get("command") == "collect":
@@ -185,8 +217,14 @@ class Collecting:
                 f"a running `brain serve` (pid {server['pid']}) owns {self.store_path}; "
                 "start it with --otlp to receive spans there, or stop it first"
             )
-        shared = self._shared = SharedStore(self.store_path)
+        shared = self._shared = SharedStore(self.store_path, lock=self.brain._lock if self.brain is not None else None)
         self._control = ControlServer(shared, command="collect").start()
+        if self.brain is not None:  # the brain reads and records alerts through the store this process owns
+            old = self.brain.__dict__.pop("store", None)
+            if old is not None:
+                old.close()
+            self.brain.__dict__["store"] = shared
+            self.alerter = AlertPasses(self.brain, lambda: True)
         self._collector = start_collector(lambda: NoCloseStore(shared), host=self.host, port=self.port,
                                           batch_rows=self.batch_rows, flush_interval_s=self.flush_interval_s)
         self.endpoint = self._collector.endpoint
@@ -194,7 +232,11 @@ class Collecting:
 
     def stop(self) -> dict:
         """Flush and stop; what was received and ingested."""
+        if self.alerter is not None:
+            self.alerter.stop()
         self._collector.stop()
-        self._control.stop()
-        self._shared.close()
+        if self._control is not None:
+            self._control.stop()
+        if self._shared is not None:
+            self._shared.close()
         return self._collector.snapshot()

@@ -269,3 +269,65 @@ def test_the_demo_companys_three_stories_each_reach_their_owners_channel_once(tm
     assert "Research Assistant prompt v4" in by_channel["research-hook"][0]["message"]
     assert "Lead Enricher retries on any error" in by_channel["ops"][0]["message"]
     assert by_channel["ops"][0]["type"] == "failure", "a critical episode told only once it ended is no success"
+
+
+@pytest.mark.e2e
+def test_a_running_server_runs_a_pass_every_n_minutes_only_where_it_takes_the_hand_offs(tmp_path, webhook, monkeypatch):
+    """`every_minutes` in the settings note: brain serve alerts within the hour without cron."""
+    from brain.demo.build import build_demo
+    from brain.facade import Brain
+    from brain.live.server import AlertPasses
+    from brain.settings import Settings
+
+    root = tmp_path / "demo"
+    build_demo(root, seed=7, days=60, now=DEMO_NOW)
+    settings_note = root / "Brain" / "Settings.md"
+    settings_note.write_text(settings_note.read_text(encoding="utf-8").replace("every_minutes:\n", "every_minutes: 30\n", 1),
+                             encoding="utf-8")
+    for name in ("research-alerts", "data-alerts", "finops-alerts", "platform-alerts", "developer-experience-alerts"):
+        monkeypatch.setenv(f"BRAIN_CHANNEL_{name.upper().replace('-', '_')}", webhook.url(name))
+    brain = Brain.open(Settings(vault=root))
+    owner = {"takes_hand_offs": False}
+    passes = AlertPasses(brain, lambda: owner["takes_hand_offs"])  # ticked by hand below (its timer: once a minute)
+    try:
+        passes.last -= 31 * 60
+        assert passes.tick(DEMO_NOW) is None and webhook.messages() == []  # another server takes the hand-offs
+        owner["takes_hand_offs"] = True
+        report = passes.tick(DEMO_NOW)
+        assert report is not None and report["counts"].get("sent", 0) >= 3
+        sent = len(webhook.messages())
+        assert passes.tick(DEMO_NOW) is None  # not due again for 30 minutes
+        passes.last -= 31 * 60
+        assert passes.tick(DEMO_NOW)["counts"].get("sent", 0) == 0 and len(webhook.messages()) == sent  # idempotent
+    finally:
+        passes.stop()
+        brain.close()
+    assert {m["title"].split("] ")[1].split(":")[0] for m in webhook.messages()} >= {
+        "Research Assistant", "Daily Summariser", "Lead Enricher"}
+
+
+@pytest.mark.e2e
+def test_brain_collect_runs_the_alert_passes_too_through_the_store_it_owns(tmp_path, webhook, monkeypatch, free_port):
+    from brain.demo.build import build_demo
+    from brain.facade import Brain
+    from brain.live.server import Collecting
+    from brain.settings import Settings
+
+    root = tmp_path / "demo"
+    build_demo(root, seed=7, days=60, now=DEMO_NOW)
+    settings_note = root / "Brain" / "Settings.md"
+    settings_note.write_text(settings_note.read_text(encoding="utf-8").replace("every_minutes:\n", "every_minutes: 15\n", 1),
+                             encoding="utf-8")
+    monkeypatch.setenv("BRAIN_CHANNEL_FINOPS_ALERTS", webhook.url("finops"))
+    settings = Settings(vault=root)
+    brain = Brain.open(settings)
+    run = Collecting(settings.store_path, "127.0.0.1", free_port(), brain=brain).start()
+    try:
+        assert run.alerter is not None and brain.store is run._shared
+        run.alerter.last -= 16 * 60
+        report = run.alerter.tick(DEMO_NOW)
+        assert report is not None and ("Lead Enricher", "sent") in {(i["subject"], i["outcome"]) for i in report["items"]}
+    finally:
+        run.stop()
+        brain.close()
+    assert len(webhook.messages("finops")) == 1

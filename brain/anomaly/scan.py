@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 
 from brain.anomaly.config import SEVERITIES, AnomalyConfig
-from brain.anomaly.detect import SLOW_COST_FLOOR_USD, Detection, detect
+from brain.anomaly.detect import Detection, detect
+from brain.anomaly.episodes import Episode, episodes
 from brain.anomaly.explain import (
     ChangeNote,
     PeriodStats,
@@ -25,7 +26,6 @@ from brain.anomaly.explain import (
 from brain.anomaly.series import DenseSeries, dense_series
 
 FAMILY = {"hour": "spike", "day": "shift"}
-_STILL_ABNORMAL_RATIO = 2.0  # an hour after the last flag this far above expected continues the episode
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ class Ack:
 
 @dataclass(frozen=True)
 class Anomaly:
-    """One explained anomaly episode of one agent."""
+    """One explained anomaly episode of one agent: its id, onset, detection and granularity are its
+    first run's; family, figures and cause cover the whole episode, and severity is the higher of
+    its first run's and the whole episode's. `ended_at` and `end` say when and how it was judged
+    over (None while it goes on)."""
 
     id: str
     agent: str
@@ -77,19 +80,12 @@ class Anomaly:
     status: str
     note: str = ""
     change_ids: list[str] = field(default_factory=list)
+    ended_at: str | None = None  # the hour the episode was judged over
+    end: str | None = None  # "back to baseline" | "new normal" once over
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
         return asdict(self)
-
-
-def _episodes(flags: np.ndarray, gap: int) -> list[tuple[int, np.ndarray]]:
-    """(agent index, flagged bucket indices) per run of flags no further apart than gap."""
-    a, t = np.nonzero(flags)
-    if not len(a):
-        return []
-    cut = np.flatnonzero((np.diff(a) != 0) | (np.diff(t) > gap)) + 1
-    return [(int(a[g[0]]), t[g]) for g in np.split(np.arange(len(a)), cut)]
 
 
 def _stable_id(agent: str, granularity: str, bucket: datetime) -> str:
@@ -103,31 +99,6 @@ def _ids(meta: AgentInfo, node: str, granularity: str, bucket: datetime) -> tupl
     An agent without an agent_id (unattributed usage) is keyed on its label, as before."""
     legacy = _stable_id(node, granularity, bucket)
     return (_stable_id(f"agent_id:{meta.agent_id}", granularity, bucket) if meta.agent_id else legacy), legacy
-
-
-def _still_abnormal(s: DenseSeries, det: Detection, a: int, granularity: str, last_end: int, cfg: AnomalyConfig) -> bool:
-    """Whether an episode is going on: every complete hour (or day) after its last flagged one,
-    up to the newest, is still well above its expectation, and there are fewer of them than the
-    gap that would end the episode. A spike followed by normal (or idle) hours is over; a day
-    idle as usual (a weekend) says nothing either way."""
-    if granularity == "hour":
-        after = slice(last_end, s.n_valid)
-        if s.n_valid - last_end >= cfg.episode_gap_hours:
-            return False
-        cost, expected = s.cost_usd[a, after], det.expected_cost_usd[a, after]
-        floor, min_excess, ratio = 0.0, cfg.fast_min_excess_usd_per_hour, _STILL_ABNORMAL_RATIO
-    else:
-        first, end = last_end // 24, s.n_valid // 24  # complete days after the last flagged one
-        if end - first >= cfg.slow_episode_gap_days:
-            return False
-        cost = s.cost_usd[a, first * 24 : end * 24].reshape(-1, 24).sum(axis=1)
-        expected = det.expected_day_cost_usd[a, first:end]
-        floor, min_excess, ratio = SLOW_COST_FLOOR_USD, cfg.slow_min_excess_usd_per_day, cfg.slow_min_ratio
-    with np.errstate(invalid="ignore"):
-        elevated = (cost + floor >= ratio * (expected + floor)) & (cost - expected >= min_excess)
-    if granularity == "day":
-        elevated |= (cost < min_excess) & (expected < min_excess)
-    return bool(elevated.all())
 
 
 def _iso(t: datetime) -> str:
@@ -172,8 +143,26 @@ class _Explainer:
             active_hours_per_day=float(active.mean()) if len(active) else 0.0,
         )
 
-    def explain(self, a: int, granularity: str, buckets: np.ndarray) -> dict:
-        """Numbers of one episode: onset, expected/actual $, decomposition, signals."""
+    def figures(self, a: int, granularity: str, buckets: np.ndarray) -> dict:
+        """Onset and expected/actual $ of a run whose episode is explained as a whole: what its
+        severity needs (an hourly run's without the decomposition; a daily run's onset needs it)."""
+        if granularity != "hour":
+            return self.explain(a, granularity, buckets, signals=False)
+        expected = self.det.expected_cost_usd[a]
+        c0 = float(np.nansum(expected[buckets]))
+        c1 = float(self.s.cost_usd[a, buckets].sum())
+        day0 = int(buckets[0]) // 24
+        return {
+            "onset_hour": int(buckets[0]),
+            "expected_day": float(np.nansum(expected[day0 * 24 : day0 * 24 + 24])),
+            "excess": (c1 - c0) / (len(buckets) / 24),
+            "total_excess": c1 - c0,
+        }
+
+    def explain(self, a: int, granularity: str, buckets: np.ndarray, refine_onset: bool = True,
+                signals: bool = True) -> dict:
+        """Numbers of flagged hours, or of whole days: onset, expected/actual $, decomposition and
+        (unless `signals` is False) the supporting signals."""
         s, det, cfg = self.s, self.det, self.cfg
         n_hours = s.n_hours
         if granularity == "hour":
@@ -185,7 +174,11 @@ class _Explainer:
         else:
             hours = (buckets[:, None] * 24 + np.arange(24)).ravel()
             hours = hours[hours < s.n_valid]
-            c0 = float(np.nansum(det.expected_day_cost_usd[a, buckets]))
+            day_expected = det.expected_day_cost_usd[a, buckets]
+            if np.isnan(day_expected).any():  # a day the daily path did not test: its hours' expectations
+                hourly = np.nansum(det.expected_cost_usd[a].reshape(-1, 24)[buckets], axis=1)
+                day_expected = np.where(np.isnan(day_expected), hourly, day_expected)
+            c0 = float(day_expected.sum())
             onset_hour = int(buckets[0]) * 24
             expected_day = c0 / len(buckets)
         period = np.zeros(n_hours, dtype=bool)
@@ -198,8 +191,14 @@ class _Explainer:
         r1, t1, k1 = self._model_totals(a, period)
         rw, tw, kw = self._model_totals(a, window)
         r0_total = float(np.nansum(det.expected_requests[a, hours]))
+        r0_level = r0_total
+        if granularity == "day" and kw.sum() > 0:
+            # the daily path's expected cost, at the baseline window's cost per request: requests
+            # read off the hourly path would give the baseline another $/request (the two paths
+            # learn a new level at different speeds) and a price change that is not there
+            r0_level = c0 * rw.sum() / kw.sum()
         with np.errstate(divide="ignore", invalid="ignore"):
-            r0 = r0_total * rw / rw.sum() if rw.sum() > 0 else np.zeros_like(rw)
+            r0 = r0_level * rw / rw.sum() if rw.sum() > 0 else np.zeros_like(rw)
             t0 = np.where(rw > 0, r0 * tw / rw, 0.0)
             k0 = c0 * kw / kw.sum() if kw.sum() > 0 else np.zeros_like(kw)
         c1 = float(k1.sum())
@@ -209,23 +208,24 @@ class _Explainer:
         decomposition = {k: v / days_equiv for k, v in terms.items()}
         cause = cause_of(terms)
 
-        if granularity == "day":
+        if granularity == "day" and refine_onset:
             onset_hour = self._refine_onset(a, int(buckets[0]), cause)
-        new_models = [s.models[i] for i in np.flatnonzero((r1 > 0) & (rw == 0))] if rw.sum() > 0 else []
-        signals, supporting = compare_signals(self._stats(a, window), self._stats(a, period), new_models)
-        rph = signals["requests_per_hour"]  # the seasonal expectation, not the window's average
-        rph["expected"] = round(r0_total / len(hours), 2)
-        rph["ratio"] = round(rph["actual"] / rph["expected"], 2) if rph["expected"] and rph["actual"] else None
-        return {
+        found: dict = {
             "onset_hour": onset_hour,
             "expected_day": expected_day,
             "excess": excess,
             "decomposition": decomposition,
             "cause": cause,
-            "signals": signals,
-            "supporting": supporting,
             "total_excess": c1 - c0,
         }
+        if not signals:
+            return found
+        new_models = [s.models[i] for i in np.flatnonzero((r1 > 0) & (rw == 0))] if rw.sum() > 0 else []
+        compared, supporting = compare_signals(self._stats(a, window), self._stats(a, period), new_models)
+        rph = compared["requests_per_hour"]  # the seasonal expectation, not the window's average
+        rph["expected"] = round(r0_total / len(hours), 2)
+        rph["ratio"] = round(rph["actual"] / rph["expected"], 2) if rph["expected"] and rph["actual"] else None
+        return {**found, "signals": compared, "supporting": supporting}
 
     def _refine_onset(self, a: int, day: int, cause: str) -> int:
         """The hour, in the flagged day or the one before, where the cause's factor stepped."""
@@ -260,7 +260,9 @@ def scan_series(
 ) -> list[Anomaly]:
     """Detect and explain anomalies in an hourly agent series; report episodes flagged after report_from or still ongoing.
 
-    `evaluate_from` skips testing earlier buckets (an incremental scan); they still serve as baseline.
+    Each agent's fast and slow flags are merged into episodes (`episodes.episodes`), one anomaly
+    each, keyed on its first run. `evaluate_from` skips testing earlier buckets (an incremental
+    scan); they still serve as baseline.
     """
     cfg = config or AnomalyConfig()
     agents = agents or {}
@@ -279,30 +281,25 @@ def scan_series(
             by_target.setdefault(t, []).append(i)
     min_rank = SEVERITIES.index(min_severity)
     out: list[Anomaly] = []
-    runs = [("hour", ep) for ep in _episodes(det.fast, cfg.episode_gap_hours)]
-    runs += [("day", ep) for ep in _episodes(det.slow, cfg.slow_episode_gap_days)]
-    for granularity, (a, buckets) in runs:
-        width = 1 if granularity == "hour" else 24
-        last_end = (int(buckets[-1]) + 1) * width
-        ongoing = _still_abnormal(s, det, a, granularity, last_end, cfg)
-        if last_end <= report_hour and not ongoing:  # shown: flagged in the window, or still going on
+    for ep in episodes(s, det, cfg):
+        ongoing = ep.ongoing
+        if ep.last_end <= report_hour and not ongoing:  # shown: flagged in the window, or still going on
             continue
-        info = explainer.explain(a, granularity, buckets)
+        a, first = ep.agent, ep.first
+        info, whole = _explanations(ep, explainer, s.n_valid)
+        whole_figures = _figures(whole, ep.running, cfg)
+        severity = max(_figures(info, ep.running, cfg)["severity"], whole_figures["severity"], key=SEVERITIES.index)
+        if SEVERITIES.index(severity) < min_rank:
+            continue
         node = s.agents[a]
         meta = agents.get(node) or AgentInfo(node_id=node, name=_name_of(node), related=frozenset({node}))
         onset = s.hour_time(info["onset_hour"])
-        detected = s.hour_time(int(buckets[0]) * width)
-        excess = max(info["excess"], 0.0)
-        projected = excess * 30 if ongoing else max(info["total_excess"], 0.0)
-        expected_day = max(info["expected_day"], 0.0)
-        ratio = (expected_day + excess) / expected_day if expected_day > 0 else float("inf")
-        severity = severity_of(ratio, excess, projected, cfg)
-        if SEVERITIES.index(severity) < min_rank:
-            continue
+        detected = s.hour_time(first.start)
+        expected_day, excess = whole_figures["expected_day"], whole_figures["excess"]
         related = meta.related or frozenset({node})
         near = sorted({i for t in related for i in by_target.get(t, ())})  # in their given order
         linked = link_changes(onset, related, [changes[i] for i in near], cfg)
-        anomaly_id, legacy_id = _ids(meta, node, granularity, detected)
+        anomaly_id, legacy_id = _ids(meta, node, first.granularity, detected)
         ack = acks.get(anomaly_id) or acks.get(legacy_id)
         if ack is not None:
             status, note = ack.status, ack.note
@@ -320,27 +317,61 @@ def scan_series(
                 team=meta.team,
                 onset=_iso(onset),
                 detected_at_bucket=_iso(detected),
-                last_bucket=_iso(s.hour_time(min(last_end, s.n_valid) - 1)),  # its last hour
-                granularity=granularity,
-                family=FAMILY[granularity],
-                ongoing=bool(ongoing),
+                last_bucket=_iso(s.hour_time(min(ep.last_end, s.n_valid) - 1)),  # its last flagged hour
+                granularity=first.granularity,
+                family="shift" if ep.is_shift() else FAMILY[first.granularity],
+                ongoing=ongoing,
                 severity=severity,
-                cause=info["cause"],
-                supporting=info["supporting"],
-                signals=info["signals"],
+                cause=whole["cause"],
+                supporting=whole["supporting"],
+                signals=whole["signals"],
                 expected_usd_per_day=round(expected_day, 2),
                 actual_usd_per_day=round(expected_day + excess, 2),
                 excess_usd_per_day=round(excess, 2),
-                projected_30d_impact_usd=round(projected, 2),
-                decomposition={k: round(v, 4) for k, v in info["decomposition"].items()},
+                projected_30d_impact_usd=round(whole_figures["projected"], 2),
+                decomposition={k: round(v, 4) for k, v in whole["decomposition"].items()},
                 changes=[c.name for c in linked],
                 change_ids=[c.node_id for c in linked],
                 status=status,
                 note=note,
+                ended_at=None if ep.ended_at is None else _iso(s.hour_time(ep.ended_at)),
+                end=ep.end,
             )
         )
     out.sort(key=lambda x: (-SEVERITIES.index(x.severity), -x.excess_usd_per_day, x.id))
     return out
+
+
+def _figures(info: dict, running: bool, cfg: AnomalyConfig) -> dict:
+    """$/day expected and excess, projected 30-day impact (the excess rate while it runs, what it
+    cost once over or stopped) and severity of one explanation."""
+    excess = max(info["excess"], 0.0)
+    projected = excess * 30 if running else max(info["total_excess"], 0.0)
+    expected_day = max(info["expected_day"], 0.0)
+    ratio = (expected_day + excess) / expected_day if expected_day > 0 else float("inf")
+    return {"expected_day": expected_day, "excess": excess, "projected": projected,
+            "severity": severity_of(ratio, excess, projected, cfg)}
+
+
+def _explanations(ep: Episode, explainer: _Explainer, n_valid: int) -> tuple[dict, dict]:
+    """The first run's figures (its onset, its severity) and the whole episode's explanation: the
+    first run's when that is all of it; every flagged hour of a spike that stays within a day;
+    whole days from the onset's to the last flagged (or, while it goes on, the newest complete)
+    day of a shift."""
+    a, first = ep.agent, ep.first
+    if not ep.is_shift():
+        if len(ep.runs) == 1:
+            info = explainer.explain(a, first.granularity, first.buckets)
+            return info, info
+        return explainer.figures(a, first.granularity, first.buckets), explainer.explain(a, "hour", ep.flagged_hours())
+    last_hour = n_valid - 1 if ep.ongoing else ep.last_flagged_hour
+    first_day = first.start // 24
+    last_day = max(min(last_hour // 24, n_valid // 24 - 1), first_day)  # complete days, at least one
+    days = np.arange(first_day, last_day + 1)
+    if len(ep.runs) == 1 and first.granularity == "day" and np.array_equal(days, first.buckets):
+        info = explainer.explain(a, "day", days)  # a run of consecutive flagged days is all of it
+        return info, info
+    return explainer.figures(a, first.granularity, first.buckets), explainer.explain(a, "day", days, refine_onset=False)
 
 
 def _name_of(node: str) -> str:

@@ -300,8 +300,9 @@ def test_a_finished_one_hour_spike_is_over_and_its_impact_is_what_it_cost(table,
     during = scan_series(table(spike_agents(spike)), start, at(25, 15))
     assert [a.ongoing for a in during] == [True]  # the newest hour is the spike: it may go on
     assert during[0].projected_30d_impact_usd == pytest.approx(30 * during[0].excess_usd_per_day, rel=0.01)
-    after = scan_series(table(spike_agents(spike)), start, at(25, 18))  # three normal hours since
-    assert [(a.id, a.ongoing) for a in after] == [(during[0].id, False)]
+    # over once the normal hours since hold a quarter of a usual day's expected cost (four here)
+    after = scan_series(table(spike_agents(spike)), start, at(25, 19))
+    assert [(a.id, a.ongoing, a.end) for a in after] == [(during[0].id, False, "back to baseline")]
     hour_excess = after[0].excess_usd_per_day / 24
     assert after[0].projected_30d_impact_usd == pytest.approx(hour_excess, rel=0.01)
 

@@ -3,7 +3,15 @@
 Runs the real core (`brain.anomaly.scan_series`, what `detect_anomalies` calls) over one
 Arrow table shaped like `spend.hourly_agent_series`. Prints figures; asserts nothing.
 
-    .venv/bin/python tests/benchmarks/eval_anomaly.py [--agents 300] [--seed 1]
+Alerts per episode: alert passes are simulated every `--pass-hours` from day 38 (the events start
+on day 40) on a trace of small agents ($0.1-20/day) and one of large agents ($50-500/day): the same
+company with its unit prices scaled, so that each agent's usual daily cost lands in the range
+(log-linearly, in the same order). Each pass scans the series up to its clock; an event counts one
+alert when an anomaly id matched to it first shows at warn or above while open, and one more each
+time that id's severity rises above the highest already counted.
+
+    .venv/bin/python tests/benchmarks/eval_anomaly.py [--agents 300] [--seed 1] [--scale mixed|small|large]
+        [--passes small,large|none] [--pass-hours 6]
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from brain.anomaly import AgentInfo, AnomalyConfig, ChangeNote, scan_series
+from brain.anomaly import SEVERITIES, AgentInfo, AnomalyConfig, ChangeNote, scan_series
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 90
@@ -31,6 +40,9 @@ FAMILIES = {  # family -> (expected cause, recall window in hours, group)
     "volume_step_2x": ("volume", 24, "sustained 2x"),
 }
 CHEAP, EXPENSIVE = ("openai", "gpt-4o-mini", 0.6), ("openai", "gpt-4o", 5.0)
+SCALES = {"mixed": None, "small": (0.1, 20.0), "large": (50.0, 500.0)}  # usual $/day of the agents
+FIRST_EVENT_DAY = 40  # every onset is on day 40 or later
+PASSES_FROM_DAY = 38
 TOOLS = [f"Tools/Tool {i}" for i in range(12)]
 
 
@@ -46,8 +58,11 @@ def _t(hour: int) -> datetime:
     return START + timedelta(hours=int(hour))
 
 
-def build(n_agents: int, seed: int):
-    """Synthetic company: agents, their hourly usage per model, injected events and change notes."""
+def build(n_agents: int, seed: int, scale: str = "mixed"):
+    """Synthetic company: agents, their hourly usage per model, injected events and change notes.
+
+    `scale`: "mixed" as drawn (about $0.1-130/day); "small" or "large" scales each agent's unit
+    prices so its usual daily cost lands in SCALES[scale] (see `_scale_prices`)."""
     rng = np.random.default_rng(seed)
     hours = np.arange(N)
     hod, day = hours % 24, hours // 24
@@ -144,12 +159,31 @@ def build(n_agents: int, seed: int):
     tpr, err, cpr = (np.vstack([x, office[k]]) for x, k in ((tpr, "tpr"), (err, "err"), (cpr, "cpr")))
     teams.update({a: f"Teams/Team {i % 8}" for i, a in enumerate(office["names"])})
     deps.update({a: frozenset() for a in office["names"]})
+    if SCALES[scale] is not None:
+        models = _scale_prices(models, tpr, SCALES[scale])
     infos = {
         a: AgentInfo(a, a.split("/")[1], a.split("/")[1].lower().replace(" ", "-"), None,
                      teams[a], frozenset({a, teams[a], *deps[a]}))
         for a in names
     }
     return names, models, tpr, err, cpr, events, notes, infos
+
+
+def _scale_prices(models: list, tpr: np.ndarray, usd_per_day: tuple[float, float]) -> list:
+    """The same usage with each agent's unit prices multiplied so that its mean daily cost before
+    the events maps log-linearly (cheapest to cheapest, costliest to costliest) onto usd_per_day:
+    volumes, token counts and every agent's shape stay as drawn, only the dollars change."""
+    before = slice(0, FIRST_EVENT_DAY * 24)
+    daily = np.array([
+        sum(float((r[before] * tpr[i, before]).sum()) * upm / 1e6 for _, r, upm in m) / FIRST_EVENT_DAY
+        for i, m in enumerate(models)
+    ])
+    logs = np.log(np.maximum(daily, 1e-9))
+    lo, hi = np.log(usd_per_day[0]), np.log(usd_per_day[1])
+    span = max(logs.max() - logs.min(), 1e-9)
+    target = np.exp(lo + (logs - logs.min()) / span * (hi - lo))
+    factor = target / np.maximum(daily, 1e-9)
+    return [[(label, r, upm * factor[i]) for label, r, upm in m] for i, m in enumerate(models)]
 
 
 def _office_agents(n: int, seed: int) -> dict:
@@ -213,9 +247,60 @@ def to_table(names, models, tpr, err, cpr) -> pa.Table:
     return t.set_column(1, "hour", t.column("hour").cast(pa.timestamp("us", tz="UTC")))
 
 
-def evaluate(n_agents: int, seed: int, cfg: AnomalyConfig) -> dict:
+def _matches(a, e: Event | None) -> bool:
+    """Whether an anomaly is the event's: the event's agent, first detected from a day before its onset."""
+    return e is not None and datetime.fromisoformat(a.detected_at_bucket) >= _t(e.onset_hour) - timedelta(days=1)
+
+
+def alert_passes(n_agents: int, seed: int, cfg: AnomalyConfig, scale: str, every_hours: int = 6) -> dict:
+    """Alerts per labelled episode when a pass runs every `every_hours` from PASSES_FROM_DAY: each
+    pass scans the series up to its clock (testing from PASSES_FROM_DAY, the history before it is
+    baseline); an id counts once when first seen at warn+ while open, and again on each rise."""
+    names, models, tpr, err, cpr, events, notes, infos = build(n_agents, seed, scale)
+    table = to_table(names, models, tpr, err, cpr)
+    before = table.filter(pc.field("hour") < pa.scalar(_t(FIRST_EVENT_DAY * 24), pa.timestamp("us", tz="UTC")))
+    daily = before.group_by("agent").aggregate([("cost_usd", "sum")])
+    usd_per_day = np.asarray(daily.column("cost_usd_sum").to_pylist()) / FIRST_EVENT_DAY  # usual, before the events
+    event_of = {e.agent: e for e in events}
+    warn = SEVERITIES.index("warn")
+    counted: dict[str, int] = {}  # anomaly id -> the highest severity rank alerted
+    per_event: dict[str, int] = defaultdict(int)
+    false_alerts = 0
+    evaluate_from = _t(PASSES_FROM_DAY * 24)
+    t0 = time.perf_counter()
+    clocks = range(PASSES_FROM_DAY * 24 + every_hours, N + 1, every_hours)
+    for clock in clocks:
+        for a in scan_series(table, START, _t(clock), config=cfg, agents=infos, changes=notes,
+                             evaluate_from=evaluate_from):
+            rank = SEVERITIES.index(a.severity)
+            if rank < warn or a.status != "open" or rank <= counted.get(a.id, -1):
+                continue
+            counted[a.id] = rank
+            e = event_of.get(a.agent_node)
+            if _matches(a, e):
+                per_event[e.agent] += 1
+            else:
+                false_alerts += 1
+    alerted = [per_event[e.agent] for e in events if per_event[e.agent]]
+    worst = sorted(events, key=lambda e: -per_event[e.agent])[:3]
+    return {
+        "scale": scale,
+        "usd_per_day": (float(usd_per_day.min()), float(np.median(usd_per_day)), float(usd_per_day.max())),
+        "passes": len(clocks),
+        "seconds": time.perf_counter() - t0,
+        "events": len(events),
+        "events_alerted": len(alerted),
+        "median": float(np.median(alerted)) if alerted else None,
+        "max": max(alerted, default=0),
+        "counts": {k: alerted.count(k) for k in sorted(set(alerted))},
+        "worst": [(e.agent, e.family, per_event[e.agent]) for e in worst if per_event[e.agent] > 1],
+        "false_alerts_per_agent_week": false_alerts / (len(names) * (DAYS - PASSES_FROM_DAY) / 7),
+    }
+
+
+def evaluate(n_agents: int, seed: int, cfg: AnomalyConfig, scale: str = "mixed") -> dict:
     """Build, scan and score one synthetic company."""
-    names, models, tpr, err, cpr, events, notes, infos = build(n_agents, seed)
+    names, models, tpr, err, cpr, events, notes, infos = build(n_agents, seed, scale)
     table = to_table(names, models, tpr, err, cpr)
     t0 = time.perf_counter()
     found = scan_series(table, START, START + timedelta(days=DAYS), config=cfg, agents=infos, changes=notes)
@@ -240,8 +325,7 @@ def evaluate(n_agents: int, seed: int, cfg: AnomalyConfig) -> dict:
         rows.append((e, first, delay))
     matched_ids, false = set(), []
     for a in found:
-        e = event_of.get(a.agent_node)
-        if e is not None and datetime.fromisoformat(a.detected_at_bucket) >= _t(e.onset_hour) - timedelta(days=1):
+        if _matches(a, event_of.get(a.agent_node)):
             matched_ids.add(a.id)
         else:
             false.append(a)
@@ -272,9 +356,16 @@ def evaluate(n_agents: int, seed: int, cfg: AnomalyConfig) -> dict:
             "recall_48h": sum(d is not None and d <= 48 for _, _, d in gr) / len(gr),
             "median_delay_h": float(np.median(delays)) if delays else None,
         }
+    out["recall_48h"] = sum(d is not None and d <= 48 for _, _, d in rows) / max(len(rows), 1)
+    out["recall_any"] = sum(d is not None for _, _, d in rows) / max(len(rows), 1)
     det = [(e, f) for e, f, d in rows if f is not None]
     out["precision"] = len(matched_ids) / max(len(found), 1)
     out["precision_warn"] = (len(warn) - len(false_warn)) / max(len(warn), 1)
+    # the same with every event's anomalies counted once: how many alerts an episode makes does not move it
+    hit_events = {event_of[a.agent_node].agent for a in found if a.id in matched_ids}
+    hit_events_warn = {event_of[a.agent_node].agent for a in warn if a.id in matched_ids}
+    out["precision_events"] = len(hit_events) / max(len(hit_events) + len(false), 1)
+    out["precision_events_warn"] = len(hit_events_warn) / max(len(hit_events_warn) + len(false_warn), 1)
     out["false_warn_per_agent_week"] = len(false_warn) / agent_weeks
     out["false_any_per_agent_week"] = len(false) / agent_weeks
     out["cause_accuracy"] = sum(f.cause == FAMILIES[e.family][0] for e, f in det) / max(len(det), 1)
@@ -292,9 +383,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--agents", type=int, default=300)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--scale", choices=list(SCALES), default="mixed",
+                   help="agents' usual $/day: mixed (as drawn), small ($0.1-20) or large ($50-500)")
+    p.add_argument("--passes", default="small,large",
+                   help="traces (scales) on which to count alerts per episode, comma-separated, or none")
+    p.add_argument("--pass-hours", type=int, default=6, help="hours between simulated alert passes")
     args = p.parse_args()
-    r = evaluate(args.agents, args.seed, AnomalyConfig())
-    print(f"agents={r['agents']} days={DAYS} events={r['events']} alerts={r['alerts']} scan={r['scan_seconds']:.2f}s")
+    passes = [] if args.passes == "none" else args.passes.split(",")
+    if unknown := [x for x in passes if x not in SCALES]:
+        p.error(f"unknown scale {unknown[0]!r} in --passes; use {', '.join(SCALES)}")
+    cfg = AnomalyConfig()
+    r = evaluate(args.agents, args.seed, cfg, args.scale)
+    print(f"agents={r['agents']} days={DAYS} events={r['events']} alerts={r['alerts']} scan={r['scan_seconds']:.2f}s"
+          f" scale={args.scale}")
     print(f"{'family':22} {'n':>4} {'recall@win':>11} {'recall@48h':>10} {'median delay h':>15} {'cause ok':>9}")
     for fam in FAMILIES:
         f = r[fam]
@@ -304,8 +405,10 @@ def main() -> None:
         f = r[g]
         med = "-" if f["median_delay_h"] is None else f"{f['median_delay_h']:.1f}"
         print(f"group {g:16} n={f['n']:>3} recall@24h={f['recall_24h']:.2f} recall@48h={f['recall_48h']:.2f} median delay={med} h")
+    print(f"recall (all events)         @48h {r['recall_48h']:.3f}   found at all {r['recall_any']:.3f}")
     print(f"precision (all alerts)      {r['precision']:.3f}")
     print(f"precision (warn+)           {r['precision_warn']:.3f}")
+    print(f"precision, one per event    {r['precision_events']:.3f}   warn+ {r['precision_events_warn']:.3f}")
     print(f"false alerts / agent-week   warn+ {r['false_warn_per_agent_week']:.4f}   any {r['false_any_per_agent_week']:.4f}")
     print(f"working-hours negatives     {r['office_agents']} agents: {r['office_false']} false alerts, "
           f"{r['office_false_warn']} at warn+")
@@ -313,6 +416,16 @@ def main() -> None:
     print(f"change-link accuracy        {r['change_link_accuracy']:.3f}")
     for ex in r["false_examples"]:
         print("  false:", ex)
+    for scale in passes:
+        q = alert_passes(args.agents, args.seed, cfg, scale, args.pass_hours)
+        lo, med, hi = q["usd_per_day"]
+        median = "-" if q["median"] is None else f"{q['median']:.1f}"
+        print(f"alerts per episode ({scale:5} agents ${lo:.2f}-{hi:.0f}/day, median ${med:.2f}): median {median} "
+              f"max {q['max']}  ({q['events_alerted']}/{q['events']} events alerted, counts {q['counts']}; "
+              f"false alerts/agent-week {q['false_alerts_per_agent_week']:.4f}; {q['passes']} passes every "
+              f"{args.pass_hours} h in {q['seconds']:.0f} s)")
+        for w in q["worst"]:
+            print("  most alerts:", w)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from brain.anomaly.series import DenseSeries
 BACK_TO_BASELINE, NEW_NORMAL = "back to baseline", "new normal"
 _WEEK_HOURS = 7 * 24
 _PRE_ONSET_WEEKS = 2  # same hours of the week averaged for the level before the onset
+_USUAL_SLACK_REQUESTS = 3.0  # requests over the usual an hour may have and still be usual (Poisson noise)
 _RUNNING_RATIO = 2.0  # hours after a spike's last flag this far above expected: it is still running
 _LEVEL_FLOOR_SHARE = 0.1  # of a usual hour (day), added to both sides of a flag's cost ratio: hours
 # that are usually idle have a finite level
@@ -123,6 +124,7 @@ class _Judge:
         self.s, self.cfg = s, cfg
         self.expected = det.expected_cost_usd
         self.expected_day = det.expected_day_cost_usd
+        self.s_expected_requests = det.expected_requests
         self.wait_hours = int(round(cfg.episode_end_wait_days * 24))
         self.regime_hours = cfg.adapt_days * 24
         # a usual day's expected cost per (agent, day): the mean over the tested days of the week up to it
@@ -180,10 +182,45 @@ class _Judge:
         high = (cost >= _RUNNING_RATIO * expected) & (cost - expected >= self.cfg.fast_min_excess_usd_per_hour)
         return bool(high.all())
 
-    def end(self, a: int, onset: int, last_end: int, stop: int, shift: bool) -> tuple[int, str] | None:
+    def volume_driven(self, a: int, hours: list[int]) -> bool:
+        """Whether an episode's hourly flags were more requests than usual (a loop, a job run
+        hourly), not dearer ones: then its end is judged on requests too (`volume_back`)."""
+        if not hours:
+            return False
+        idx = np.asarray(hours, dtype=np.intp)
+        mu = float(np.nansum(self.s_expected_requests[a, idx]))
+        return float(self.s.requests[a, idx].sum()) >= self.cfg.fast_ratio * (mu + 1.0)
+
+    def volume_back(self, a: int, last_end: int, stop: int, pre_cost: float) -> tuple[int, str] | None:
+        """An episode of volume is over once the `episode_gap_hours` complete hours after its last
+        flag had no more requests than usual, hours idle as usual included: the loop, or the extra
+        schedule, has stopped (a weekly job's loop ended on Sunday is over on Sunday, not when the
+        next Saturday's run shows it). None when those hours are not all usual (yet)."""
+        gap = self.cfg.episode_gap_hours
+        if min(stop, self.s.n_valid) - last_end < gap:
+            return None
+        window = slice(last_end, last_end + gap)
+        mu = np.nan_to_num(self.s_expected_requests[a, window])
+        if not (self.s.requests[a, window] <= self.cfg.episode_end_ratio * mu + _USUAL_SLACK_REQUESTS).all():
+            return None
+        cost = float(self.s.cost_usd[a, window].sum())
+        back = cost <= self.cfg.episode_back_ratio * pre_cost + self.cfg.fast_min_excess_usd_per_hour
+        return last_end + gap - 1, (BACK_TO_BASELINE if back else NEW_NORMAL)
+
+    def end(self, a: int, onset: int, last_end: int, stop: int, shift: bool,
+            volume: bool = False) -> tuple[int, str] | None:
         """When agent a's episode, from `onset` with flags up to `last_end`, is over, judged on the
         complete hours [last_end, stop): (the hour it was judged over, how it ended), or None while
-        it goes on."""
+        it goes on. `volume`: an episode of more requests, also over once its requests are usual."""
+        judged = self._end(a, onset, last_end, stop, shift)
+        if volume:
+            pre = self._before_onset(a, onset, last_end, min(last_end + self.cfg.episode_gap_hours, self.s.n_hours))
+            by_volume = self.volume_back(a, last_end, stop, float(pre.sum()))
+            if by_volume is not None and (judged is None or by_volume[0] < judged[0]):
+                return by_volume
+        return judged
+
+    def _end(self, a: int, onset: int, last_end: int, stop: int, shift: bool) -> tuple[int, str] | None:
         stop = min(stop, self.s.n_valid)
         if stop <= last_end:
             return None
@@ -292,7 +329,8 @@ def episodes(s: DenseSeries, det: Detection, cfg: AnomalyConfig) -> list[Episode
             if t <= ep.last_end or (same and b - same[-1] <= gap[is_day]):  # adjacent, or the same run
                 ep.add(b, is_day, end, lv)
                 continue
-            ep.ended = judge.end(a, ep.onset, ep.last_end, t, _is_shift(bool(ep.days), ep.first_hour, ep.last_end))
+            ep.ended = judge.end(a, ep.onset, ep.last_end, t, _is_shift(bool(ep.days), ep.first_hour, ep.last_end),
+                                 judge.volume_driven(a, ep.hours))
             if ep.ended is None and lv >= cfg.episode_new_onset_ratio * ep.level and not judge.elevated(a, ep.last_end, t):
                 ep.ended = (t - 1, BACK_TO_BASELINE)  # a far stronger incident, after hours that were not high
             if ep.ended is None:
@@ -305,7 +343,8 @@ def episodes(s: DenseSeries, det: Detection, cfg: AnomalyConfig) -> list[Episode
         runs += _split("day", ep.days, gap[True]) if ep.days else []
         episode = Episode(ep.agent, sorted(runs, key=lambda r: (r.start, r.granularity != "hour")), ep.last_end)
         shift = episode.is_shift()
-        ended = ep.ended or judge.end(ep.agent, ep.onset, ep.last_end, s.n_valid, shift)
+        ended = ep.ended or judge.end(ep.agent, ep.onset, ep.last_end, s.n_valid, shift,
+                                      judge.volume_driven(ep.agent, ep.hours))
         if ended is not None:
             episode.ended_at, episode.end = ended
         else:

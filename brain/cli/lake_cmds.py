@@ -44,12 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_rollup)
 
-    collect = sub.choices.get("collect")
-    if collect is not None:
-        collect.add_argument("--lake", metavar="LAKE",
-                             help="write the batches to this event lake (`brain lake write`) instead of the store")
-        collect.set_defaults(func=_collect_to_lake(collect.get_default("func")))
-
 
 def cmd_lake_write(args) -> int:
     """Write files to the lake and print what each source gave."""
@@ -89,33 +83,3 @@ def cmd_rollup(args) -> int:
           f"{report.daily_rows:,} daily rows in {report.seconds:.1f} s"
           + (f"; {len(report.skipped)} unreadable file(s) skipped" if report.skipped else ""))
     return 0
-
-
-def _collect_to_lake(collect):
-    """`brain collect` that, given --lake, writes its batches to the lake."""
-
-    def cmd_collect(args) -> int:
-        if not getattr(args, "lake", None):
-            return collect(args)
-        import signal
-        import threading
-
-        from brain.live.server import Collecting
-
-        run = Collecting(None, host=args.host, port=args.port, batch_rows=args.batch_rows,
-                         flush_interval_s=args.flush_interval, lake=args.lake).start()
-        done = threading.Event()
-        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
-        print(f"brain collect: listening on {run.endpoint} (lake {args.lake})", file=sys.stderr, flush=True)
-        try:
-            done.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            s = run.stop()
-            signal.signal(signal.SIGTERM, previous)
-        print(f"brain collect: stopped; {s['spans_received']} spans received, {s['events_ingested']} events written "
-              f"to the lake, {s['events_duplicate']} duplicates, {s['bad_requests']} bad requests", file=sys.stderr)
-        return 0
-
-    return cmd_collect

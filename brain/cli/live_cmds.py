@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=4318, help="port to listen on (default: 4318, OTLP/HTTP)")
     p.add_argument("--batch-rows", type=int, default=5000, help="ingest once this many events are queued")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between ingests of a partial batch")
+    p.add_argument("--lake", metavar="LAKE",
+                   help="write the batches to this event lake (`brain lake write`) instead of the store")
     p.set_defaults(func=cmd_collect)
 
 
@@ -45,20 +47,22 @@ def cmd_serve(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit."""
+    """Run the OTLP/HTTP receiver until interrupted (Ctrl-C or SIGTERM), then flush and exit; its
+    batches go into the store (running alert passes when its vault asks), or into --lake."""
     from brain.live.server import Collecting
 
     settings = settings_from(args, vault=False)
     brain = None
-    if settings.vault_problem(explicit=bool(args.vault or os.environ.get("BRAIN_VAULT"))) is None:
+    if args.lake is None and settings.vault_problem(explicit=bool(args.vault or os.environ.get("BRAIN_VAULT"))) is None:
         from brain.facade import Brain
 
         brain = Brain.open(settings)  # the vault's settings note may ask for alert passes (every_minutes)
-    run = Collecting(settings.store_path, host=args.host, port=args.port, batch_rows=args.batch_rows,
-                     flush_interval_s=args.flush_interval, brain=brain).start()
+    run = Collecting(None if args.lake else settings.store_path, host=args.host, port=args.port,
+                     batch_rows=args.batch_rows, flush_interval_s=args.flush_interval, lake=args.lake, brain=brain).start()
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(f"brain collect: listening on {run.endpoint} (store {run.store_path})", file=sys.stderr, flush=True)
+    where = f"lake {args.lake}" if args.lake else f"store {run.store_path}"
+    print(f"brain collect: listening on {run.endpoint} ({where})", file=sys.stderr, flush=True)
     try:
         done.wait()
     except KeyboardInterrupt:
@@ -66,9 +70,12 @@ def cmd_collect(args) -> int:
     finally:
         s = run.stop()
         signal.signal(signal.SIGTERM, previous)
+        if brain is not None:
+            brain.close()
     print(
-        f"brain collect: stopped; {s['spans_received']} spans received, {s['events_ingested']} events ingested, "
-        f"{s['events_duplicate']} duplicates, {s['bad_requests']} bad requests",
+        f"brain collect: stopped; {s['spans_received']} spans received, {s['events_ingested']} events "
+        f"{'written to the lake' if args.lake else 'ingested'}, {s['events_duplicate']} duplicates, "
+        f"{s['bad_requests']} bad requests",
         file=sys.stderr,
     )
     return 0

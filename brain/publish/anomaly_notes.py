@@ -33,6 +33,7 @@ from pathlib import Path
 
 from brain.files import replacing
 from brain.money import usd
+from brain.publish.files import yaml_value
 from brain.vault.reader import parse_frontmatter
 
 SUBFOLDER = "Anomalies"
@@ -180,18 +181,6 @@ def person_properties(properties: Mapping, body: str) -> dict:
 # Writing
 
 
-def _yaml(v) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_yaml(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a valid YAML double-quoted scalar
-
-
 def _link(graph, node_id: str | None, fallback: str | None) -> str | None:
     if node_id and node_id in graph.g:
         return f"[[{node_id}|{graph.name_of(node_id)}]]"
@@ -310,7 +299,7 @@ def render(a: Mapping, graph, existing: ParsedNote | None = None) -> str:
                 extra.append(raw)  # a property the person added
     fm = []
     for k in KEYS:
-        fm += person.get(k) or [f"{k}: {props[k] if k == 'status' else _yaml(props[k])}\n"]
+        fm += person.get(k) or [f"{k}: {props[k] if k == 'status' else yaml_value(props[k])}\n"]
     fm += [raw if raw.endswith("\n") else raw + "\n" for raw in extra]
     frontmatter = "".join(fm)
     read, _, _ = parse_frontmatter(frontmatter.replace("\r\n", "\n"))

@@ -180,3 +180,17 @@ def apply(root: Path, folder: str, files: dict[str, bytes], scan: tuple[str, ...
         report.removed.append(rel)
     manifest.folders[folder] = final
     manifest.save()
+
+
+def yaml_value(v) -> str:
+    """A property value as YAML text for a generated note: null, true/false, numbers, flow lists,
+    and text as a JSON string (a valid YAML double-quoted scalar)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(yaml_value(x) for x in v) + "]"
+    return json.dumps(str(v), ensure_ascii=False)

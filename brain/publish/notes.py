@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from brain.errors import VaultError
 from brain.money import usd
 from brain.publish.anomaly_notes import SUBFOLDER as ANOMALY_FOLDER
 from brain.publish.anomaly_notes import anomaly_note_path, write_anomaly_notes
-from brain.publish.files import PublishReport, apply, check_real_folders
+from brain.publish.files import PublishReport, apply, check_real_folders, yaml_value
 
 __all__ = ["PublishData", "PublishReport", "check_target", "publish"]
 
@@ -49,21 +48,9 @@ def _round(v, nd: int = 6):
     return None if v is None else round(float(v), nd)
 
 
-def _yaml_value(v) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_yaml_value(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a valid YAML double-quoted scalar
-
-
 def _yaml_block(props: dict) -> str:
     """Frontmatter for flat generated properties (fast; round-trips through any YAML reader)."""
-    return "---\n" + "".join(f"{k}: {_yaml_value(v)}\n" for k, v in props.items()) + "---\n"
+    return "---\n" + "".join(f"{k}: {yaml_value(v)}\n" for k, v in props.items()) + "---\n"
 
 
 # ---------------------------------------------------------------------------------------------

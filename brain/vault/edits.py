@@ -316,6 +316,25 @@ def _check_unchanged(
             raise NoteChanged(rel)
 
 
+def _read_for_edit(root: str | os.PathLike, path: str, settle: Settle, expected_mtime_ns: int | None,
+                   expected_sha256: str | None, seen: Note | None) -> tuple[str, Path, os.stat_result, bytes, str]:
+    """A note about to be edited: (vault path, file, its stat, bytes, text), once it is known to be
+    there, settled (not mid-save), writable, unchanged since read and UTF-8; else the reason raised."""
+    rel, full = safe_note_path(root, path)
+    try:
+        st, raw = _read_settled(full, rel, settle)
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFound("note", path, _near_paths(root, rel)) from None
+    except OSError as exc:
+        raise VaultError(f"cannot read note {rel!r}: {exc.strerror or exc}") from exc
+    _check_writable(full, st, rel)
+    _check_unchanged(rel, st, raw, expected_mtime_ns, expected_sha256, seen)
+    try:
+        return rel, full, st, raw, raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VaultError(f"note {rel!r} is not valid UTF-8; the brain does not edit it") from None
+
+
 def set_owner(
     root: str | os.PathLike,
     path: str,
@@ -331,19 +350,7 @@ def set_owner(
     `seen` is the note as the caller read it (the graph's copy): the write is refused when the file
     now reads differently, as with `expected_mtime_ns` / `expected_sha256`.
     """
-    rel, full = safe_note_path(root, path)
-    try:
-        st, raw = _read_settled(full, rel, settle)
-    except (FileNotFoundError, IsADirectoryError):
-        raise NotFound("note", path, _near_paths(root, rel)) from None
-    except OSError as exc:
-        raise VaultError(f"cannot read note {rel!r}: {exc.strerror or exc}") from exc
-    _check_writable(full, st, rel)
-    _check_unchanged(rel, st, raw, expected_mtime_ns, expected_sha256, seen)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise VaultError(f"note {rel!r} is not valid UTF-8; the brain does not edit it") from None
+    rel, full, st, raw, text = _read_for_edit(root, path, settle, expected_mtime_ns, expected_sha256, seen)
     edit = edit_property(text, "owner", yaml_string(owner_link))
     data = edit.text.encode("utf-8")
     mtime = _atomic_write(full, data, expect_sha=sha256(raw))
@@ -363,19 +370,7 @@ def set_properties(
 ) -> WriteResult:
     """Set top-level frontmatter properties of one note (`values`: key -> YAML value text), keeping
     every other byte, in one write; refuses stale (`seen`, as set_owner), mid-save and read-only notes."""
-    rel, full = safe_note_path(root, path)
-    try:
-        st, raw = _read_settled(full, rel, settle)
-    except (FileNotFoundError, IsADirectoryError):
-        raise NotFound("note", path, _near_paths(root, rel)) from None
-    except OSError as exc:
-        raise VaultError(f"cannot read note {rel!r}: {exc.strerror or exc}") from exc
-    _check_writable(full, st, rel)
-    _check_unchanged(rel, st, raw, None, None, seen)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise VaultError(f"note {rel!r} is not valid UTF-8; the brain does not edit it") from None
+    rel, full, st, raw, text = _read_for_edit(root, path, settle, None, None, seen)
     for key, value_yaml in values.items():
         text = edit_property(text, key, value_yaml).text
     data = text.encode("utf-8")

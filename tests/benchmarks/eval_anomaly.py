@@ -8,7 +8,11 @@ on day 40) on a trace of small agents ($0.1-20/day) and one of large agents ($50
 company with its unit prices scaled, so that each agent's usual daily cost lands in the range
 (log-linearly, in the same order). Each pass scans the series up to its clock; an event counts one
 alert when an anomaly id matched to it first shows at warn or above while open, and one more each
-time that id's severity rises above the highest already counted.
+time that id's severity rises above the highest already counted. An id is the event's when first
+detected from a day before its onset to a day after a runaway loop stopped, or, for a lasting
+change, within `baseline_days` of its onset (a later flag is tested against a baseline of the new
+level only); other ids count as false alerts. The count with every later anomaly of the agent
+taken as the event's is printed too.
 
     .venv/bin/python tests/benchmarks/eval_anomaly.py [--agents 300] [--seed 1] [--scale mixed|small|large]
         [--passes small,large|none] [--pass-hours 6]
@@ -52,6 +56,7 @@ class Event:
     family: str
     onset_hour: int
     note: str | None  # the change note that explains it
+    end_hour: int | None = None  # where a transient event (a runaway loop) stops; None: it persists
 
 
 def _t(hour: int) -> datetime:
@@ -140,7 +145,7 @@ def build(n_agents: int, seed: int, scale: str = "mixed"):
             when = onset - int(rng.integers(0, 4))
             target = sorted(deps[a])[0] if r > 0.8 else a
             n = note(f"{fam} change for {a.split('/')[1]}", when, target, whole_day=0.6 < r <= 0.8)
-        events.append(Event(a, fam, onset, n))
+        events.append(Event(a, fam, onset, n, onset + length if fam == "runaway_loop" else None))
     # negatives: docs-only notes on quiet agents, old unrelated notes on team nodes
     quiet = [names[i] for i in range(n_agents) if names[i] not in {e.agent for e in events}]
     for j, a in enumerate(quiet[: max(1, len(quiet) // 2)]):
@@ -252,6 +257,18 @@ def _matches(a, e: Event | None) -> bool:
     return e is not None and datetime.fromisoformat(a.detected_at_bucket) >= _t(e.onset_hour) - timedelta(days=1)
 
 
+def _of_episode(a, e: Event | None, cfg: AnomalyConfig) -> bool:
+    """Whether an anomaly can be the event's episode: matched (`_matches`) and first detected by a
+    day after a transient event stopped, or, for a lasting change, while the baseline still holds
+    days from before it (`baseline_days` after the onset; later flags test a baseline of the new
+    level only, as on any agent)."""
+    if not _matches(a, e):
+        return False
+    assert e is not None
+    end = e.end_hour if e.end_hour is not None else e.onset_hour + cfg.baseline_days * 24
+    return datetime.fromisoformat(a.detected_at_bucket) < _t(end) + timedelta(days=1)
+
+
 def alert_passes(n_agents: int, seed: int, cfg: AnomalyConfig, scale: str, every_hours: int = 6) -> dict:
     """Alerts per labelled episode when a pass runs every `every_hours` from PASSES_FROM_DAY: each
     pass scans the series up to its clock (testing from PASSES_FROM_DAY, the history before it is
@@ -265,6 +282,7 @@ def alert_passes(n_agents: int, seed: int, cfg: AnomalyConfig, scale: str, every
     warn = SEVERITIES.index("warn")
     counted: dict[str, int] = {}  # anomaly id -> the highest severity rank alerted
     per_event: dict[str, int] = defaultdict(int)
+    per_event_any: dict[str, int] = defaultdict(int)  # counting every later anomaly of the agent too
     false_alerts = 0
     evaluate_from = _t(PASSES_FROM_DAY * 24)
     t0 = time.perf_counter()
@@ -278,10 +296,13 @@ def alert_passes(n_agents: int, seed: int, cfg: AnomalyConfig, scale: str, every
             counted[a.id] = rank
             e = event_of.get(a.agent_node)
             if _matches(a, e):
+                per_event_any[e.agent] += 1
+            if _of_episode(a, e, cfg):
                 per_event[e.agent] += 1
             else:
                 false_alerts += 1
     alerted = [per_event[e.agent] for e in events if per_event[e.agent]]
+    alerted_any = [per_event_any[e.agent] for e in events if per_event_any[e.agent]]
     worst = sorted(events, key=lambda e: -per_event[e.agent])[:3]
     return {
         "scale": scale,
@@ -293,6 +314,8 @@ def alert_passes(n_agents: int, seed: int, cfg: AnomalyConfig, scale: str, every
         "median": float(np.median(alerted)) if alerted else None,
         "max": max(alerted, default=0),
         "counts": {k: alerted.count(k) for k in sorted(set(alerted))},
+        "median_any": float(np.median(alerted_any)) if alerted_any else None,
+        "max_any": max(alerted_any, default=0),
         "worst": [(e.agent, e.family, per_event[e.agent]) for e in worst if per_event[e.agent] > 1],
         "false_alerts_per_agent_week": false_alerts / (len(names) * (DAYS - PASSES_FROM_DAY) / 7),
     }
@@ -424,6 +447,8 @@ def main() -> None:
               f"max {q['max']}  ({q['events_alerted']}/{q['events']} events alerted, counts {q['counts']}; "
               f"false alerts/agent-week {q['false_alerts_per_agent_week']:.4f}; {q['passes']} passes every "
               f"{args.pass_hours} h in {q['seconds']:.0f} s)")
+        print(f"  with every later anomaly of an event's agent counted as the event's: median {q['median_any']} "
+              f"max {q['max_any']}")
         for w in q["worst"]:
             print("  most alerts:", w)
 
